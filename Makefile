@@ -1,0 +1,66 @@
+# QuartFeed: `make run` serves the app, `make test` runs every test.
+# Both set everything up first; nothing else needs to be installed by hand.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+VENDOR := static/vendor/bootstrap
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: setup prerequisites run test lint format lock migrate migration clean
+
+setup: prerequisites $(INSTALLED) $(VENDOR)/.copied
+
+prerequisites:
+	@PYTHON=$(PYTHON) sh scripts/prerequisites.sh
+
+# The venv is rebuilt when the dependencies change; requirements.lock pins
+# every package so a fresh install is the one that was tested.
+$(INSTALLED): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[test]"
+	touch $@
+
+# Bootstrap comes from the npm registry (no CDN), copied next to our own files.
+$(VENDOR)/.copied: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/css/bootstrap.min.css.map $(VENDOR)/
+	cp node_modules/bootstrap/dist/js/bootstrap.bundle.min.js node_modules/bootstrap/dist/js/bootstrap.bundle.min.js.map $(VENDOR)/
+	touch $@
+
+migrate: setup
+	$(BIN)/alembic upgrade head
+
+run: migrate
+	$(BIN)/hypercorn --bind $(HOST):$(PORT) "application:create_app()"
+
+# PYTEST_ARGS passes options through, e.g. make test PYTEST_ARGS="-m 'not browser'"
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# A new migration from the models: make migration MESSAGE="add bio to user"
+migration: setup
+	$(BIN)/alembic revision --autogenerate -m "$(MESSAGE)"
+
+# Re-pin every package after changing pyproject.toml's dependencies.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --upgrade pip
+	.lock-venv/bin/pip install --quiet -e ".[test]"
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor

@@ -1,0 +1,63 @@
+"""The application factory: `create_app()` builds a configured QuartFeed.
+
+Hypercorn serves it with `hypercorn "application:create_app()"`.
+"""
+
+import logging
+
+from quart import Quart, jsonify, request
+
+import settings
+from db import DATABASE_ERRORS, AppDatabase, get_database, ping
+from feed.views import feed_app
+from user.views import user_app
+from utilities import csrf, errors, security
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(overrides: dict | None = None) -> Quart:
+    """Build the app from settings.py, with `overrides` on top (tests use them)."""
+    app = Quart(__name__)
+    app.config.update(settings.load())
+    app.config.update(overrides or {})
+
+    database = AppDatabase(app.config["DATABASE_URL"], app.config["COUNT_STATEMENTS"])
+    app.extensions["database"] = database
+
+    @app.before_request
+    async def connect_database_if_needed() -> None:
+        # Static files and the health check must answer with the database down.
+        if request.endpoint not in {"static", "healthz"}:
+            await database.ensure_connected()
+
+    csrf.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(user_app)
+    app.register_blueprint(feed_app)
+    app.add_url_rule("/healthz", view_func=healthz)
+
+    @app.before_serving
+    async def connect_database() -> None:
+        try:
+            await database.ensure_connected()
+        except DATABASE_ERRORS as error:
+            # Serve anyway: /healthz reports it, and requests retry the connection.
+            logger.warning("Database unavailable at start-up: %s", error)
+
+    @app.after_serving
+    async def disconnect_database() -> None:
+        if database.is_connected:
+            await database.disconnect()
+
+    return app
+
+
+async def healthz():
+    """200 when the database answers, 503 when it does not (for load balancers)."""
+    try:
+        await ping(get_database())
+    except DATABASE_ERRORS:
+        return jsonify({"status": "unavailable", "database": "unreachable"}), 503
+    return jsonify({"status": "ok", "database": "ok"})

@@ -1,0 +1,70 @@
+"""The `relationship` table (who follows whom) and its queries.
+
+A relationship is one-directional, like following on Twitter: a row
+(fm_user_id=alice, to_user_id=bob) means alice follows bob.
+"""
+
+import sqlalchemy as sa
+from databases import Database
+
+from db import INTEGRITY_ERRORS, Timestamp, metadata, utc_now
+
+relationship_table = sa.Table(
+    "relationship",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("fm_user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False),
+    sa.Column("to_user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False, index=True),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.UniqueConstraint("fm_user_id", "to_user_id", name="uq_relationship_fm_to"),
+)
+
+
+async def follow(database: Database, fm_user_id: int, to_user_id: int) -> None:
+    """Make fm_user follow to_user; following twice keeps one row."""
+    query = relationship_table.insert().values(
+        fm_user_id=fm_user_id, to_user_id=to_user_id, created=utc_now()
+    )
+    try:
+        await database.execute(query)
+    except INTEGRITY_ERRORS:
+        pass  # already following: the UNIQUE constraint keeps it to one row
+
+
+async def unfollow(database: Database, fm_user_id: int, to_user_id: int) -> None:
+    query = relationship_table.delete().where(
+        relationship_table.c.fm_user_id == fm_user_id,
+        relationship_table.c.to_user_id == to_user_id,
+    )
+    await database.execute(query)
+
+
+async def is_following(database: Database, fm_user_id: int, to_user_id: int) -> bool:
+    query = sa.select(relationship_table.c.id).where(
+        relationship_table.c.fm_user_id == fm_user_id,
+        relationship_table.c.to_user_id == to_user_id,
+    )
+    return await database.fetch_val(query) is not None
+
+
+async def follower_ids(database: Database, user_id: int) -> list[int]:
+    query = sa.select(relationship_table.c.fm_user_id).where(
+        relationship_table.c.to_user_id == user_id
+    )
+    return [row[0] for row in await database.fetch_all(query)]
+
+
+async def following_ids(database: Database, user_id: int) -> list[int]:
+    query = sa.select(relationship_table.c.to_user_id).where(
+        relationship_table.c.fm_user_id == user_id
+    )
+    return [row[0] for row in await database.fetch_all(query)]
+
+
+async def follow_counts(database: Database, user_id: int) -> tuple[int, int]:
+    """(followers, following) of one user, in one statement."""
+    followers = sa.select(sa.func.count()).where(relationship_table.c.to_user_id == user_id)
+    following = sa.select(sa.func.count()).where(relationship_table.c.fm_user_id == user_id)
+    query = sa.select(followers.scalar_subquery(), following.scalar_subquery())
+    row = await database.fetch_one(query)
+    return row[0], row[1]

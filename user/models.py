@@ -1,0 +1,80 @@
+"""The `user` table and every query about users."""
+
+import asyncio
+import re
+
+import sqlalchemy as sa
+from databases import Database
+from databases.interfaces import Record
+from passlib.hash import pbkdf2_sha256
+
+from db import Timestamp, metadata, utc_now
+
+USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,15}")
+USERNAME_RULE = "Usernames are 1 to 15 letters, digits or underscores"
+
+user_table = sa.Table(
+    "user",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("username", sa.String(15), nullable=False, unique=True, index=True),
+    sa.Column("password", sa.String(128), nullable=False),
+    sa.Column("image", sa.String(45), nullable=True),
+    sa.Column("created", Timestamp, nullable=False),
+)
+
+
+def is_valid_username(username: str) -> bool:
+    return USERNAME_PATTERN.fullmatch(username) is not None
+
+
+async def hash_password(password: str) -> str:
+    # PBKDF2 is slow on purpose (tens of milliseconds); on the event loop it
+    # would freeze every open SSE stream, so it runs in a worker thread.
+    return await asyncio.to_thread(pbkdf2_sha256.hash, password)
+
+
+async def verify_password(password: str, password_hash: str) -> bool:
+    return await asyncio.to_thread(pbkdf2_sha256.verify, password, password_hash)
+
+
+async def create_user(database: Database, username: str, password: str) -> int:
+    """Insert a user and return its id; the password is stored hashed."""
+    query = user_table.insert().values(
+        username=username,
+        password=await hash_password(password),
+        created=utc_now(),
+    )
+    return await database.execute(query)
+
+
+async def user_by_id(database: Database, user_id: int) -> Record | None:
+    return await database.fetch_one(user_table.select().where(user_table.c.id == user_id))
+
+
+async def user_by_name(database: Database, username: str) -> Record | None:
+    query = user_table.select().where(user_table.c.username == username)
+    return await database.fetch_one(query)
+
+
+async def username_taken(database: Database, username: str) -> bool:
+    query = sa.select(user_table.c.id).where(user_table.c.username == username)
+    return await database.fetch_val(query) is not None
+
+
+async def authenticate(database: Database, username: str, password: str) -> Record | None:
+    """The user with this name and password, or None.
+
+    An unknown name still costs one hash verification, so the response time
+    does not tell an attacker which usernames exist.
+    """
+    user = await user_by_name(database, username)
+    if user is None:
+        await verify_password(password, _DUMMY_HASH)
+        return None
+    if not await verify_password(password, user["password"]):
+        return None
+    return user
+
+
+_DUMMY_HASH = pbkdf2_sha256.hash("not a real password")
