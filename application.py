@@ -5,7 +5,7 @@ Hypercorn serves it with `hypercorn "application:create_app()"`.
 
 import logging
 
-from quart import Quart, jsonify, request
+from quart import Quart, jsonify
 
 import settings
 from db import DATABASE_ERRORS, AppDatabase, get_database, ping
@@ -24,12 +24,6 @@ def create_app(overrides: dict | None = None) -> Quart:
 
     database = AppDatabase(app.config["DATABASE_URL"], app.config["COUNT_STATEMENTS"])
     app.extensions["database"] = database
-
-    @app.before_request
-    async def connect_database_if_needed() -> None:
-        # Static files and the health check must answer with the database down.
-        if request.endpoint not in {"static", "healthz"}:
-            await database.ensure_connected()
 
     csrf.init_app(app)
     security.init_app(app)

@@ -53,9 +53,10 @@ def isoformat(moment: datetime) -> str:
 class AppDatabase(Database):
     """The `databases.Database` this app uses, with two additions.
 
-    - It connects on first use, and again after a failed attempt: the app
-      starts even when the database is down (so /healthz can say so) and
-      recovers by itself when it comes back.
+    - It connects at its first statement, and again after a failed attempt:
+      the app starts even when the database is down (pages that need no query
+      still work, /healthz says what is wrong) and recovers by itself when the
+      database comes back.
     - With `count_statements` it counts the statements it sends; tests use
       that to prove a page runs a fixed number of queries, and bench/ to
       prove that idle streams run none.
@@ -74,28 +75,29 @@ class AppDatabase(Database):
             if not self.is_connected:
                 await self.connect()
 
-    def _counted(self) -> None:
+    async def _before_statement(self) -> None:
+        await self.ensure_connected()
         if self.count_statements:
             self.statements += 1
 
     async def execute(self, query, values=None):
-        self._counted()
+        await self._before_statement()
         return await super().execute(query, values)
 
     async def execute_many(self, query, values):
-        self._counted()
+        await self._before_statement()
         return await super().execute_many(query, values)
 
     async def fetch_all(self, query, values=None):
-        self._counted()
+        await self._before_statement()
         return await super().fetch_all(query, values)
 
     async def fetch_one(self, query, values=None):
-        self._counted()
+        await self._before_statement()
         return await super().fetch_one(query, values)
 
     async def fetch_val(self, query, values=None, column=0):
-        self._counted()
+        await self._before_statement()
         return await super().fetch_val(query, values, column)
 
 
@@ -106,5 +108,4 @@ def get_database() -> AppDatabase:
 
 async def ping(database: AppDatabase) -> None:
     """Raise one of DATABASE_ERRORS unless the database answers a trivial query."""
-    await database.ensure_connected()
     await database.fetch_val("SELECT 1")

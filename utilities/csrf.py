@@ -30,7 +30,8 @@ async def _submitted_token() -> str:
 
 
 async def check_csrf() -> None:
-    if request.method in SAFE_METHODS:
+    # A request for a page or method that does not exist gets its 404/405.
+    if request.method in SAFE_METHODS or request.routing_exception is not None:
         return
     expected = session.get(SESSION_KEY)
     submitted = await _submitted_token()

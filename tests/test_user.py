@@ -1,0 +1,160 @@
+"""Registration, login, logout and the login_required guard."""
+
+import pytest
+import sqlalchemy as sa
+from passlib.hash import pbkdf2_sha256
+
+from tests.helpers import (
+    PASSWORD,
+    count_rows,
+    csrf_token_from,
+    login,
+    logout,
+    post_form,
+    register,
+    register_and_login,
+    text_of,
+)
+from user.models import user_table
+
+
+async def test_register_page_has_form_and_csrf_field(client):
+    response = await client.get("/register")
+    page = await text_of(response)
+    assert response.status_code == 200
+    assert 'name="username"' in page and 'name="password"' in page
+    assert 'name="csrf_token"' in page
+    assert '<meta name="csrf-token"' in page
+
+
+async def test_registration_stores_a_verifiable_hash(client, database):
+    response = await register(client, "alice")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+    row = await database.fetch_one(sa.select(user_table).where(user_table.c.username == "alice"))
+    assert row["password"] != PASSWORD
+    assert row["password"].startswith("$pbkdf2-sha256$")
+    assert pbkdf2_sha256.verify(PASSWORD, row["password"])
+
+
+async def test_registration_flashes_welcome_on_login_page(client):
+    await register(client, "alice")
+    page = await text_of(await client.get("/login"))
+    assert "You have been registered, please login" in page
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{"username": "", "password": "pw"}, {"username": "bob", "password": ""}, {}],
+    ids=["no-username", "no-password", "nothing"],
+)
+async def test_registration_requires_both_fields(client, database, form):
+    response = await post_form(client, "/register", form, "/register")
+    assert response.status_code == 200
+    assert "Please enter username and password" in await text_of(response)
+    assert await count_rows(database, "user") == 0
+
+
+async def test_duplicate_username_is_refused(client, database):
+    await register(client, "alice")
+    response = await register(client, "alice", "another password")
+    assert response.status_code == 200
+    assert "Username already exists" in await text_of(response)
+    assert await count_rows(database, "user") == 1
+
+
+@pytest.mark.parametrize("username", ["has space", "sixteen_chars_xx", "émile", "a-b", "<b>"])
+async def test_invalid_username_is_refused(client, database, username):
+    response = await register(client, username)
+    page = await text_of(response)
+    assert response.status_code == 200
+    assert "Usernames are 1 to 15 letters, digits or underscores" in page
+    assert await count_rows(database, "user") == 0
+
+
+async def test_form_keeps_what_was_typed_but_escaped(client):
+    response = await register(client, '"><script>x</script>')
+    page = await text_of(response)
+    assert "<script>x</script>" not in page
+    assert "&#34;&gt;&lt;script&gt;x&lt;/script&gt;" in page
+
+
+async def test_login_lands_on_home(client):
+    await register(client, "alice")
+    response = await login(client, "alice")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    home = await client.get("/")
+    assert home.status_code == 200
+    assert 'id="navbar-username">alice<' in await text_of(home)
+
+
+async def test_unknown_user_and_wrong_password_look_the_same(client):
+    await register(client, "alice")
+    wrong_password = await text_of(await login(client, "alice", "wrong"))
+    unknown_user = await text_of(await login(client, "nobody", PASSWORD))
+    assert "Incorrect username or password" in wrong_password
+    assert "Incorrect username or password" in unknown_user
+
+
+async def test_login_requires_both_fields(client):
+    response = await post_form(client, "/login", {"username": "alice"})
+    assert "Please enter username and password" in await text_of(response)
+
+
+async def test_logout_ends_the_session(client):
+    await register_and_login(client, "alice")
+    response = await logout(client)
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+    home = await client.get("/")
+    assert home.status_code == 302
+    assert home.headers["Location"] == "/login?next=%2F"
+
+
+async def test_logout_is_post_only(client):
+    await register_and_login(client, "alice")
+    response = await client.get("/logout")
+    assert response.status_code == 405
+    assert (await client.get("/")).status_code == 200
+
+
+async def test_login_rekeys_the_session(client):
+    token_before = await csrf_token_from(client, "/login")
+    await register_and_login(client, "alice")
+    token_after = await csrf_token_from(client, "/")
+    assert token_before != token_after
+
+
+async def test_login_required_redirects_with_next(client):
+    response = await client.get("/?page=2")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login?next=%2F%3Fpage%3D2"
+
+
+async def test_login_required_answers_json_callers_with_401(client):
+    response = await client.get("/", headers={"Accept": "application/json"})
+    assert response.status_code == 401
+    assert await response.get_json() == {"error": "Please log in first."}
+
+
+async def test_next_is_followed_for_local_paths(client):
+    await register(client, "alice")
+    response = await post_form(
+        client, "/login", {"username": "alice", "password": PASSWORD, "next": "/user/alice"}
+    )
+    assert response.headers["Location"] == "/user/alice"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example", "http://evil.example/", "https://evil.example", "/\\evil.example",
+     "javascript:alert(1)", "evil.example", "/\nLocation: http://evil.example"],
+)
+async def test_next_open_redirects_are_ignored(client, target):
+    await register(client, "alice")
+    response = await post_form(
+        client, "/login", {"username": "alice", "password": PASSWORD, "next": target}
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
