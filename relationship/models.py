@@ -4,6 +4,8 @@ A relationship is one-directional, like following on Twitter: a row
 (fm_user_id=alice, to_user_id=bob) means alice follows bob.
 """
 
+from contextlib import suppress
+
 import sqlalchemy as sa
 from databases import Database
 
@@ -25,10 +27,9 @@ async def follow(database: Database, fm_user_id: int, to_user_id: int) -> None:
     query = relationship_table.insert().values(
         fm_user_id=fm_user_id, to_user_id=to_user_id, created=utc_now()
     )
-    try:
+    # Already following: the UNIQUE constraint keeps it to one row.
+    with suppress(*INTEGRITY_ERRORS):
         await database.execute(query)
-    except INTEGRITY_ERRORS:
-        pass  # already following: the UNIQUE constraint keeps it to one row
 
 
 async def unfollow(database: Database, fm_user_id: int, to_user_id: int) -> None:

@@ -118,4 +118,3 @@ def client(app):
 @pytest.fixture
 def database(app):
     return app.extensions["database"]
-

@@ -148,8 +148,15 @@ async def test_next_is_followed_for_local_paths(client):
 
 @pytest.mark.parametrize(
     "target",
-    ["//evil.example", "http://evil.example/", "https://evil.example", "/\\evil.example",
-     "javascript:alert(1)", "evil.example", "/\nLocation: http://evil.example"],
+    [
+        "//evil.example",
+        "http://evil.example/",
+        "https://evil.example",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "/\nLocation: http://evil.example",
+    ],
 )
 async def test_next_open_redirects_are_ignored(client, target):
     await register(client, "alice")
