@@ -9,7 +9,9 @@ from quart import Quart, jsonify
 
 import settings
 from db import DATABASE_ERRORS, AppDatabase, get_database, ping
+from feed.events import create_bus
 from feed.views import feed_app
+from post.views import post_app
 from user.views import user_app
 from utilities import csrf, errors, security
 
@@ -24,16 +26,20 @@ def create_app(overrides: dict | None = None) -> Quart:
 
     database = AppDatabase(app.config["DATABASE_URL"], app.config["COUNT_STATEMENTS"])
     app.extensions["database"] = database
+    bus = create_bus(app.config["BROKER_URL"])
+    app.extensions["bus"] = bus
 
     csrf.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     app.register_blueprint(user_app)
     app.register_blueprint(feed_app)
+    app.register_blueprint(post_app)
     app.add_url_rule("/healthz", view_func=healthz)
 
     @app.before_serving
-    async def connect_database() -> None:
+    async def start_services() -> None:
+        await bus.start()
         try:
             await database.ensure_connected()
         except DATABASE_ERRORS as error:
@@ -41,7 +47,8 @@ def create_app(overrides: dict | None = None) -> Quart:
             logger.warning("Database unavailable at start-up: %s", error)
 
     @app.after_serving
-    async def disconnect_database() -> None:
+    async def stop_services() -> None:
+        await bus.close()  # ends every open stream
         if database.is_connected:
             await database.disconnect()
 

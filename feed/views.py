@@ -1,13 +1,65 @@
-"""The home page."""
+"""The home page, its older pages, and the live event stream."""
 
-from quart import Blueprint, render_template
+from quart import Blueprint, abort, current_app, g, jsonify, render_template, request
+from quart.helpers import stream_with_context
 
+from db import get_database
+from feed.events import get_bus
+from feed.models import home_page
+from feed.sse import event_stream
 from user.decorators import login_required
+from utilities.responses import wants_json
 
 feed_app = Blueprint("feed", __name__)
+
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # tells nginx not to hold events back
+}
+
+
+def feed_id_argument(value: str | None, name: str) -> int | None:
+    """A feed id from the query string or a header; 400 if it is not one."""
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 19:
+        abort(400, description=f"{name} must be a feed id (a whole number).")
+    return int(value)
 
 
 @feed_app.route("/")
 @login_required
 async def home():
-    return await render_template("feed/home.html")
+    page = await home_page(get_database(), g.user["id"])
+    return await render_template("feed/home.html", **page)
+
+
+@feed_app.route("/feed")
+@login_required
+async def older():
+    """The page after feed row `before`: JSON for infinite scroll, or HTML."""
+    before = feed_id_argument(request.args.get("before"), "before")
+    if before is None:
+        abort(400, description="Say which page: /feed?before=<feed id>.")
+    page = await home_page(get_database(), g.user["id"], before)
+    if wants_json():
+        return jsonify(posts=page["posts"], next_before=page["next_before"])
+    return await render_template("feed/home.html", older=True, **page)
+
+
+@feed_app.route("/sse")
+@login_required
+async def sse():
+    # The browser sends Last-Event-ID when it reconnects by itself; the page
+    # passes ?last_event_id= (the newest feed id it rendered) the first time.
+    cursor = feed_id_argument(request.headers.get("Last-Event-ID"), "Last-Event-ID")
+    if cursor is None:
+        cursor = feed_id_argument(request.args.get("last_event_id"), "last_event_id")
+    # The stream renders avatar URLs while it runs, so it keeps the request context.
+    stream = stream_with_context(event_stream)(
+        get_database(), get_bus(), g.user["id"], cursor, current_app.config["SSE_HEARTBEAT_S"]
+    )
+    response = await current_app.make_response((stream, SSE_HEADERS))
+    response.timeout = None  # a stream lasts as long as the page is open
+    return response

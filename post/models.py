@@ -1,11 +1,23 @@
 """The `post` and `like` tables and their queries.
 
-A comment is a post whose `parent_post_id` names the post it answers.
+A comment is a post whose `parent_post_id` names the post it answers. Pages,
+the JSON API and the live events all describe posts with the same dicts,
+built by `post_dict` and `comment_dict` below, so the server's template and
+the browser's template render the same thing.
 """
 
-import sqlalchemy as sa
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
 
-from db import Timestamp, metadata
+import sqlalchemy as sa
+from databases import Database
+from databases.interfaces import Record
+
+from db import INTEGRITY_ERRORS, Timestamp, isoformat, metadata
+from user.models import user_table
+from utilities.imaging import avatar_url
 
 MAX_BODY_LENGTH = 280
 
@@ -31,3 +43,137 @@ like_table = sa.Table(
     sa.Column("created", Timestamp, nullable=False),
     sa.UniqueConstraint("post_id", "user_id", name="uq_like_post_user"),
 )
+
+# The columns every post or comment query selects, author included.
+POST_COLUMNS = (
+    post_table.c.id,
+    post_table.c.uid,
+    post_table.c.parent_post_id,
+    post_table.c.body,
+    post_table.c.created,
+    user_table.c.username,
+    user_table.c.image,
+)
+posts_with_authors = post_table.join(user_table, user_table.c.id == post_table.c.user_id)
+
+
+def clean_body(text: object) -> str | None:
+    """The text of a post or comment, trimmed, or None if it is not 1–280 chars."""
+    if not isinstance(text, str):
+        return None
+    text = text.strip()
+    return text if 0 < len(text) <= MAX_BODY_LENGTH else None
+
+
+async def insert_post(
+    database: Database, user_id: int, body: str, now: datetime, parent_post_id: int | None = None
+) -> tuple[int, str]:
+    """Insert a post (or a comment, with `parent_post_id`); return (id, uid)."""
+    uid = str(uuid.uuid4())
+    query = post_table.insert().values(
+        uid=uid,
+        user_id=user_id,
+        body=body,
+        parent_post_id=parent_post_id,
+        created=now,
+        updated=now,
+    )
+    return await database.execute(query), uid
+
+
+async def post_by_uid(database: Database, uid: str) -> Record | None:
+    query = sa.select(post_table.c.id, post_table.c.parent_post_id).where(post_table.c.uid == uid)
+    return await database.fetch_one(query)
+
+
+async def add_like(database: Database, post_id: int, user_id: int, now: datetime) -> bool:
+    """Like a post; False if this user already liked it (liking is idempotent)."""
+    query = like_table.insert().values(post_id=post_id, user_id=user_id, created=now)
+    try:
+        await database.execute(query)
+    except INTEGRITY_ERRORS:
+        return False
+    return True
+
+
+async def remove_like(database: Database, post_id: int, user_id: int) -> bool:
+    """Unlike a post; False if this user did not like it."""
+    where = (like_table.c.post_id == post_id, like_table.c.user_id == user_id)
+    liked = await database.fetch_val(sa.select(like_table.c.id).where(*where))
+    if liked is None:
+        return False
+    await database.execute(like_table.delete().where(*where))
+    return True
+
+
+async def likers_of(database: Database, post_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The usernames who liked each post, first liker first."""
+    query = (
+        sa.select(like_table.c.post_id, user_table.c.username)
+        .join(user_table, user_table.c.id == like_table.c.user_id)
+        .where(like_table.c.post_id.in_(list(post_ids)))
+        .order_by(like_table.c.id)
+    )
+    likers = defaultdict(list)
+    for row in await database.fetch_all(query):
+        likers[row["post_id"]].append(row["username"])
+    return likers
+
+
+async def comments_of(database: Database, post_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """The comments on each post, oldest first."""
+    query = (
+        sa.select(*POST_COLUMNS)
+        .select_from(posts_with_authors)
+        .where(post_table.c.parent_post_id.in_(list(post_ids)))
+        .order_by(post_table.c.id)
+    )
+    comments = defaultdict(list)
+    for row in await database.fetch_all(query):
+        comments[row["parent_post_id"]].append(comment_dict(row))
+    return comments
+
+
+async def with_comments_and_likes(database: Database, post_rows: list[Record]) -> list[dict]:
+    """Post dicts for rows of POST_COLUMNS, in two statements however many."""
+    post_ids = [row["id"] for row in post_rows]
+    if not post_ids:
+        return []
+    comments = await comments_of(database, post_ids)
+    likers = await likers_of(database, post_ids)
+    return [post_dict(row, likers[row["id"]], comments[row["id"]]) for row in post_rows]
+
+
+async def posts_by_user(database: Database, user_id: int, limit: int = 20) -> list[dict]:
+    """A user's own latest posts (not comments), for their profile page."""
+    query = (
+        sa.select(*POST_COLUMNS)
+        .select_from(posts_with_authors)
+        .where(post_table.c.user_id == user_id, post_table.c.parent_post_id.is_(None))
+        .order_by(post_table.c.id.desc())
+        .limit(limit)
+    )
+    return await with_comments_and_likes(database, await database.fetch_all(query))
+
+
+def author_dict(username: str, image: str | None) -> dict:
+    return {
+        "username": username,
+        "avatar": avatar_url(image, "sm"),
+        "url": f"/user/{username}",  # usernames are [A-Za-z0-9_]: nothing to escape
+    }
+
+
+def comment_dict(row) -> dict:
+    """A comment as pages, JSON and live events describe it."""
+    return {
+        "uid": row["uid"],
+        "body": row["body"],
+        "created": isoformat(row["created"]),
+        "author": author_dict(row["username"], row["image"]),
+    }
+
+
+def post_dict(row, likers: list[str], comments: list[dict]) -> dict:
+    """A post with its likes and comments, as pages, JSON and live events describe it."""
+    return {**comment_dict(row), "likes": len(likers), "likers": likers, "comments": comments}

@@ -1,0 +1,233 @@
+"""The event bus: hands each new feed event to the open streams of its readers.
+
+`publish(event)` delivers one `FeedEvent` to every reader it names;
+`subscribe(user_id)` gives one stream its own bounded queue. Two backends:
+
+- `memory://` keeps the queues in this process: enough for one worker.
+- `redis://` sends events through Redis pub/sub so that every process
+  serving streams receives them. Each process holds ONE pub/sub connection,
+  whatever the number of streams, and routes events to its local queues.
+
+Ids only grow on a stream because writers take `ordered()` around "insert
+feed rows, commit, publish": two writers whose transactions overlapped could
+otherwise publish id 11 before id 10, and a stream that had sent 11 would
+have to drop 10.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import redis.asyncio as redis
+from quart import current_app
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+QUEUE_SIZE = 256  # events a stream may fall behind by before it is dropped
+CHANNEL = "quartfeed:feed"
+ORDER_LOCK = "quartfeed:feed-order"
+
+
+def encode_data(data: dict) -> str:
+    """An event's data as one line of compact JSON."""
+    return json.dumps(data, separators=(",", ":"))
+
+
+def frame_tail(action: str, data: str) -> bytes:
+    """An SSE frame without its `id:` line, which differs per reader."""
+    return f"event: {action}\ndata: {data}\n\n".encode()
+
+
+def frame(feed_id: int, tail: bytes) -> bytes:
+    return b"id: %d\n" % feed_id + tail
+
+
+@dataclass(frozen=True)
+class FeedEvent:
+    """One action (post, comment, like, unlike) and who must hear of it.
+
+    `feed_ids` maps each reader's user id to their own feed row id, which is
+    the SSE event id they see. The rest of the frame is encoded once here,
+    not once per stream.
+    """
+
+    action: str
+    data: str  # one line of JSON
+    feed_ids: dict[int, int]
+
+    def frame_tail(self) -> bytes:
+        return frame_tail(self.action, self.data)
+
+    def to_json(self) -> str:
+        return json.dumps({"action": self.action, "data": self.data, "feed_ids": self.feed_ids})
+
+    @classmethod
+    def from_json(cls, message: str | bytes) -> "FeedEvent":
+        fields = json.loads(message)
+        feed_ids = {int(user_id): feed_id for user_id, feed_id in fields["feed_ids"].items()}
+        return cls(fields["action"], fields["data"], feed_ids)
+
+
+class Subscription:
+    """One open stream's queue of (feed id, encoded frame tail).
+
+    `None` in the queue means "stop": the stream fell too far behind (it will
+    reconnect and catch up from the database) or the server is shutting down.
+    """
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(QUEUE_SIZE)
+
+    def offer(self, feed_id: int, tail: bytes) -> None:
+        try:
+            self.queue.put_nowait((feed_id, tail))
+        except asyncio.QueueFull:
+            # One slow client must not slow the others or grow without bound.
+            self.close()
+
+    def close(self) -> None:
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
+
+    async def next(self) -> tuple[int, bytes] | None:
+        return await self.queue.get()
+
+
+class MemoryBus:
+    """Delivers events to the streams of this process."""
+
+    def __init__(self) -> None:
+        self._subscriptions: dict[int, set[Subscription]] = defaultdict(set)
+        self._order_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        self.close_streams()
+
+    def close_streams(self) -> None:
+        """End every stream: each reconnects and replays what it missed."""
+        for subscriptions in self._subscriptions.values():
+            for subscription in subscriptions:
+                subscription.close()
+
+    @contextlib.contextmanager
+    def subscribe(self, user_id: int) -> Iterator[Subscription]:
+        subscription = Subscription()
+        self._subscriptions[user_id].add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._unsubscribe(user_id, subscription)
+
+    def _unsubscribe(self, user_id: int, subscription: Subscription) -> None:
+        subscriptions = self._subscriptions.get(user_id)
+        if subscriptions is not None:
+            subscriptions.discard(subscription)
+            if not subscriptions:
+                del self._subscriptions[user_id]
+
+    def subscriber_count(self) -> int:
+        return sum(len(subscriptions) for subscriptions in self._subscriptions.values())
+
+    @contextlib.asynccontextmanager
+    async def ordered(self) -> AsyncIterator[None]:
+        async with self._order_lock:
+            yield
+
+    async def publish(self, event: FeedEvent) -> None:
+        self.deliver(event)
+
+    def deliver(self, event: FeedEvent) -> None:
+        # Walk whichever is smaller: the event's readers or the open streams.
+        readers = event.feed_ids.keys() & self._subscriptions.keys()
+        if not readers:
+            return
+        tail = event.frame_tail()
+        for user_id in readers:
+            for subscription in tuple(self._subscriptions[user_id]):
+                subscription.offer(event.feed_ids[user_id], tail)
+
+
+class RedisBus(MemoryBus):
+    """Delivers events to the streams of every process, through Redis."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._redis = redis.Redis.from_url(url)
+        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        self._listener: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        await self._pubsub.subscribe(CHANNEL)
+        self._listener = asyncio.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        while True:
+            try:
+                async for message in self._pubsub.listen():
+                    self.deliver(FeedEvent.from_json(message["data"]))
+            except redis.ConnectionError as error:
+                # Streams keep their state; they miss nothing they cannot
+                # replay from the database once they reconnect.
+                logger.warning("Redis connection lost, retrying: %s", error)
+                await asyncio.sleep(1)
+                self.close_streams()
+                with contextlib.suppress(redis.ConnectionError):
+                    await self._pubsub.subscribe(CHANNEL)
+
+    async def close(self) -> None:
+        self.close_streams()
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._pubsub.aclose()
+        await self._redis.aclose()
+
+    @contextlib.asynccontextmanager
+    async def ordered(self) -> AsyncIterator[None]:
+        # The local lock keeps this process's writers off Redis while they
+        # wait; the Redis lock orders writers across processes.
+        async with self._order_lock, self._redis.lock(ORDER_LOCK, timeout=10, sleep=0.002):
+            yield
+
+    async def publish(self, event: FeedEvent) -> None:
+        await self._redis.publish(CHANNEL, event.to_json())
+
+
+def create_bus(url: str) -> MemoryBus:
+    """The bus named by BROKER_URL: `memory://` or `redis://host:port/db`."""
+    if url.startswith("memory://"):
+        return MemoryBus()
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisBus(url)
+    raise ValueError(f"BROKER_URL must be memory:// or redis://..., not {url!r}")
+
+
+def get_bus() -> MemoryBus:
+    """The app's bus, for views."""
+    return current_app.extensions["bus"]
+
+
+async def write_and_publish(
+    bus: MemoryBus, write: Callable[[], Awaitable[tuple[T, FeedEvent | None]]]
+) -> T:
+    """Run `write` (one committed transaction), then publish the event it made.
+
+    Both happen inside `bus.ordered()`, so events reach streams in id order.
+    Returns what `write` returned besides its event.
+    """
+    async with bus.ordered():
+        result, event = await write()
+        if event is not None:
+            await bus.publish(event)
+    return result

@@ -1,0 +1,62 @@
+"""The event stream of one reader: replay what they missed, then go live.
+
+Order matters. The stream subscribes to the bus *first*, then replays feed
+rows after the cursor from the database, then sends live events, skipping
+ids it has already sent. An event committed during the replay is then in
+the replay, on the queue, or both, never in neither: nothing is lost and
+nothing is sent twice. Ids only grow because writers publish in id order
+(see `feed.events`).
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from databases import Database
+
+from feed.events import MemoryBus, encode_data, frame, frame_tail
+from feed.models import events_after
+
+RETRY_MS = 3000
+PING = b": ping\n\n"
+
+
+async def replay(
+    database: Database, user_id: int, cursor: int
+) -> AsyncIterator[tuple[int, bytes]]:
+    """(feed id, frame) of every row after `cursor`, in batches."""
+    while True:
+        events = await events_after(database, user_id, cursor)
+        for feed_id, action, data in events:
+            yield feed_id, frame(feed_id, frame_tail(action, encode_data(data)))
+            cursor = feed_id
+        if not events:
+            return
+
+
+async def event_stream(
+    database: Database, bus: MemoryBus, user_id: int, cursor: int | None, heartbeat_s: float
+) -> AsyncIterator[bytes]:
+    """The bytes of one reader's stream, until they disconnect or are dropped.
+
+    With no cursor the stream starts live, with nothing to replay.
+    """
+    with bus.subscribe(user_id) as subscription:
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        last_sent = cursor or 0
+        if cursor is not None:
+            async for feed_id, replayed in replay(database, user_id, cursor):
+                yield replayed
+                last_sent = feed_id
+        while True:
+            try:
+                async with asyncio.timeout(heartbeat_s):
+                    event = await subscription.next()
+            except TimeoutError:
+                yield PING  # keeps proxies from closing an idle connection
+                continue
+            if event is None:
+                return  # dropped or shutting down: the browser reconnects
+            feed_id, tail = event
+            if feed_id > last_sent:
+                yield frame(feed_id, tail)
+                last_sent = feed_id

@@ -1,0 +1,85 @@
+"""Posting, commenting and liking: JSON in, JSON out (plus a plain form for posts)."""
+
+from databases.interfaces import Record
+from quart import Blueprint, abort, flash, g, jsonify, redirect, request, url_for
+
+from db import get_database
+from feed.events import get_bus, write_and_publish
+from feed.models import change_like, create_comment, create_post
+from post.models import MAX_BODY_LENGTH, clean_body, post_by_uid
+from user.decorators import login_required
+
+post_app = Blueprint("post", __name__)
+
+LENGTH_RULE = f"Write between 1 and {MAX_BODY_LENGTH} characters."
+
+
+async def read_payload() -> dict:
+    """The request's fields: a JSON object from fetch(), or a plain form."""
+    if not request.is_json:
+        return (await request.form).to_dict()
+    payload = await request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        abort(400, description="Send a JSON object.")
+    return payload
+
+
+async def find_post(payload: dict) -> tuple[Record, str]:
+    """The post named by `post_uid`, and that uid; 404 if there is none."""
+    uid = payload.get("post_uid")
+    post = await post_by_uid(get_database(), uid) if isinstance(uid, str) else None
+    if post is None:
+        abort(404, description="That post does not exist.")
+    return post, uid
+
+
+@post_app.route("/post", methods=["POST"])
+@login_required
+async def add_post():
+    body = clean_body((await read_payload()).get("post"))
+    if not request.is_json:  # the form on the home page, for browsers without JavaScript
+        if body is None:
+            await flash(LENGTH_RULE, "danger")
+        else:
+            await write_and_publish(get_bus(), lambda: create_post(get_database(), g.user, body))
+        return redirect(url_for("feed.home"))
+    if body is None:
+        abort(400, description=LENGTH_RULE)
+    post = await write_and_publish(get_bus(), lambda: create_post(get_database(), g.user, body))
+    return jsonify(post), 201
+
+
+@post_app.route("/comment", methods=["POST"])
+@login_required
+async def add_comment():
+    payload = await read_payload()
+    body = clean_body(payload.get("comment"))
+    if body is None:
+        abort(400, description=LENGTH_RULE)
+    parent, parent_uid = await find_post(payload)
+    if parent["parent_post_id"] is not None:
+        abort(400, description="Comments cannot be commented on; answer the post instead.")
+    comment = await write_and_publish(
+        get_bus(), lambda: create_comment(get_database(), g.user, parent, parent_uid, body)
+    )
+    return jsonify(comment), 201
+
+
+async def set_like(like: bool):
+    post, uid = await find_post(await read_payload())
+    state = await write_and_publish(
+        get_bus(), lambda: change_like(get_database(), g.user, post, uid, like)
+    )
+    return jsonify(state)
+
+
+@post_app.route("/like", methods=["POST"])
+@login_required
+async def like():
+    return await set_like(True)
+
+
+@post_app.route("/unlike", methods=["POST"])
+@login_required
+async def unlike():
+    return await set_like(False)
