@@ -12,8 +12,9 @@ from db import DATABASE_ERRORS, AppDatabase, get_database, ping
 from feed.events import create_bus
 from feed.views import feed_app
 from post.views import post_app
+from relationship.views import relationship_app
 from user.views import user_app
-from utilities import csrf, errors, security
+from utilities import csrf, errors, imaging, security
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ def create_app(overrides: dict | None = None) -> Quart:
     app.register_blueprint(user_app)
     app.register_blueprint(feed_app)
     app.register_blueprint(post_app)
+    app.register_blueprint(relationship_app)
+    imaging.init_app(app)  # serves MEDIA_ROOT at MEDIA_URL
     app.add_url_rule("/healthz", view_func=healthz)
 
     @app.before_serving

@@ -8,8 +8,10 @@ from contextlib import suppress
 
 import sqlalchemy as sa
 from databases import Database
+from databases.interfaces import Record
 
 from db import INTEGRITY_ERRORS, Timestamp, metadata, utc_now
+from user.models import public_user_columns, user_table
 
 relationship_table = sa.Table(
     "relationship",
@@ -69,3 +71,39 @@ async def follow_counts(database: Database, user_id: int) -> tuple[int, int]:
     query = sa.select(followers.scalar_subquery(), following.scalar_subquery())
     row = await database.fetch_one(query)
     return row[0], row[1]
+
+
+def _related_users(user_id: int, known_side: sa.Column, listed_side: sa.Column) -> sa.Select:
+    """The users at `listed_side` of the relationships that have `user_id` at
+    `known_side`, most recent relationship first."""
+    return (
+        sa.select(*public_user_columns())
+        .join(relationship_table, listed_side == user_table.c.id)
+        .where(known_side == user_id)
+        .order_by(relationship_table.c.id.desc())
+    )
+
+
+async def followers(database: Database, user_id: int, limit: int, offset: int = 0) -> list[Record]:
+    """The people who follow `user_id`, most recent first."""
+    columns = relationship_table.c
+    query = _related_users(user_id, known_side=columns.to_user_id, listed_side=columns.fm_user_id)
+    return await database.fetch_all(query.limit(limit).offset(offset))
+
+
+async def following(database: Database, user_id: int, limit: int, offset: int = 0) -> list[Record]:
+    """The people `user_id` follows, most recent first."""
+    columns = relationship_table.c
+    query = _related_users(user_id, known_side=columns.fm_user_id, listed_side=columns.to_user_id)
+    return await database.fetch_all(query.limit(limit).offset(offset))
+
+
+async def followed_among(database: Database, fm_user_id: int, user_ids: list[int]) -> set[int]:
+    """Which of `user_ids` fm_user follows: one query for a whole list of people."""
+    if not user_ids:
+        return set()
+    query = sa.select(relationship_table.c.to_user_id).where(
+        relationship_table.c.fm_user_id == fm_user_id,
+        relationship_table.c.to_user_id.in_(user_ids),
+    )
+    return {row[0] for row in await database.fetch_all(query)}

@@ -1,10 +1,13 @@
 """What a browser does, for tests: read the CSRF token off a page, fill forms."""
 
+import io
 import re
 
 import sqlalchemy as sa
+from werkzeug.datastructures import FileStorage
 
-from db import metadata
+from db import metadata, utc_now
+from user.models import user_table
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 PASSWORD = "correct horse battery staple"
@@ -58,3 +61,33 @@ def count_rows(database, table_name: str):
     """Awaitable: how many rows `table_name` holds."""
     table = metadata.tables[table_name]
     return database.fetch_val(sa.select(sa.func.count()).select_from(table))
+
+
+async def post_files(client, path: str, form: dict, files: dict, token_page: str):
+    """Submit a multipart form (enctype="multipart/form-data") with its files."""
+    token = await csrf_token_from(client, token_page)
+    return await client.post(path, form={"csrf_token": token, **form}, files=files)
+
+
+def upload(data: bytes, filename: str = "picture.png") -> FileStorage:
+    """A file as a browser's file input sends it: typed by its name, not its bytes."""
+    return FileStorage(io.BytesIO(data), filename=filename, content_type="image/png")
+
+
+async def create_users(database, usernames: list[str]) -> dict[str, int]:
+    """Insert users straight into the table, oldest first, and return their ids.
+
+    Faster than registering when a test only needs people to exist: no
+    password hashing. They cannot log in.
+    """
+    for username in usernames:
+        await database.execute(
+            user_table.insert().values(username=username, password="!", created=utc_now())
+        )
+    return await user_ids(database)
+
+
+async def user_ids(database) -> dict[str, int]:
+    """Every user's id, by username."""
+    rows = await database.fetch_all(sa.select(user_table.c.username, user_table.c.id))
+    return {row["username"]: row["id"] for row in rows}

@@ -57,9 +57,53 @@ async def user_by_name(database: Database, username: str) -> Record | None:
     return await database.fetch_one(query)
 
 
-async def username_taken(database: Database, username: str) -> bool:
+async def username_taken(
+    database: Database, username: str, excluding_user_id: int | None = None
+) -> bool:
+    """Whether someone (other than `excluding_user_id`) already has this name.
+
+    MySQL compares names without regard to case, so "Alice" is taken by
+    "alice"; the exclusion lets alice change the case of her own name.
+    """
     query = sa.select(user_table.c.id).where(user_table.c.username == username)
+    if excluding_user_id is not None:
+        query = query.where(user_table.c.id != excluding_user_id)
     return await database.fetch_val(query) is not None
+
+
+def public_user_columns() -> tuple[sa.Column, ...]:
+    """What lists of people show: everything but the password hash."""
+    return (user_table.c.id, user_table.c.username, user_table.c.image, user_table.c.created)
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern for names that start with `prefix`, taken literally.
+
+    "_" is LIKE's any-one-character wildcard but an ordinary username
+    character, so it (and "%", and the escape character) must be escaped.
+    SQLAlchemy's startswith(autoescape=True) would do this in SQL, but puts a
+    literal "%" in the statement, which the `databases` SQLite backend
+    mistakes for a parameter.
+    """
+    for special in ("/", "%", "_"):
+        prefix = prefix.replace(special, "/" + special)
+    return prefix + "%"
+
+
+async def newest_users(
+    database: Database, limit: int, offset: int = 0, prefix: str = ""
+) -> list[Record]:
+    """Users whose name starts with `prefix` (all users when empty), newest first."""
+    query = sa.select(*public_user_columns())
+    if prefix:
+        query = query.where(user_table.c.username.like(_like_prefix(prefix), escape="/"))
+    query = query.order_by(user_table.c.created.desc(), user_table.c.id.desc())
+    return await database.fetch_all(query.limit(limit).offset(offset))
+
+
+async def update_user(database: Database, user_id: int, **changes: str) -> None:
+    """Set the given columns of one user, e.g. update_user(db, 7, username="bob")."""
+    await database.execute(user_table.update().where(user_table.c.id == user_id).values(**changes))
 
 
 async def authenticate(database: Database, username: str, password: str) -> Record | None:

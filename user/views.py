@@ -1,9 +1,12 @@
-"""Registration, login and logout."""
+"""Registration, login and logout; profiles and the profile editor."""
 
 from urllib.parse import urlsplit
 
+from databases.interfaces import Record
 from quart import (
     Blueprint,
+    abort,
+    current_app,
     flash,
     g,
     redirect,
@@ -12,17 +15,28 @@ from quart import (
     session,
     url_for,
 )
+from werkzeug.datastructures import FileStorage
 
 from db import INTEGRITY_ERRORS, get_database
+from relationship.models import follow_counts, is_following
+from user.decorators import login_required
 from user.models import (
     USERNAME_RULE,
     authenticate,
     create_user,
     is_valid_username,
+    update_user,
     user_by_id,
+    user_by_name,
     username_taken,
 )
 from utilities.csrf import csrf_token
+from utilities.imaging import (
+    MAX_SIDE,
+    ImageRejected,
+    remove_profile_image,
+    store_profile_image,
+)
 
 user_app = Blueprint("user", __name__)
 
@@ -66,6 +80,15 @@ def credentials_error(username: str, password: str) -> str | None:
     return None
 
 
+async def username_error(username: str, user_id: int | None = None) -> str | None:
+    """Why `username` cannot be taken (by `user_id`, when renaming), or None."""
+    if not is_valid_username(username):
+        return USERNAME_RULE
+    if await username_taken(get_database(), username, excluding_user_id=user_id):
+        return USERNAME_EXISTS
+    return None
+
+
 @user_app.route("/register", methods=["GET", "POST"])
 async def register():
     if g.user:
@@ -74,12 +97,11 @@ async def register():
     if request.method == "POST":
         username, password = await read_credentials()
         error = credentials_error(username, password)
-        database = get_database()
-        if not error and await username_taken(database, username):
-            error = USERNAME_EXISTS
+        if not error:
+            error = await username_error(username)
         if not error:
             try:
-                await create_user(database, username, password)
+                await create_user(get_database(), username, password)
             except INTEGRITY_ERRORS:  # someone took the name a moment ago
                 error = USERNAME_EXISTS
         if not error:
@@ -124,3 +146,80 @@ async def logout():
     session.clear()
     await flash("You have been logged out", "info")
     return redirect(url_for("user.login"))
+
+
+async def user_or_404(username: str) -> Record:
+    """The user called `username`, or a 404 page that says there is none."""
+    user = await user_by_name(get_database(), username)
+    if user is None:
+        abort(404, description=f"There is no one called {username} here.")
+    return user
+
+
+@user_app.route("/user/<username>")
+async def profile(username: str):
+    user = await user_or_404(username)
+    database = get_database()
+    followers, following = await follow_counts(database, user["id"])
+    viewer_follows = bool(g.user) and await is_following(database, g.user["id"], user["id"])
+    return await render_template(
+        "user/profile.html",
+        user=user,
+        followers=followers,
+        following=following,
+        viewer_follows=viewer_follows,
+    )
+
+
+async def render_profile_form(username: str, error: str | None = None):
+    page = await render_template(
+        "user/edit_profile.html", username=username, error=error, max_side=MAX_SIDE
+    )
+    return page, 400 if error else 200
+
+
+async def store_upload(upload: FileStorage | None) -> str | None:
+    """Store the chosen image and return its id; None when no file was chosen."""
+    if upload is None or not upload.filename:
+        return None
+    return await store_profile_image(upload.read(), current_app.config["MEDIA_ROOT"])
+
+
+@user_app.route("/profile/edit", methods=["GET", "POST"])
+@login_required
+async def edit_profile():
+    if request.method == "GET":
+        return await render_profile_form(g.user["username"])
+    username = (await request.form).get("username", "").strip()
+    error = await username_error(username, g.user["id"])
+    if error:
+        return await render_profile_form(username, error)
+    try:
+        new_image = await store_upload((await request.files).get("profile_image"))
+    except ImageRejected as rejected:
+        return await render_profile_form(username, str(rejected))
+    if not await save_profile(username, new_image):
+        return await render_profile_form(username, USERNAME_EXISTS)
+    await flash("Your profile has been updated", "success")
+    return redirect(url_for("user.profile", username=username))
+
+
+async def save_profile(username: str, new_image: str | None) -> bool:
+    """Write the new name and image to the user row; False if the name was taken.
+
+    Image files are only removed once the row no longer needs them: the new
+    ones when the update fails, the old ones when it succeeds.
+    """
+    media_root = current_app.config["MEDIA_ROOT"]
+    changes = {"username": username}
+    if new_image:
+        changes["image"] = new_image
+    try:
+        await update_user(get_database(), g.user["id"], **changes)
+    except INTEGRITY_ERRORS:  # someone took the name a moment ago
+        if new_image:
+            remove_profile_image(new_image, media_root)
+        return False
+    if new_image and g.user["image"]:
+        remove_profile_image(g.user["image"], media_root)
+    return True

@@ -1,0 +1,47 @@
+"""Numbered pages (?page=2) for lists of people."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from quart import request, url_for
+from werkzeug.datastructures import MultiDict
+
+PAGE_SIZE = 20
+# Beyond this the OFFSET grows large enough to trouble the database; nobody
+# pages that far by hand.
+MAX_PAGE = 10_000
+
+
+@dataclass
+class Page:
+    items: list
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def page_number(args: MultiDict) -> int:
+    """The ?page= number: 1 when it is missing or not a number, at most MAX_PAGE."""
+    number = args.get("page", 1, type=int)  # a value that is not an int gives 1
+    return min(max(number, 1), MAX_PAGE)
+
+
+async def fetch_page(
+    fetch: Callable[..., Awaitable[list]], number: int, size: int = PAGE_SIZE
+) -> Page:
+    """Call `fetch(limit=, offset=)` for page `number`.
+
+    It asks for one row more than a page holds: if that row comes back,
+    there is a next page, and no COUNT query was needed to know it.
+    """
+    rows = await fetch(limit=size + 1, offset=(number - 1) * size)
+    return Page(items=rows[:size], number=number, has_next=len(rows) > size)
+
+
+def page_url(number: int) -> str:
+    """This page's URL with ?page=number, keeping the other query parameters."""
+    args = request.args.to_dict() | {"page": number}
+    return url_for(request.endpoint, **request.view_args, **args)
