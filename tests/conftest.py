@@ -116,5 +116,8 @@ def client(app):
 
 
 @pytest.fixture
-def database(app):
-    return app.extensions["database"]
+async def database(app):
+    """The app's database, inside a request context so that model functions
+    called directly can build URLs (avatars, profiles) as a view would."""
+    async with app.test_request_context("/"):
+        yield app.extensions["database"]

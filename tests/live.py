@@ -1,0 +1,167 @@
+"""A real QuartFeed on Hypercorn, and people who use it over HTTP.
+
+Used by the event-stream tests (and the browser tests): the server runs in
+its own process on a free loopback port, exactly as `make run` serves it.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.helpers import CSRF_META, PASSWORD
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LiveServer:
+    """`hypercorn "application:create_app()"` on 127.0.0.1, in a subprocess."""
+
+    def __init__(self, environment: dict[str, str]) -> None:
+        self.environment = {**os.environ, **environment}
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+        self.log: list[str] = []
+
+    def start(self, timeout: float = 30) -> "LiveServer":
+        command = [
+            sys.executable, "-m", "hypercorn", "--bind", f"127.0.0.1:{self.port}",
+            "--graceful-timeout", "1", "--error-logfile", "-", "application:create_app()",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=self.environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        started = threading.Event()
+        threading.Thread(target=self._read_log, args=(started,), daemon=True).start()
+        # Hypercorn says "Running on http://…" once it listens.
+        if not started.wait(timeout) or self.process.poll() is not None:
+            self.stop()
+            raise RuntimeError("Hypercorn did not start:\n" + "".join(self.log))
+        return self
+
+    def _read_log(self, started: threading.Event) -> None:
+        for line in self.process.stdout:
+            self.log.append(line)
+            if "Running on" in line:
+                started.set()
+        started.set()  # the process ended: let start() notice
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class Event:
+    id: int
+    name: str
+    data: dict
+
+
+class EventStream:
+    """Reads Server-Sent Events from a streaming httpx response."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self.response = response
+        self.lines = response.aiter_lines()
+        self.retry: int | None = None
+        self.pings = 0
+
+    async def next(self) -> Event:
+        """The next event; comments (pings) and `retry:` are noted and skipped."""
+        fields: dict[str, str] = {}
+        async for line in self.lines:
+            if line == "":
+                if "event" in fields:
+                    return Event(int(fields["id"]), fields["event"], json.loads(fields["data"]))
+                fields = {}
+            elif line.startswith(":"):
+                self.pings += 1
+            else:
+                name, _, value = line.partition(": ")
+                if name == "retry":
+                    self.retry = int(value)
+                fields[name] = value
+        raise EOFError("the stream ended")
+
+    async def take(self, count: int) -> list[Event]:
+        return [await self.next() for _ in range(count)]
+
+
+class Person:
+    """Someone using QuartFeed over HTTP, as the page's own JavaScript would."""
+
+    def __init__(self, server_url: str, username: str) -> None:
+        self.username = username
+        self.http = httpx.AsyncClient(base_url=server_url, timeout=20)
+        self.csrf = ""
+
+    async def _token(self, path: str) -> str:
+        page = await self.http.get(path)
+        return CSRF_META.search(page.text).group(1)
+
+    async def sign_up(self) -> "Person":
+        credentials = {"username": self.username, "password": PASSWORD}
+        token = await self._token("/register")
+        await self.http.post("/register", data={**credentials, "csrf_token": token})
+        token = await self._token("/login")
+        response = await self.http.post("/login", data={**credentials, "csrf_token": token})
+        assert response.status_code == 302, f"{self.username} could not log in"
+        self.csrf = await self._token("/")
+        return self
+
+    async def send(self, path: str, payload: dict) -> dict:
+        response = await self.http.post(path, json=payload, headers={"X-CSRFToken": self.csrf})
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    async def post(self, text: str) -> dict:
+        return await self.send("/post", {"post": text})
+
+    async def comment(self, post_uid: str, text: str) -> dict:
+        return await self.send("/comment", {"post_uid": post_uid, "comment": text})
+
+    async def like(self, post_uid: str) -> dict:
+        return await self.send("/like", {"post_uid": post_uid})
+
+    async def unlike(self, post_uid: str) -> dict:
+        return await self.send("/unlike", {"post_uid": post_uid})
+
+    @asynccontextmanager
+    async def stream(self, last_event_id: int | None = None, query_cursor: int | None = None):
+        """An open /sse stream; `last_event_id` is sent as the browser's header."""
+        headers = {"Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = str(last_event_id)
+        params = {"last_event_id": query_cursor} if query_cursor is not None else {}
+        async with self.http.stream("GET", "/sse", headers=headers, params=params) as response:
+            assert response.status_code == 200, await response.aread()
+            stream = EventStream(response)
+            yield stream
+
+    async def close(self) -> None:
+        await self.http.aclose()

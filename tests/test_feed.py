@@ -1,0 +1,257 @@
+"""Posting, commenting, liking and the home page (through Quart's test client)."""
+
+import pytest
+import sqlalchemy as sa
+
+from feed.models import change_like, create_comment, create_post, feed_table
+from relationship.models import follow
+from tests.helpers import count_rows, post_form, post_json, register_and_login, text_of
+from user.models import create_user, user_by_name
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+async def alice(client):
+    """The person using `client`, logged in."""
+    await register_and_login(client, "alice")
+    return client
+
+
+async def make_user(database, username: str):
+    await create_user(database, username, "a password")
+    return await user_by_name(database, username)
+
+
+async def test_post_needs_login(client):
+    await client.get("/login")
+    response = await post_json(client, "/post", {"post": "hello"}, token_page="/login")
+    assert response.status_code == 401
+    assert await response.get_json() == {"error": "Please log in first."}
+
+
+async def test_post_returns_it_and_shows_on_home(alice, database):
+    response = await post_json(alice, "/post", {"post": "  Hello, world  "})
+    post = await response.get_json()
+    assert response.status_code == 201
+    assert post["body"] == "Hello, world"
+    assert post["author"]["username"] == "alice"
+    assert len(post["uid"]) == 36
+    assert post["created"].endswith("+00:00")
+    home = await text_of(await alice.get("/"))
+    assert f'id="post-{post["uid"]}"' in home
+    assert "Hello, world" in home
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"post": ""}, {"post": "   "}, {"post": "x" * 281}, {"post": 42}, {}, {"post": None}],
+    ids=["empty", "blank", "too-long", "number", "missing", "null"],
+)
+async def test_post_validation(alice, database, payload):
+    response = await post_json(alice, "/post", payload)
+    assert response.status_code == 400
+    assert await response.get_json() == {"error": "Write between 1 and 280 characters."}
+    assert await count_rows(database, "post") == 0
+
+
+async def test_post_of_280_characters_with_emoji_is_kept_whole(alice):
+    text = "😀" * 280
+    response = await post_json(alice, "/post", {"post": text})
+    assert response.status_code == 201
+    assert text in await text_of(await alice.get("/"))
+
+
+async def test_post_that_is_not_a_json_object_is_400(alice):
+    for payload in ([1, 2], "text"):
+        response = await post_json(alice, "/post", payload)
+        assert response.status_code == 400
+        assert await response.get_json() == {"error": "Send a JSON object."}
+
+
+async def test_plain_form_posts_without_javascript(alice):
+    response = await post_form(alice, "/post", {"post": "from a form"}, token_page="/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/"
+    assert "from a form" in await text_of(await alice.get("/"))
+
+
+async def test_plain_form_with_empty_post_says_why(alice, database):
+    await post_form(alice, "/post", {"post": " "}, token_page="/")
+    assert "Write between 1 and 280 characters." in await text_of(await alice.get("/"))
+    assert await count_rows(database, "post") == 0
+
+
+async def test_fan_out_reaches_author_and_followers_only(alice, database):
+    author = await user_by_name(database, "alice")
+    followers = [await make_user(database, f"fan{i}") for i in range(3)]
+    stranger = await make_user(database, "stranger")
+    for follower in followers:
+        await follow(database, follower["id"], author["id"])
+    await post_json(alice, "/post", {"post": "to my fans"})
+    readers = await database.fetch_all(sa.select(feed_table.c.to_user_id))
+    assert sorted(row[0] for row in readers) == sorted(
+        [author["id"]] + [follower["id"] for follower in followers]
+    )
+    assert stranger["id"] not in {row[0] for row in readers}
+
+
+async def test_fan_out_takes_three_statements_whatever_the_followers(database):
+    author = await make_user(database, "author")
+    for i in range(30):
+        follower = await make_user(database, f"f{i}")
+        await follow(database, follower["id"], author["id"])
+    before = database.statements
+    _, event = await create_post(database, author, "hello all")
+    assert database.statements - before == 3
+    assert len(event.feed_ids) == 31
+
+
+async def test_comment_and_its_errors(alice, database):
+    post = await (await post_json(alice, "/post", {"post": "a post"})).get_json()
+    response = await post_json(alice, "/comment", {"post_uid": post["uid"], "comment": "first!"})
+    comment = await response.get_json()
+    assert response.status_code == 201
+    assert comment["body"] == "first!"
+    home = await text_of(await alice.get("/"))
+    assert f'id="comment-{comment["uid"]}"' in home
+    unknown = await post_json(alice, "/comment", {"post_uid": "nope", "comment": "hi"})
+    assert unknown.status_code == 404
+    assert await unknown.get_json() == {"error": "That post does not exist."}
+    nested = await post_json(alice, "/comment", {"post_uid": comment["uid"], "comment": "hi"})
+    assert nested.status_code == 400
+    assert "cannot be commented on" in (await nested.get_json())["error"]
+    empty = await post_json(alice, "/comment", {"post_uid": post["uid"], "comment": ""})
+    assert empty.status_code == 400
+
+
+async def test_like_and_unlike_are_idempotent(alice, database):
+    post = await (await post_json(alice, "/post", {"post": "like me"})).get_json()
+    uid = {"post_uid": post["uid"]}
+    first = await (await post_json(alice, "/like", uid)).get_json()
+    second = await (await post_json(alice, "/like", uid)).get_json()
+    assert first == second == {"liked": True, "likes": 1, "likers": ["alice"]}
+    assert await count_rows(database, "like") == 1
+    assert "1 like · Liked by alice" in await text_of(await alice.get("/"))
+    gone = await (await post_json(alice, "/unlike", uid)).get_json()
+    again = await (await post_json(alice, "/unlike", uid)).get_json()
+    assert gone == again == {"liked": False, "likes": 0, "likers": []}
+    assert await count_rows(database, "like") == 0
+    missing = await post_json(alice, "/like", {"post_uid": "no-such-post"})
+    assert missing.status_code == 404
+
+
+async def test_comment_by_stranger_bumps_post_to_the_top(database):
+    author = await make_user(database, "author")
+    reader = await make_user(database, "reader")
+    stranger = await make_user(database, "stranger")
+    await follow(database, reader["id"], author["id"])
+    older, _ = await create_post(database, author, "older post")
+    await create_post(database, author, "newer post")
+    parent = {"id": await _post_id(database, older["uid"]), "parent_post_id": None}
+    _, event = await create_comment(database, stranger, parent, older["uid"], "nice")
+    assert set(event.feed_ids) == {author["id"], reader["id"]}
+    from feed.models import home_page
+
+    page = await home_page(database, reader["id"])
+    assert [post["body"] for post in page["posts"]] == ["older post", "newer post"]
+    assert page["posts"][0]["comments"][0]["body"] == "nice"
+
+
+async def _post_id(database, uid):
+    from post.models import post_by_uid
+
+    return (await post_by_uid(database, uid))["id"]
+
+
+async def test_like_bumps_post_too(database):
+    author = await make_user(database, "author")
+    liker = await make_user(database, "liker")
+    older, _ = await create_post(database, author, "older")
+    await create_post(database, author, "newer")
+    post = {"id": await _post_id(database, older["uid"])}
+    state, event = await change_like(database, liker, post, older["uid"], like=True)
+    assert state["likes"] == 1
+    assert event.action == "like"
+    from feed.models import home_page
+
+    page = await home_page(database, author["id"])
+    assert page["posts"][0]["body"] == "older"
+    assert page["posts"][0]["likers"] == ["liker"]
+
+
+async def test_user_text_is_escaped_in_html(alice):
+    await post_json(alice, "/post", {"post": XSS})
+    home = await text_of(await alice.get("/"))
+    assert XSS not in home
+    assert "&lt;img src=x onerror=alert(1)&gt;" in home
+
+
+async def test_home_page_takes_constant_statements(alice, database):
+    async def statements_for_home() -> int:
+        before = database.statements
+        response = await alice.get("/")
+        assert response.status_code == 200
+        return database.statements - before
+
+    author = await user_by_name(database, "alice")
+    likers = [await make_user(database, f"liker{i}") for i in range(20)]
+    await create_post(database, author, "the only post")
+    one_post = await statements_for_home()
+    for number in range(12):
+        post, _ = await create_post(database, author, f"post {number}")
+        parent = {"id": await _post_id(database, post["uid"]), "parent_post_id": None}
+        for comment_number in range(5):
+            await create_comment(database, likers[comment_number], parent, post["uid"], "c")
+        for liker in likers:
+            await change_like(database, liker, parent, post["uid"], like=True)
+    page = await text_of(await alice.get("/"))
+    assert page.count('class="card post') == 10
+    assert page.count('class="comment ') == 50
+    assert "20 likes · Liked by liker0, liker1" in page
+    many_posts = await statements_for_home()
+    assert many_posts == one_post
+    assert many_posts <= 5
+
+
+async def test_older_pages_for_infinite_scroll(alice, database):
+    author = await user_by_name(database, "alice")
+    for number in range(25):
+        await create_post(database, author, f"post {number}")
+    home = await text_of(await alice.get("/"))
+    assert home.count('class="card post') == 10
+    assert "post 24" in home and "post 15" in home and "post 14" not in home
+    before = home.split('data-next-before="')[1].split('"')[0]
+    seen = []
+    while before:
+        response = await alice.get(
+            f"/feed?before={before}", headers={"Accept": "application/json"}
+        )
+        page = await response.get_json()
+        seen += [post["body"] for post in page["posts"]]
+        before = page["next_before"]
+    assert seen == [f"post {number}" for number in range(14, -1, -1)]
+
+
+async def test_older_page_as_html_without_javascript(alice, database):
+    author = await user_by_name(database, "alice")
+    for number in range(11):
+        await create_post(database, author, f"post {number}")
+    home = await text_of(await alice.get("/"))
+    link = home.split('id="older-link" href="')[1].split('"')[0]
+    older = await text_of(await alice.get(link.replace("&amp;", "&")))
+    assert "post 0" in older and "post 1<" not in older
+    assert "No more posts" in older
+
+
+@pytest.mark.parametrize("before", ["abc", "-1", "1.5", "", "9" * 30])
+async def test_older_page_with_bad_cursor_is_400(alice, before):
+    response = await alice.get(f"/feed?before={before}", headers={"Accept": "application/json"})
+    assert response.status_code == 400
+    assert "error" in await response.get_json()
+
+
+async def test_empty_home_says_what_to_do(alice):
+    home = await text_of(await alice.get("/"))
+    assert "Nothing here yet" in home
+    assert 'data-last-event-id="0"' in home
