@@ -16,6 +16,13 @@ def solid_image(width: int, height: int, format_name: str = "png", color: str = 
         return image.make_blob(format_name)
 
 
+def noisy_jpeg(width: int = 640, height: int = 480) -> bytes:
+    """A JPEG of random noise: large, so that cutting it leaves a readable start."""
+    with Image(width=width, height=height, background=Color("gray")) as image:
+        image.noise("gaussian", attenuate=1.0)
+        return image.make_blob("jpeg")
+
+
 def animated_gif(colors: list[str], width: int = 40, height: int = 30) -> bytes:
     """A GIF with one frame of each colour, the first frame first."""
     with Image() as animation:
