@@ -1,0 +1,148 @@
+"""The event bus and the stream, in-process: ordering, overflow, clean-up."""
+
+import asyncio
+import os
+
+import pytest
+import redis
+
+from feed.events import QUEUE_SIZE, FeedEvent, MemoryBus, RedisBus, write_and_publish
+from tests.conftest import unavailable
+from tests.helpers import register_and_login
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def event_for(feed_ids: dict[int, int], action: str = "post") -> FeedEvent:
+    return FeedEvent(action, '{"n":1}', feed_ids)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def bus(request):
+    if request.param == "memory":
+        bus = MemoryBus()
+    else:
+        try:
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+        except redis.RedisError as error:
+            unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
+        bus = RedisBus(REDIS_URL)
+    await bus.start()
+    yield bus
+    await bus.close()
+
+
+async def test_event_reaches_only_its_readers(bus):
+    with bus.subscribe(1) as reader, bus.subscribe(2) as other, bus.subscribe(3) as stranger:
+        await bus.publish(event_for({1: 10, 2: 11}))
+        assert await reader.next() == (10, b'event: post\ndata: {"n":1}\n\n')
+        assert (await other.next())[0] == 11
+        assert stranger.queue.empty()
+
+
+async def test_two_tabs_of_one_reader_both_receive(bus):
+    with bus.subscribe(1) as first_tab, bus.subscribe(1) as second_tab:
+        await bus.publish(event_for({1: 5}))
+        assert (await first_tab.next())[0] == (await second_tab.next())[0] == 5
+
+
+async def test_leaving_unsubscribes(bus):
+    with bus.subscribe(1):
+        assert bus.subscriber_count() == 1
+    assert bus.subscriber_count() == 0
+
+
+async def test_slow_stream_is_dropped_without_slowing_others():
+    bus = MemoryBus()
+    with bus.subscribe(1) as slow, bus.subscribe(2) as fast:
+        for feed_id in range(QUEUE_SIZE + 1):
+            await bus.publish(event_for({1: feed_id, 2: feed_id}))
+            assert (await fast.next())[0] == feed_id
+        assert await slow.next() is None  # told to go away and reconnect
+
+
+async def test_close_ends_every_stream(bus):
+    with bus.subscribe(1) as stream:
+        await bus.close()
+        assert await stream.next() is None
+
+
+async def test_writers_publish_in_id_order(bus):
+    """A writer whose transaction took id 1 publishes before one that took id 2,
+    even when the second finishes first: streams never see ids go backwards."""
+    next_id = iter(range(1, 100))
+    first_may_commit = asyncio.Event()
+
+    async def write(wait_for: asyncio.Event | None):
+        feed_id = next(next_id)  # the id the insert got
+        if wait_for is not None:
+            await wait_for.wait()  # a slow commit
+        return feed_id, event_for({1: feed_id})
+
+    with bus.subscribe(1) as stream:
+        first = asyncio.create_task(write_and_publish(bus, lambda: write(first_may_commit)))
+        await asyncio.sleep(0)  # let the first writer take its id
+        second = asyncio.create_task(write_and_publish(bus, lambda: write(None)))
+        for _ in range(5):
+            await asyncio.sleep(0)  # give the second writer every chance to overtake
+        first_may_commit.set()
+        assert await asyncio.gather(first, second) == [1, 2]
+        assert [(await stream.next())[0] for _ in range(2)] == [1, 2]
+
+
+async def test_event_survives_the_trip_through_json():
+    event = event_for({1: 10, 22: 33}, "like")
+    assert FeedEvent.from_json(event.to_json()) == event
+
+
+# --- The stream, through Quart's test client ---------------------------------
+
+
+async def read_until(connection, marker: bytes) -> bytes:
+    received = b""
+    while marker not in received:
+        received += await connection.receive()
+    return received
+
+
+async def test_logged_out_stream_is_401(client):
+    response = await client.get("/sse")
+    assert response.status_code == 401
+    assert await response.get_json() == {"error": "Please log in first."}
+
+
+async def test_stream_headers_and_retry_then_clean_disconnect(app, client):
+    await register_and_login(client, "alice")
+    bus = app.extensions["bus"]
+    async with client.request("/sse") as connection:
+        await connection.send_complete()
+        first = await connection.receive()
+        assert bus.subscriber_count() == 1
+        await connection.disconnect()
+    assert first == b"retry: 3000\n\n"
+    assert connection.headers["Content-Type"] == "text/event-stream"
+    assert connection.headers["Cache-Control"] == "no-cache"
+    assert connection.headers["X-Accel-Buffering"] == "no"
+    assert bus.subscriber_count() == 0, "a closed stream must leave no subscriber behind"
+
+
+async def test_idle_stream_pings_and_runs_no_queries(app, client, database):
+    app.config["SSE_HEARTBEAT_S"] = 0.05
+    await register_and_login(client, "alice")
+    async with client.request("/sse?last_event_id=0") as connection:
+        await connection.send_complete()
+        await read_until(connection, b": ping\n\n")  # connected and replayed
+        statements_when_idle = database.statements
+        received = b""
+        while received.count(b": ping\n\n") < 3:
+            received += await connection.receive()
+        await connection.disconnect()
+    assert database.statements == statements_when_idle
+
+
+@pytest.mark.parametrize("cursor", ["abc", "-5", "1e3"])
+async def test_bad_cursor_is_400(client, cursor):
+    await register_and_login(client, "alice")
+    response = await client.get(f"/sse?last_event_id={cursor}")
+    assert response.status_code == 400
+    assert "last_event_id" in (await response.get_json())["error"]

@@ -1,0 +1,91 @@
+"""The Jinja partial and broadcast.js render a post with the same markup.
+
+A post that arrives live must look exactly like one that was on the page when
+it loaded. The JavaScript runs under Node.js, which `make` requires anyway.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+from quart import g, render_template
+
+from tests.conftest import ROOT, unavailable
+
+XSS = "<script>alert('x')</script> \"><img src=x onerror=alert(1)> ${alert(1)} & javascript:x"
+
+COMMENT_TIME = "2026-11-25T10:00:00+00:00"
+RENDER_WITH_NODE = """
+const broadcast = require(process.argv[1]);
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+process.stdout.write(broadcast.renderPost(input.post, input.viewer).text);
+"""
+
+
+def author(username: str) -> dict:
+    return {
+        "username": username,
+        "avatar": f"/media/user/{username}.sm.png",
+        "url": f"/user/{username}",
+    }
+
+
+def sample_post(body: str, likers: list[str]) -> dict:
+    comments = [
+        {"uid": f"c{i}", "body": text, "created": COMMENT_TIME, "author": author(f"c{i}")}
+        for i, text in enumerate(["first", XSS])
+    ]
+    return {
+        "uid": "3f0c8a9e-0000-4000-8000-000000000001",
+        "body": body,
+        "created": "2026-11-25T09:30:00.123456+00:00",
+        "author": author("alice"),
+        "likes": len(likers),
+        "likers": likers,
+        "comments": comments,
+    }
+
+
+def normalized(markup: str) -> str:
+    """Markup with the indentation that templates add taken out."""
+    return re.sub(r"\s+", " ", re.sub(r">\s+<", "><", markup)).strip()
+
+
+def render_in_node(post: dict, viewer: str) -> str:
+    node = shutil.which("node")
+    if node is None:
+        unavailable("Node.js is not installed")
+    result = subprocess.run(
+        [node, "-e", RENDER_WITH_NODE, str(ROOT / "static/js/broadcast.js")],
+        input=json.dumps({"post": post, "viewer": viewer}),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+async def render_in_jinja(app, post: dict, viewer: str) -> str:
+    async with app.test_request_context("/"):
+        g.user = {"username": viewer}
+        return await render_template("post/_post.html", post=post)
+
+
+@pytest.mark.parametrize(
+    ("body", "likers", "viewer"),
+    [
+        ("Hello, world", [], "bob"),
+        (XSS, ["bob", "carol"], "bob"),
+        ("one like", ["carol"], "bob"),
+    ],
+    ids=["plain", "xss-liked-by-viewer", "one-like"],
+)
+async def test_partial_and_javascript_render_the_same_post(app, body, likers, viewer):
+    post = sample_post(body, likers)
+    server_side = normalized(await render_in_jinja(app, post, viewer))
+    browser_side = normalized(render_in_node(post, viewer))
+    assert server_side == browser_side
+    assert "<script>" not in server_side and "<img src=x" not in server_side
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in server_side
