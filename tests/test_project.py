@@ -1,0 +1,53 @@
+"""The project's own files: lint, formatting, the lock file and docker-compose."""
+
+import shutil
+import subprocess
+import sys
+import tomllib
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.conftest import ROOT, unavailable
+
+
+def run(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+
+
+def test_ruff_check_is_clean():
+    result = run(sys.executable, "-m", "ruff", "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_is_clean():
+    result = run(sys.executable, "-m", "ruff", "format", "--check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_lock_pins_every_dependency_within_its_range():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + project["optional-dependencies"]["test"]
+    pinned = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pinned[canonicalize_name(name)] = version
+    for requirement in map(Requirement, declared):
+        version = pinned.get(canonicalize_name(requirement.name))
+        assert version, f"{requirement.name} is not pinned in requirements.lock"
+        assert requirement.specifier.contains(version), f"{requirement.name}=={version}"
+
+
+def test_docker_compose_file_is_valid():
+    if shutil.which("docker-compose") is None:
+        unavailable("docker-compose is not installed (apt-get install docker-compose)")
+    result = run("docker-compose", "config")
+    assert result.returncode == 0, result.stderr
+    services = run("docker-compose", "config", "--services").stdout.split()
+    assert sorted(services) == ["db", "redis", "web"]
+    config = result.stdout
+    assert "image: mysql:8" in config
+    assert config.count("condition: service_healthy") == 2
+    assert "DATABASE_URL: mysql+aiomysql://" in config
+    assert "BROKER_URL: redis://redis:6379/0" in config
