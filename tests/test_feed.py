@@ -255,3 +255,20 @@ async def test_empty_home_says_what_to_do(alice):
     home = await text_of(await alice.get("/"))
     assert "Nothing here yet" in home
     assert 'data-last-event-id="0"' in home
+
+
+async def test_profile_lists_the_users_posts_with_comments(alice, database):
+    author = await user_by_name(database, "alice")
+    other = await make_user(database, "bob")
+    post, _ = await create_post(database, author, "on my profile")
+    await create_post(database, other, "not alice's")
+    parent = {"id": await _post_id(database, post["uid"]), "parent_post_id": None}
+    await create_comment(database, other, parent, post["uid"], "a comment from bob")
+    profile = await text_of(await alice.get("/user/alice"))
+    assert f'id="post-{post["uid"]}"' in profile
+    assert "a comment from bob" in profile
+    assert "not alice's" not in profile
+    assert "bob has not posted yet." not in profile
+    assert "not alice&#39;s" in await text_of(await alice.get("/user/bob"))
+    await make_user(database, "carol")
+    assert "carol has not posted yet." in await text_of(await alice.get("/user/carol"))

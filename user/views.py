@@ -18,6 +18,7 @@ from quart import (
 from werkzeug.datastructures import FileStorage
 
 from db import INTEGRITY_ERRORS, get_database
+from post.models import posts_by_user
 from relationship.models import follow_counts, is_following
 from user.decorators import login_required
 from user.models import (
@@ -168,6 +169,7 @@ async def profile(username: str):
         followers=followers,
         following=following,
         viewer_follows=viewer_follows,
+        posts=await posts_by_user(database, user["id"]),
     )
 
 
