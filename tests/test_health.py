@@ -1,6 +1,12 @@
 """/healthz, and behaviour with the database down."""
 
+import asyncio
+import contextlib
+
+from sqlalchemy.engine import make_url
+
 from application import create_app
+from tests.conftest import MYSQL_SERVER_URL, unavailable
 
 # Nothing listens on port 1: the connection is refused at once.
 UNREACHABLE = "mysql+aiomysql://root@127.0.0.1:1/quartfeed"
@@ -33,3 +39,59 @@ async def test_pages_say_503_clearly_when_database_unreachable(app_config):
     assert login_page.status_code == 200
     assert response.status_code == 503
     assert "cannot reach its database" in await response.get_data(as_text=True)
+
+
+class DatabaseProxy:
+    """A TCP proxy in front of MySQL that the test can cut and restore,
+    as if the database server went away and came back."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.links: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+        for writer in self.links:
+            writer.close()
+        self.links.clear()
+
+    async def _link(self, client_reader, client_writer) -> None:
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        self.links.update({client_writer, server_writer})
+        await asyncio.gather(
+            self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer)
+        )
+
+    @staticmethod
+    async def _pipe(reader, writer) -> None:
+        with contextlib.suppress(ConnectionError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+
+async def test_app_recovers_when_the_database_returns():
+    """A MySQL server that goes away and comes back (SQLite, a file, cannot)."""
+    url = make_url(MYSQL_SERVER_URL).set(database="mysql")
+    proxy = DatabaseProxy(url.port or 3306)
+    await proxy.start()
+    proxied_url = url.set(port=proxy.port).render_as_string(hide_password=False)
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": proxied_url})
+    async with app.test_app():
+        client = app.test_client()
+        if (await client.get("/healthz")).status_code != 200:
+            unavailable(f"MySQL is not reachable at {MYSQL_SERVER_URL}")
+        await proxy.cut()
+        down = await client.get("/healthz")
+        await proxy.start()  # the database is back, on the same port
+        statuses = [(await client.get("/healthz")).status_code for _ in range(3)]
+    assert down.status_code == 503
+    assert statuses == [200, 200, 200], f"the app did not recover: {statuses}"
