@@ -21,6 +21,21 @@ from tests.helpers import CSRF_META, PASSWORD
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def server_environment(
+    database_url: str, broker_url: str = "memory://", media_root: str | None = None
+) -> dict[str, str]:
+    """The settings of a test server; `media_root` keeps uploads out of instance/."""
+    environment = {
+        "DATABASE_URL": database_url,
+        "BROKER_URL": broker_url,
+        "SECRET_KEY": "live-test-secret",
+        "SSE_HEARTBEAT_S": "15",
+    }
+    if media_root is not None:
+        environment["MEDIA_ROOT"] = media_root
+    return environment
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -30,9 +45,10 @@ def free_port() -> int:
 class LiveServer:
     """`hypercorn "application:create_app()"` on 127.0.0.1, in a subprocess."""
 
-    def __init__(self, environment: dict[str, str]) -> None:
+    def __init__(self, environment: dict[str, str], port: int | None = None) -> None:
+        """`port`: a fixed port, e.g. to restart a stopped server where it was."""
         self.environment = {**os.environ, **environment}
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
         self.log: list[str] = []
@@ -128,6 +144,10 @@ class Person:
         credentials = {"username": self.username, "password": PASSWORD}
         token = await self._token("/register")
         await self.http.post("/register", data={**credentials, "csrf_token": token})
+        return await self.log_in()
+
+    async def log_in(self) -> "Person":
+        credentials = {"username": self.username, "password": PASSWORD}
         token = await self._token("/login")
         response = await self.http.post("/login", data={**credentials, "csrf_token": token})
         assert response.status_code == 302, f"{self.username} could not log in"

@@ -14,20 +14,11 @@ import redis
 
 from relationship.models import follow
 from tests.conftest import unavailable
-from tests.live import LiveServer, Person
+from tests.live import LiveServer, Person, server_environment
 from user.models import user_by_name
 
 XSS = "<img src=x onerror=alert(1)>"
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
-def server_environment(database_url: str, broker_url: str = "memory://") -> dict[str, str]:
-    return {
-        "DATABASE_URL": database_url,
-        "BROKER_URL": broker_url,
-        "SECRET_KEY": "live-test-secret",
-        "SSE_HEARTBEAT_S": "15",
-    }
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,101 @@
+"""One Chromium and one live server for the session; fresh people for each test.
+
+`people("alice", "bob")` opens a browser context per person (two contexts
+are two people who share nothing, not even cookies) and signs them up. When
+the test ends, each person's last page is saved as a screenshot in
+test-artifacts/browser/, and the test fails if any page logged an error,
+broke a Content Security Policy rule, threw, or opened a dialog.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import async_playwright
+
+from tests.browser.visitor import Visitor
+from tests.conftest import ROOT, unavailable
+from tests.live import LiveServer, server_environment
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Path:
+    """Debian's Chromium: Playwright's own browser downloads are not used."""
+    if not CHROMIUM.is_file():
+        unavailable(f"Chromium is not installed at {CHROMIUM}")
+    return CHROMIUM
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser(chromium):
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture(scope="session")
+def server_settings(database_url, tmp_path_factory) -> dict[str, str]:
+    """The live server's environment; uploads go to a temporary folder."""
+    media_root = tmp_path_factory.mktemp("media")
+    return server_environment(database_url, media_root=str(media_root))
+
+
+@pytest.fixture(scope="session")
+def server(server_settings):
+    live = LiveServer(server_settings).start()
+    yield live
+    live.stop()
+
+
+@pytest.fixture(autouse=True)
+def empty_tables_afterwards(app):
+    """Each test starts with no one signed up: `app` empties the tables when it stops."""
+
+
+def screenshot_path(test_name: str, username: str) -> Path:
+    """test-artifacts/browser/<test>-<username>.png, e.g. test_x-mysql-alice.png."""
+    test = re.sub(r"\W+", "-", test_name).strip("-")
+    return ARTIFACTS / f"{test}-{username}.png"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def people(browser, server, request):
+    """people("alice", "bob", signed_up=True) -> a Visitor each, in a browser context each."""
+    visitors: list[Visitor] = []
+
+    async def arrive(*usernames: str, signed_up: bool = True) -> list[Visitor]:
+        arrived = []
+        for username in usernames:
+            context = await browser.new_context(base_url=server.url, viewport=VIEWPORT)
+            visitor = Visitor(username, await context.new_page())
+            if signed_up:
+                await visitor.sign_up()
+            arrived.append(visitor)
+        visitors.extend(arrived)
+        return arrived
+
+    yield arrive
+    for visitor in visitors:
+        await visitor.page.screenshot(path=screenshot_path(request.node.name, visitor.username))
+        await visitor.page.context.close()
+    problems = [
+        f"{visitor.username}: {problem}" for visitor in visitors for problem in visitor.problems
+    ]
+    assert not problems, "The pages reported problems:\n" + "\n".join(problems)

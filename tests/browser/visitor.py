@@ -1,0 +1,146 @@
+"""A person using QuartFeed in their own browser context, and what they do there.
+
+Each step ends by waiting for what the person would see next: Playwright's
+`expect` retries until it shows (or fails after a few seconds), so no test
+ever sleeps for a fixed time.
+"""
+
+import re
+
+from playwright.async_api import ConsoleMessage, Dialog, Locator, Page, expect
+
+from tests.helpers import PASSWORD
+
+
+def exactly(text: str) -> re.Pattern:
+    """Matches an element whose whole text is `text`, markup characters and all."""
+    return re.compile(f"^{re.escape(text)}$")
+
+
+class Visitor:
+    def __init__(self, username: str, page: Page) -> None:
+        self.username = username
+        self.page = page
+        # Console errors (which include CSP violations), uncaught exceptions
+        # and dialogs: the conftest fails the test if there are any.
+        self.problems: list[str] = []
+        page.on("console", self._note_console_error)
+        page.on("pageerror", lambda error: self.problems.append(f"uncaught error: {error}"))
+        page.on("dialog", self._note_dialog)
+
+    def _note_console_error(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.problems.append(f"console error: {message.text}")
+
+    async def _note_dialog(self, dialog: Dialog) -> None:
+        # Only script opens a dialog, and QuartFeed never does: some text ran as code.
+        self.problems.append(f"{dialog.type} dialog opened: {dialog.message}")
+        await dialog.dismiss()
+
+    # --- What the person sees ------------------------------------------------
+
+    @property
+    def alert(self) -> Locator:
+        """The flash message or the form's error message."""
+        return self.page.get_by_role("alert")
+
+    @property
+    def navbar_username(self) -> Locator:
+        return self.page.locator("#navbar-username")
+
+    @property
+    def post_bodies(self) -> Locator:
+        """The text of every post on the page, top to bottom."""
+        return self.page.locator("#posts .post-body")
+
+    def post(self, text: str) -> Locator:
+        """The card of the post that says `text`."""
+        body = self.page.locator(".post-body").filter(has_text=exactly(text))
+        return self.page.locator("article.post").filter(has=body)
+
+    def comments_on(self, post_text: str) -> Locator:
+        return self.post(post_text).locator(".comment-body")
+
+    def likes_of(self, post_text: str) -> Locator:
+        """ "2 likes · Liked by alice, bob" under a post (empty when none)."""
+        return self.post(post_text).locator(".likes")
+
+    # --- Accounts --------------------------------------------------------------
+
+    async def submit_credentials(
+        self, path: str, button: str, username: str, password: str = PASSWORD
+    ) -> None:
+        await self.page.goto(path)
+        await self.page.get_by_label("Username").fill(username)
+        await self.page.get_by_label("Password").fill(password)
+        await self.page.get_by_role("button", name=button, exact=True).click()
+
+    async def register(self, username: str | None = None) -> None:
+        await self.submit_credentials("/register", "Register", username or self.username)
+
+    async def log_in(self) -> None:
+        await self.submit_credentials("/login", "Log in", self.username)
+        await expect(self.navbar_username).to_have_text(self.username)
+
+    async def sign_up(self) -> None:
+        await self.register()
+        await expect(self.alert).to_have_text("You have been registered, please login")
+        await self.log_in()
+
+    async def log_out(self) -> None:
+        await self.page.get_by_role("button", name="Logout").click()
+        await expect(self.alert).to_have_text("You have been logged out")
+
+    async def edit_profile(self, username: str, image: bytes | None = None) -> None:
+        """Submit the profile form with a new username and, if given, a PNG."""
+        await self.page.goto("/profile/edit")
+        await self.page.get_by_label("Username").fill(username)
+        if image is not None:
+            upload = {"name": "me.png", "mimeType": "image/png", "buffer": image}
+            await self.page.get_by_label("New profile image").set_input_files(upload)
+        await self.page.get_by_role("button", name="Save").click()
+
+    # --- People ----------------------------------------------------------------
+
+    async def follow(self, other: "Visitor") -> None:
+        """Find `other` on the People page and follow them."""
+        await self.page.goto("/people")
+        person = self.page.locator(f'#people-list li[data-username="{other.username}"]')
+        await person.get_by_role("button", name="Follow").click()
+        await expect(self.alert).to_have_text(f"Followed {other.username}")
+        await expect(person.get_by_role("button", name="Unfollow")).to_be_visible()
+
+    # --- The home page -----------------------------------------------------------
+
+    async def open_home(self) -> None:
+        """Open the home page and mark it, to tell later that it was never reloaded."""
+        await self.page.goto("/")
+        await expect(self.page.locator("#post-form")).to_be_visible()
+        await self.page.evaluate("document.body.dataset.openedByTest = 'yes'")
+
+    async def expect_no_reload(self) -> None:
+        """The page is still the document `open_home` opened: it changed live."""
+        await expect(self.page.locator("body")).to_have_attribute("data-opened-by-test", "yes")
+
+    async def write_post(self, text: str) -> None:
+        await self.page.get_by_label(re.compile(r"^What's new")).fill(text)
+        await self.page.get_by_role("button", name="Post", exact=True).click()
+        await expect(self.post(text)).to_be_visible()
+
+    async def comment(self, post_text: str, text: str) -> None:
+        post = self.post(post_text)
+        await post.get_by_role("button", name="Comment").click()
+        await post.get_by_placeholder("Write a comment").fill(text)
+        await post.get_by_placeholder("Write a comment").press("Enter")
+        await expect(self.comments_on(post_text).filter(has_text=exactly(text))).to_be_visible()
+
+    async def like(self, post_text: str) -> None:
+        await self._press_like_button(post_text, "Like", then="Unlike")
+
+    async def unlike(self, post_text: str) -> None:
+        await self._press_like_button(post_text, "Unlike", then="Like")
+
+    async def _press_like_button(self, post_text: str, name: str, then: str) -> None:
+        post = self.post(post_text)
+        await post.get_by_role("button", name=name, exact=True).click()
+        await expect(post.get_by_role("button", name=then, exact=True)).to_be_visible()
