@@ -58,7 +58,7 @@ migration: setup
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet --upgrade pip
-	.lock-venv/bin/pip install --quiet -e ".[test]"
+	.lock-venv/bin/pip install --quiet -e ".[test,bench]"
 	{ echo "# Every package, pinned: regenerate with 'make lock' after editing pyproject.toml."; \
 	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e'; } > requirements.lock
 	rm -rf .lock-venv

@@ -15,7 +15,8 @@ UNREACHABLE = "mysql+aiomysql://root@127.0.0.1:1/quartfeed"
 async def test_healthz_ok(client):
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert await response.get_json() == {"status": "ok", "database": "ok"}
+    health = await response.get_json()
+    assert (health["status"], health["database"]) == ("ok", "ok")
 
 
 async def test_healthz_503_when_database_unreachable(app_config):
@@ -95,3 +96,11 @@ async def test_app_recovers_when_the_database_returns():
         statuses = [(await client.get("/healthz")).status_code for _ in range(3)]
     assert down.status_code == 503
     assert statuses == [200, 200, 200], f"the app did not recover: {statuses}"
+
+
+async def test_healthz_reports_statements_when_counting(client, app):
+    first = await (await client.get("/healthz")).get_json()
+    second = await (await client.get("/healthz")).get_json()
+    assert second["statements"] == first["statements"] + 1  # its own SELECT 1
+    app.extensions["database"].count_statements = False
+    assert "statements" not in await (await client.get("/healthz")).get_json()

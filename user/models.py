@@ -40,10 +40,13 @@ async def verify_password(password: str, password_hash: str) -> bool:
 
 async def create_user(database: Database, username: str, password: str) -> int:
     """Insert a user and return its id; the password is stored hashed."""
+    return await insert_user(database, username, await hash_password(password))
+
+
+async def insert_user(database: Database, username: str, password_hash: str) -> int:
+    """Insert a user whose password is already hashed (bench/ seeds thousands)."""
     query = user_table.insert().values(
-        username=username,
-        password=await hash_password(password),
-        created=utc_now(),
+        username=username, password=password_hash, created=utc_now()
     )
     return await database.execute(query)
 
