@@ -30,7 +30,7 @@ class Visitor:
 
     def _note_console_error(self, message: ConsoleMessage) -> None:
         if message.type == "error":
-            self.problems.append(f"console error: {message.text}")
+            self.problems.append(f"console error on {self.page.url}: {message.text}")
 
     async def _note_dialog(self, dialog: Dialog) -> None:
         # Only script opens a dialog, and QuartFeed never does: some text ran as code.
