@@ -24,13 +24,21 @@ class Visitor:
         # Console errors (which include CSP violations), uncaught exceptions
         # and dialogs: the conftest fails the test if there are any.
         self.problems: list[str] = []
+        # Console errors a test expects, by a piece of their text (see `tolerate`).
+        self.tolerated: list[str] = []
         page.on("console", self._note_console_error)
         page.on("pageerror", lambda error: self.problems.append(f"uncaught error: {error}"))
         page.on("dialog", self._note_dialog)
 
     def _note_console_error(self, message: ConsoleMessage) -> None:
-        if message.type == "error" and not self._is_page_status(message):
+        if message.type != "error" or self._is_page_status(message):
+            return
+        if not any(text in message.text for text in self.tolerated):
             self.problems.append(f"console error on {self.page.url}: {message.text}")
+
+    def tolerate(self, console_error: str) -> None:
+        """Expect console errors that contain `console_error` from now on."""
+        self.tolerated.append(console_error)
 
     def _is_page_status(self, message: ConsoleMessage) -> bool:
         """Chrome logs an error when the page itself comes with an error status,

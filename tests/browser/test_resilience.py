@@ -1,0 +1,69 @@
+"""The live feed survives a server restart: the open page reconnects by
+itself and shows what was posted meanwhile, each post once."""
+
+import pytest
+from playwright.async_api import expect
+
+from tests.browser import BROWSER_TESTS
+from tests.live import LiveServer, Person
+
+pytestmark = BROWSER_TESTS
+
+# The stream asks the browser to wait 3 s before reconnecting; a try that
+# finds the server still starting waits another 3 s.
+RECONNECT_TIMEOUT_MS = 15_000
+
+
+@pytest.fixture
+def start_server(server_settings):
+    """start_server(port=None) -> a live server of this test's own, stopped at the end."""
+    started: list[LiveServer] = []
+
+    def start(port: int | None = None) -> LiveServer:
+        started.append(LiveServer(server_settings, port).start())
+        return started[-1]
+
+    yield start
+    for live in started:
+        live.stop()
+
+
+@pytest.fixture
+def server(start_server):
+    """Replaces the session's server for this module: these tests stop it."""
+    return start_server()
+
+
+async def post_elsewhere(server: LiveServer, username: str, texts: list[str]) -> None:
+    """Post through a second server process while the first one is down."""
+    person = await Person(server.url, username).log_in()
+    for text in texts:
+        await person.post(text)
+    await person.close()
+
+
+async def test_posts_made_while_the_server_was_down_appear_once_after_it_restarts(
+    people, server, start_server
+):
+    alice, bob = await people("alice", "bob")
+    await bob.follow(alice)
+    await bob.open_home()
+    await alice.open_home()
+    await alice.write_post("Before the restart")
+    await expect(bob.post_bodies).to_have_text(["Before the restart"])
+
+    for visitor in (alice, bob):
+        # Stopping the server cuts the page's open event stream, and Chrome says so.
+        visitor.tolerate("net::ERR_INCOMPLETE_CHUNKED_ENCODING")
+    server.stop()
+    missed = ["While it was down 1", "While it was down 2", "While it was down 3"]
+    other_server = start_server()
+    await post_elsewhere(other_server, "alice", missed)
+    other_server.stop()
+    start_server(port=server.port)
+
+    expected = [*missed[::-1], "Before the restart"]
+    await expect(bob.post_bodies).to_have_text(expected, timeout=RECONNECT_TIMEOUT_MS)
+    await alice.write_post("After the restart")
+    await expect(bob.post_bodies).to_have_text(["After the restart", *expected])
+    await bob.expect_no_reload()
