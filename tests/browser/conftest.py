@@ -99,3 +99,13 @@ async def people(browser, server, request):
         f"{visitor.username}: {problem}" for visitor in visitors for problem in visitor.problems
     ]
     assert not problems, "The pages reported problems:\n" + "\n".join(problems)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def alice_and_bob(people) -> tuple[Visitor, Visitor]:
+    """alice, and bob who follows her, each with their home page open."""
+    alice, bob = await people("alice", "bob")
+    await bob.follow(alice)
+    await bob.open_home()
+    await alice.open_home()
+    return alice, bob

@@ -43,12 +43,9 @@ async def post_elsewhere(server: LiveServer, username: str, texts: list[str]) ->
 
 
 async def test_posts_made_while_the_server_was_down_appear_once_after_it_restarts(
-    people, server, start_server
+    alice_and_bob, server, start_server
 ):
-    alice, bob = await people("alice", "bob")
-    await bob.follow(alice)
-    await bob.open_home()
-    await alice.open_home()
+    alice, bob = alice_and_bob
     await alice.write_post("Before the restart")
     await expect(bob.post_bodies).to_have_text(["Before the restart"])
 

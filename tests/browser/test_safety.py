@@ -37,11 +37,8 @@ async def expect_payloads_as_text(visitor) -> None:
     await expect(visitor.page.locator(INJECTED)).to_have_count(0)
 
 
-async def test_markup_in_posts_and_comments_shows_as_text_live_and_after_reload(people):
-    alice, bob = await people("alice", "bob")
-    await bob.follow(alice)
-    await bob.open_home()
-    await alice.open_home()
+async def test_markup_in_posts_and_comments_shows_as_text_live_and_after_reload(alice_and_bob):
+    alice, bob = alice_and_bob
     for payload in PAYLOADS:
         await alice.write_post(payload)
     for payload in PAYLOADS:
