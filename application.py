@@ -27,7 +27,7 @@ def create_app(overrides: dict | None = None) -> Quart:
 
     database = AppDatabase(app.config["DATABASE_URL"], app.config["COUNT_STATEMENTS"])
     app.extensions["database"] = database
-    bus = create_bus(app.config["BROKER_URL"])
+    bus = create_bus(app.config["BROKER_URL"], app.config["SSE_HEARTBEAT_S"])
     app.extensions["bus"] = bus
 
     csrf.init_app(app)

@@ -74,8 +74,13 @@ class FeedEvent:
         return cls(fields["action"], fields["data"], feed_ids)
 
 
+# Put on every queue each SSE_HEARTBEAT_S by one timer for all streams (a
+# timer per stream would cost a timer handle per event); feed ids start at 1.
+HEARTBEAT = (0, b": ping\n\n")
+
+
 class Subscription:
-    """One open stream's queue of (feed id, encoded frame tail).
+    """One open stream's queue of (feed id, encoded frame tail), or HEARTBEAT.
 
     `None` in the queue means "stop": the stream fell too far behind (it will
     reconnect and catch up from the database) or the server is shutting down.
@@ -84,9 +89,9 @@ class Subscription:
     def __init__(self) -> None:
         self.queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(QUEUE_SIZE)
 
-    def offer(self, feed_id: int, tail: bytes) -> None:
+    def offer(self, item: tuple[int, bytes]) -> None:
         try:
-            self.queue.put_nowait((feed_id, tail))
+            self.queue.put_nowait(item)
         except asyncio.QueueFull:
             # One slow client must not slow the others or grow without bound.
             self.close()
@@ -103,21 +108,33 @@ class Subscription:
 class MemoryBus:
     """Delivers events to the streams of this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, heartbeat_s: float = 15) -> None:
+        self.heartbeat_s = heartbeat_s
         self._subscriptions: dict[int, set[Subscription]] = defaultdict(set)
         self._order_lock = asyncio.Lock()
+        self._heartbeat: asyncio.Task | None = None
 
     async def start(self) -> None:
-        pass
+        self._heartbeat = asyncio.create_task(self._beat())
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            for subscription in self._every_subscription():
+                subscription.offer(HEARTBEAT)
 
     async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
         self.close_streams()
+
+    def _every_subscription(self) -> list[Subscription]:
+        return [sub for subscriptions in self._subscriptions.values() for sub in subscriptions]
 
     def close_streams(self) -> None:
         """End every stream: each reconnects and replays what it missed."""
-        for subscriptions in self._subscriptions.values():
-            for subscription in subscriptions:
-                subscription.close()
+        for subscription in self._every_subscription():
+            subscription.close()
 
     @contextlib.contextmanager
     def subscribe(self, user_id: int) -> Iterator[Subscription]:
@@ -154,19 +171,20 @@ class MemoryBus:
         tail = event.frame_tail()
         for user_id in readers:
             for subscription in tuple(self._subscriptions[user_id]):
-                subscription.offer(event.feed_ids[user_id], tail)
+                subscription.offer((event.feed_ids[user_id], tail))
 
 
 class RedisBus(MemoryBus):
     """Delivers events to the streams of every process, through Redis."""
 
-    def __init__(self, url: str) -> None:
-        super().__init__()
+    def __init__(self, url: str, heartbeat_s: float = 15) -> None:
+        super().__init__(heartbeat_s)
         self._redis = redis.Redis.from_url(url)
         self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         self._listener: asyncio.Task | None = None
 
     async def start(self) -> None:
+        await super().start()
         await self._pubsub.subscribe(CHANNEL)
         self._listener = asyncio.create_task(self._listen())
 
@@ -185,7 +203,7 @@ class RedisBus(MemoryBus):
                     await self._pubsub.subscribe(CHANNEL)
 
     async def close(self) -> None:
-        self.close_streams()
+        await super().close()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -204,12 +222,12 @@ class RedisBus(MemoryBus):
         await self._redis.publish(CHANNEL, event.to_json())
 
 
-def create_bus(url: str) -> MemoryBus:
+def create_bus(url: str, heartbeat_s: float = 15) -> MemoryBus:
     """The bus named by BROKER_URL: `memory://` or `redis://host:port/db`."""
     if url.startswith("memory://"):
-        return MemoryBus()
+        return MemoryBus(heartbeat_s)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisBus(url)
+        return RedisBus(url, heartbeat_s)
     raise ValueError(f"BROKER_URL must be memory:// or redis://..., not {url!r}")
 
 

@@ -8,16 +8,14 @@ nothing is sent twice. Ids only grow because writers publish in id order
 (see `feed.events`).
 """
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from databases import Database
 
-from feed.events import MemoryBus, encode_data, frame, frame_tail
-from feed.models import events_after
+from feed.events import HEARTBEAT, MemoryBus, encode_data, frame, frame_tail
+from feed.models import REPLAY_BATCH, events_after
 
 RETRY_MS = 3000
-PING = b": ping\n\n"
 
 
 async def replay(
@@ -29,12 +27,12 @@ async def replay(
         for feed_id, action, data in events:
             yield feed_id, frame(feed_id, frame_tail(action, encode_data(data)))
             cursor = feed_id
-        if not events:
+        if len(events) < REPLAY_BATCH:
             return
 
 
 async def event_stream(
-    database: Database, bus: MemoryBus, user_id: int, cursor: int | None, heartbeat_s: float
+    database: Database, bus: MemoryBus, user_id: int, cursor: int | None
 ) -> AsyncIterator[bytes]:
     """The bytes of one reader's stream, until they disconnect or are dropped.
 
@@ -47,16 +45,13 @@ async def event_stream(
             async for feed_id, replayed in replay(database, user_id, cursor):
                 yield replayed
                 last_sent = feed_id
-        while True:
-            try:
-                async with asyncio.timeout(heartbeat_s):
-                    event = await subscription.next()
-            except TimeoutError:
-                yield PING  # keeps proxies from closing an idle connection
+        while (event := await subscription.next()) is not None:
+            if event is HEARTBEAT:
+                yield HEARTBEAT[1]  # keeps proxies from closing an idle connection
                 continue
-            if event is None:
-                return  # dropped or shutting down: the browser reconnects
             feed_id, tail = event
             if feed_id > last_sent:
                 yield frame(feed_id, tail)
                 last_sent = feed_id
+        # None: dropped for falling behind, or shutting down. The browser
+        # reconnects by itself and replays from the database.

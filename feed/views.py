@@ -57,9 +57,7 @@ async def sse():
     if cursor is None:
         cursor = feed_id_argument(request.args.get("last_event_id"), "last_event_id")
     # The stream renders avatar URLs while it runs, so it keeps the request context.
-    stream = stream_with_context(event_stream)(
-        get_database(), get_bus(), g.user["id"], cursor, current_app.config["SSE_HEARTBEAT_S"]
-    )
+    stream = stream_with_context(event_stream)(get_database(), get_bus(), g.user["id"], cursor)
     response = await current_app.make_response((stream, SSE_HEADERS))
     response.timeout = None  # a stream lasts as long as the page is open
     return response

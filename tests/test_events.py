@@ -6,8 +6,9 @@ import os
 import pytest
 import redis
 
+from application import create_app
 from feed.events import QUEUE_SIZE, FeedEvent, MemoryBus, RedisBus, write_and_publish
-from tests.conftest import unavailable
+from tests.conftest import empty_tables, unavailable
 from tests.helpers import register_and_login
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -126,18 +127,23 @@ async def test_stream_headers_and_retry_then_clean_disconnect(app, client):
     assert bus.subscriber_count() == 0, "a closed stream must leave no subscriber behind"
 
 
-async def test_idle_stream_pings_and_runs_no_queries(app, client, database):
-    app.config["SSE_HEARTBEAT_S"] = 0.05
-    await register_and_login(client, "alice")
-    async with client.request("/sse?last_event_id=0") as connection:
-        await connection.send_complete()
-        await read_until(connection, b": ping\n\n")  # connected and replayed
-        statements_when_idle = database.statements
-        received = b""
-        while received.count(b": ping\n\n") < 3:
-            received += await connection.receive()
-        await connection.disconnect()
-    assert database.statements == statements_when_idle
+async def test_idle_stream_pings_and_runs_no_queries(app_config):
+    app = create_app({**app_config, "SSE_HEARTBEAT_S": 0.05})
+    async with app.test_app():
+        client = app.test_client()
+        database = app.extensions["database"]
+        await register_and_login(client, "alice")
+        async with client.request("/sse?last_event_id=0") as connection:
+            await connection.send_complete()
+            await read_until(connection, b": ping\n\n")  # connected and replayed
+            statements_when_idle = database.statements
+            received = b""
+            while received.count(b": ping\n\n") < 3:
+                received += await connection.receive()
+            await connection.disconnect()
+        statements_after_pings = database.statements
+        await empty_tables(database)
+    assert statements_after_pings == statements_when_idle
 
 
 @pytest.mark.parametrize("cursor", ["abc", "-5", "1e3"])

@@ -1,0 +1,158 @@
+"""What every benchmark piece shares: servers in subprocesses, /proc
+readings, the file limit, percentiles and printed tables."""
+
+import os
+import resource
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"  # every load goes to loopback, nowhere else
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def raise_file_limit() -> int:
+    """Allow as many sockets as the hard limit does; servers we start inherit it."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """An ASGI server in a subprocess on a free loopback port."""
+
+    name: str
+    command: list[str]  # "{port}" in it is replaced by the port
+    environment: dict[str, str] = field(default_factory=dict)
+    ready_text: str = "Running on"
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def start(self, timeout: float = 60) -> "Server":
+        command = [part.replace("{port}", str(self.port)) for part in self.command]
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **self.environment},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        ready = threading.Event()
+        threading.Thread(target=self._watch_output, args=(ready,), daemon=True).start()
+        if not ready.wait(timeout) or self.process.poll() is not None:
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start")
+        return self
+
+    def _watch_output(self, ready: threading.Event) -> None:
+        for line in self.process.stdout:
+            if self.ready_text in line:
+                ready.set()
+            elif "Traceback" in line or "Error" in line:
+                print(f"[{self.name}] {line}", end="", file=sys.stderr)
+        ready.set()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def pids(self) -> list[int]:
+        """The server process and its workers (hypercorn --workers forks them)."""
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [self.process.pid, *map(int, children.read_text().split())]
+
+    def rss_kib(self) -> int:
+        return sum(_status_field(pid, "VmRSS") for pid in self.pids())
+
+    def cpu_seconds(self) -> float:
+        return sum(_cpu_seconds(pid) for pid in self.pids())
+
+    def __enter__(self) -> "Server":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def _status_field(pid: int, name: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    # Fields 14 and 15 of /proc/PID/stat: user and system time, in ticks.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def hypercorn(app: str, workers: int = 1) -> list[str]:
+    return [
+        sys.executable, "-m", "hypercorn", "--bind", f"{HOST}:{{port}}",
+        "--workers", str(workers), "--backlog", "4096", "--error-logfile", "-", app,
+    ]  # fmt: skip
+
+
+def uvicorn(app: str) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", "--host", HOST, "--port", "{port}",
+        "--backlog", "4096", "--no-access-log", app,
+    ]  # fmt: skip
+
+
+def quart_baseline() -> Server:
+    return Server("Quart baseline", hypercorn("bench.baselines.quart_broadcast:app"))
+
+
+def starlette_baseline() -> Server:
+    command = uvicorn("bench.baselines.starlette_broadcast:app")
+    return Server("sse-starlette baseline", command, ready_text="Uvicorn running on")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def print_table(title: str, headers: list[str], rows: list[list]) -> None:
+    cells = [headers] + [[_cell(value) for value in row] for row in rows]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(headers))]
+    print(f"\n{title}")
+    for index, row in enumerate(cells):
+        print("  ".join(value.rjust(width) for value, width in zip(row, widths, strict=True)))
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def milliseconds(seconds: float) -> float:
+    return seconds * 1000

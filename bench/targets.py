@@ -1,0 +1,171 @@
+"""What the benchmarks drive: QuartFeed itself, seeded through its own model
+functions, and the two bare baselines."""
+
+import asyncio
+import os
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiomysql
+import httpx
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+
+from application import create_app
+from bench.common import ROOT, Server, hypercorn, quart_baseline, starlette_baseline
+from db import AppDatabase
+from relationship.models import follow
+from user.models import create_user, hash_password, insert_user, user_by_name
+
+DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "mysql+aiomysql://root@127.0.0.1:3306/quartfeed_bench"
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+SECRET_KEY = secrets.token_hex(16)
+LOGIN_PASSWORD = "bench password"
+
+
+# --- The database ------------------------------------------------------------
+
+
+async def _recreate_database(url: str) -> None:
+    parts = make_url(url)
+    connection = await aiomysql.connect(
+        host=parts.host,
+        port=parts.port or 3306,
+        user=parts.username,
+        password=parts.password or "",
+    )
+    async with connection.cursor() as cursor:
+        await cursor.execute(f"DROP DATABASE IF EXISTS {parts.database}")
+        await cursor.execute(f"CREATE DATABASE {parts.database} CHARACTER SET utf8mb4")
+    connection.close()
+
+
+def prepare_database() -> None:
+    """A fresh, migrated bench database (dropped and created again)."""
+    asyncio.run(_recreate_database(DATABASE_URL))
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", DATABASE_URL)
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+
+
+def reader_name(number: int) -> str:
+    return f"reader{number}"
+
+
+async def seed(audiences: list[int]) -> None:
+    """Readers reader0…, and for each size N an author `authorN` whom the
+    first N readers follow; plus `loginuser`, whose password is known."""
+    database = AppDatabase(DATABASE_URL)
+    await database.connect()
+    password_hash = await hash_password(secrets.token_hex(8))  # nobody logs in as them
+    reader_ids = [
+        await insert_user(database, reader_name(number), password_hash)
+        for number in range(max(audiences))
+    ]
+    for size in audiences:
+        author_id = await insert_user(database, f"author{size}", password_hash)
+        for reader_id in reader_ids[:size]:
+            await follow(database, reader_id, author_id)
+    await create_user(database, "loginuser", LOGIN_PASSWORD)
+    await database.disconnect()
+
+
+async def user_id(username: str) -> int:
+    database = AppDatabase(DATABASE_URL)
+    await database.connect()
+    user = await user_by_name(database, username)
+    await database.disconnect()
+    return user["id"]
+
+
+# --- Sessions ----------------------------------------------------------------
+
+_signing_app = create_app({"SECRET_KEY": SECRET_KEY, "DATABASE_URL": DATABASE_URL})
+CSRF_TOKEN = secrets.token_urlsafe(16)
+
+
+def session_cookie(user_id: int) -> str:
+    """The cookie a browser would hold after logging in as `user_id`.
+
+    Signing it with the server's key saves thousands of password hashes.
+    """
+    serializer = _signing_app.session_interface.get_signing_serializer(_signing_app)
+    return serializer.dumps({"user_id": user_id, "csrf_token": CSRF_TOKEN})
+
+
+# --- Targets -----------------------------------------------------------------
+
+Send = Callable[[httpx.AsyncClient, int], Awaitable[None]]
+
+
+@dataclass
+class Target:
+    """A server to measure: how to start it, open streams and send event n."""
+
+    name: str
+    server: Server
+    stream_path: str
+    cookies: Callable[[int], Awaitable[list[str | None]]]  # N readers' cookies
+    sender: Callable[[int], Awaitable[Send]]  # for an audience of N
+
+
+def quartfeed_server(workers: int = 1, broker_url: str = "memory://", **settings) -> Server:
+    environment = {
+        "DATABASE_URL": DATABASE_URL,
+        "BROKER_URL": broker_url,
+        "SECRET_KEY": SECRET_KEY,
+        "COUNT_STATEMENTS": "true",
+        **settings,
+    }
+    return Server("QuartFeed", hypercorn("application:create_app()", workers), environment)
+
+
+async def reader_cookies(size: int) -> list[str | None]:
+    # Readers were inserted one after another, so their ids are consecutive.
+    first_id = await user_id(reader_name(0))
+    if await user_id(reader_name(size - 1)) != first_id + size - 1:
+        raise RuntimeError("reader ids are not consecutive: seed a fresh database")
+    return [session_cookie(first_id + number) for number in range(size)]
+
+
+async def author_sender(size: int) -> Send:
+    headers = {
+        "Cookie": f"session={session_cookie(await user_id(f'author{size}'))}",
+        "X-CSRFToken": CSRF_TOKEN,
+    }
+
+    async def send(http: httpx.AsyncClient, number: int) -> None:
+        response = await http.post("/post", json={"post": f"bench-{number}"}, headers=headers)
+        response.raise_for_status()
+
+    return send
+
+
+async def anonymous(size: int) -> list[str | None]:
+    return [None] * size
+
+
+async def publisher(size: int) -> Send:
+    async def send(http: httpx.AsyncClient, number: int) -> None:
+        (await http.post("/publish", content=f'{{"n":"bench-{number}"}}')).raise_for_status()
+
+    return send
+
+
+def quartfeed(workers: int = 1, broker_url: str = "memory://", **settings) -> Target:
+    name = "QuartFeed" if workers == 1 else f"QuartFeed {workers} workers, redis"
+    server = quartfeed_server(workers, broker_url, **settings)
+    return Target(name, server, "/sse", reader_cookies, author_sender)
+
+
+def quart() -> Target:
+    return Target("Quart baseline", quart_baseline(), "/sse", anonymous, publisher)
+
+
+def starlette() -> Target:
+    return Target("sse-starlette baseline", starlette_baseline(), "/sse", anonymous, publisher)
