@@ -66,7 +66,11 @@ def server(server_settings):
 
 @pytest.fixture(autouse=True)
 def empty_tables_afterwards(app):
-    """Each test starts with no one signed up: `app` empties the tables when it stops."""
+    """Each test starts with no one signed up: `app` empties the tables when it stops.
+
+    Tests talk to the live server only, never to `app`, whose database
+    connection belongs to another event loop than the browser's.
+    """
 
 
 def screenshot_path(test_name: str, username: str) -> Path:

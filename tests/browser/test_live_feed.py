@@ -61,7 +61,12 @@ async def test_the_pages_own_requests_send_the_csrf_token_of_the_page(people):
     await alice.open_home()
     token = await alice.page.locator('meta[name="csrf-token"]').get_attribute("content")
     sent = []
-    alice.page.on("request", lambda request: request.method == "POST" and sent.append(request))
+
+    def note_post_request(request) -> None:
+        if request.method == "POST":
+            sent.append(request)
+
+    alice.page.on("request", note_post_request)
 
     await alice.write_post("Is my token sent?")
     await alice.comment("Is my token sent?", "It should be")

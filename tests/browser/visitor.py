@@ -18,6 +18,8 @@ def exactly(text: str) -> re.Pattern:
 
 
 class Visitor:
+    """One person (`username`) with one browser tab (`page`)."""
+
     def __init__(self, username: str, page: Page) -> None:
         self.username = username
         self.page = page
@@ -78,7 +80,7 @@ class Visitor:
         return self.post(post_text).locator(".comment-body")
 
     def likes_of(self, post_text: str) -> Locator:
-        """ "2 likes · Liked by alice, bob" under a post (empty when none)."""
+        """The "2 likes · Liked by alice, bob" line under a post (empty when none)."""
         return self.post(post_text).locator(".likes")
 
     # --- Accounts --------------------------------------------------------------
