@@ -9,7 +9,7 @@ VENDOR := static/vendor/bootstrap
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: setup prerequisites run test lint format lock migrate migration clean
+.PHONY: setup prerequisites run test bench lint format lock migrate migration clean
 
 setup: prerequisites $(INSTALLED) $(VENDOR)/.copied
 
@@ -41,6 +41,16 @@ run: migrate
 # PYTEST_ARGS passes options through, e.g. make test PYTEST_ARGS="-m 'not browser'"
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Benchmarks against MySQL (and Redis): make bench, or make bench BENCH_ARGS=--quick.
+# Not part of `make test`: figures are printed, not asserted.
+BENCH_INSTALLED := $(VENV)/.bench-installed
+$(BENCH_INSTALLED): $(INSTALLED)
+	$(BIN)/pip install --quiet -c requirements.lock -e ".[test,bench]"
+	touch $@
+
+bench: setup $(BENCH_INSTALLED)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -108,10 +108,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def hypercorn(app: str, workers: int = 1) -> list[str]:
+def hypercorn(app: str, workers: int = 1, graceful_timeout_s: float = 3) -> list[str]:
     return [
         sys.executable, "-m", "hypercorn", "--bind", f"{HOST}:{{port}}",
-        "--workers", str(workers), "--backlog", "4096", "--error-logfile", "-", app,
+        "--workers", str(workers), "--backlog", "4096",
+        "--graceful-timeout", str(graceful_timeout_s), "--error-logfile", "-", app,
     ]  # fmt: skip
 
 

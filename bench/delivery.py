@@ -28,6 +28,12 @@ class Delivery:
     latencies: list[float]  # seconds, one per (stream, event)
     last_stream: list[float]  # seconds, one per event: when the last stream had it
     missing: int
+    span: float  # seconds from the first send to the last arrival
+
+    @property
+    def per_second(self) -> float:
+        """Deliveries (one event to one stream) per second over the run."""
+        return len(self.latencies) / self.span
 
     def row(self) -> list:
         return [
@@ -58,8 +64,8 @@ async def post_at_rate(send, http: httpx.AsyncClient, markers: list[int], interv
     return sent
 
 
-async def wait_until_delivered(streams, expected: int, timeout: float) -> None:
-    deadline = time.perf_counter() + timeout
+async def wait_until_delivered(streams, expected: int, patience_s: float) -> None:
+    deadline = time.perf_counter() + patience_s
     while time.perf_counter() < deadline:
         if sum(len(stream.received) for stream in streams) >= expected:
             return
@@ -78,7 +84,7 @@ async def deliver(
     async with httpx.AsyncClient(base_url=target.server.url, timeout=30) as http:
         side_task = asyncio.create_task(side_load(http)) if side_load else None
         sent = await post_at_rate(send, http, markers, interval)
-        await wait_until_delivered(streams, readers * posts, timeout=10 + readers / 500)
+        await wait_until_delivered(streams, readers * posts, patience_s=10 + readers / 500)
         if side_task:
             side_task.cancel()
     close_all(streams)
@@ -95,7 +101,8 @@ def summarize(name: str, readers: int, streams, sent: dict[int, float]) -> Deliv
                 last_arrival[marker] = max(last_arrival.get(marker, 0.0), arrived)
     last_stream = [last_arrival[marker] - sent[marker] for marker in last_arrival]
     missing = readers * len(sent) - len(latencies)
-    return Delivery(name, readers, latencies, last_stream or [float("nan")], missing)
+    span = max(last_arrival.values(), default=0.0) - min(sent.values())
+    return Delivery(name, readers, latencies, last_stream or [float("nan")], missing, span)
 
 
 def save_latencies(deliveries: list[Delivery], readers: int) -> None:

@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 from application import create_app
 from bench.common import ROOT, Server, hypercorn, quart_baseline, starlette_baseline
 from db import AppDatabase
+from feed.models import change_like, create_comment, create_post
+from post.models import post_by_uid
 from relationship.models import follow
 from user.models import create_user, hash_password, insert_user, user_by_name
 
@@ -75,6 +77,27 @@ async def seed(audiences: list[int]) -> None:
     await database.disconnect()
 
 
+async def seed_home_page(posts: int = 10, comments: int = 5, likes: int = 20) -> None:
+    """`homeowner` follows `homeauthor`, whose posts each have comments and likes."""
+    database = AppDatabase(DATABASE_URL)
+    await database.connect()
+    password_hash = await hash_password(secrets.token_hex(8))
+    names = ["homeowner", "homeauthor"] + [f"fan{number}" for number in range(likes)]
+    for name in names:
+        await insert_user(database, name, password_hash)
+    owner, author, *fans = [await user_by_name(database, name) for name in names]
+    await follow(database, owner["id"], author["id"])
+    async with _signing_app.test_request_context("/"):  # posts carry avatar URLs
+        for number in range(posts):
+            post, _ = await create_post(database, author, f"home post {number}")
+            parent = await post_by_uid(database, post["uid"])
+            for fan in fans[:comments]:
+                await create_comment(database, fan, parent, post["uid"], "a comment")
+            for fan in fans:
+                await change_like(database, fan, parent, post["uid"], like=True)
+    await database.disconnect()
+
+
 async def user_id(username: str) -> int:
     database = AppDatabase(DATABASE_URL)
     await database.connect()
@@ -112,6 +135,7 @@ class Target:
     stream_path: str
     cookies: Callable[[int], Awaitable[list[str | None]]]  # N readers' cookies
     sender: Callable[[int], Awaitable[Send]]  # for an audience of N
+    counts_statements: bool = False  # /healthz tells how many SQL statements ran
 
 
 def quartfeed_server(workers: int = 1, broker_url: str = "memory://", **settings) -> Server:
@@ -160,7 +184,7 @@ async def publisher(size: int) -> Send:
 def quartfeed(workers: int = 1, broker_url: str = "memory://", **settings) -> Target:
     name = "QuartFeed" if workers == 1 else f"QuartFeed {workers} workers, redis"
     server = quartfeed_server(workers, broker_url, **settings)
-    return Target(name, server, "/sse", reader_cookies, author_sender)
+    return Target(name, server, "/sse", reader_cookies, author_sender, counts_statements=True)
 
 
 def quart() -> Target:
@@ -169,3 +193,12 @@ def quart() -> Target:
 
 def starlette() -> Target:
     return Target("sse-starlette baseline", starlette_baseline(), "/sse", anonymous, publisher)
+
+
+async def statements_run(target: Target) -> int | None:
+    """How many statements the server has run, before this question's own;
+    None for a baseline, which has no database."""
+    if not target.counts_statements:
+        return None
+    async with httpx.AsyncClient(base_url=target.server.url) as http:
+        return (await http.get("/healthz")).json()["statements"] - 1

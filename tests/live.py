@@ -5,20 +5,13 @@ its own process on a free loopback port, exactly as `make run` serves it.
 """
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 
+from bench.common import Server, free_port, hypercorn
 from tests.helpers import CSRF_META, PASSWORD
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def server_environment(
@@ -36,59 +29,14 @@ def server_environment(
     return environment
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class LiveServer:
+class LiveServer(Server):
     """`hypercorn "application:create_app()"` on 127.0.0.1, in a subprocess."""
 
     def __init__(self, environment: dict[str, str], port: int | None = None) -> None:
         """`port`: a fixed port, e.g. to restart a stopped server where it was."""
-        self.environment = {**os.environ, **environment}
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-        self.log: list[str] = []
-
-    def start(self, timeout: float = 30) -> "LiveServer":
-        command = [
-            sys.executable, "-m", "hypercorn", "--bind", f"127.0.0.1:{self.port}",
-            "--graceful-timeout", "1", "--error-logfile", "-", "application:create_app()",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=self.environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        started = threading.Event()
-        threading.Thread(target=self._read_log, args=(started,), daemon=True).start()
-        # Hypercorn says "Running on http://…" once it listens.
-        if not started.wait(timeout) or self.process.poll() is not None:
-            self.stop()
-            raise RuntimeError("Hypercorn did not start:\n" + "".join(self.log))
-        return self
-
-    def _read_log(self, started: threading.Event) -> None:
-        for line in self.process.stdout:
-            self.log.append(line)
-            if "Running on" in line:
-                started.set()
-        started.set()  # the process ended: let start() notice
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        # A short grace period: open streams would otherwise hold up every stop.
+        command = hypercorn("application:create_app()", graceful_timeout_s=1)
+        super().__init__("QuartFeed", command, environment, port=port or free_port())
 
 
 @dataclass
