@@ -96,6 +96,25 @@ class AppDatabase(Database):
         await self._before_statement()
         return await super().fetch_one(query, values)
 
+    async def fetch_tuples(self, query) -> list[tuple]:
+        """Rows as the driver's plain tuples.
+
+        `fetch_all` wraps every row in a Record, a few microseconds a row:
+        nothing for a page, but the fan-out reads back one row per follower,
+        10,000 for a popular author. This skips the wrapping. It borrows
+        `databases`' private `_compile`, which turns the query into the
+        driver's SQL and arguments exactly as `fetch_all` would.
+        """
+        await self._before_statement()
+        async with self.connection() as connection:
+            sql, arguments, _, _ = connection._connection._compile(query)
+            cursor = await connection.raw_connection.cursor()
+            try:
+                await cursor.execute(sql, arguments)
+                return list(await cursor.fetchall())
+            finally:
+                await cursor.close()
+
     async def fetch_val(self, query, values=None, column=0):
         await self._before_statement()
         return await super().fetch_val(query, values, column)

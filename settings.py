@@ -53,4 +53,6 @@ def load() -> dict:
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Counts every SQL statement the app runs; tests and bench/ read it.
         "COUNT_STATEMENTS": _flag("COUNT_STATEMENTS"),
+        # Freeze start-up objects and collect garbage less often (bench/ shows why).
+        "TUNE_GC": _flag("TUNE_GC", default=True),
     }

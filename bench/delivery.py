@@ -15,7 +15,7 @@ import httpx
 
 from bench import targets
 from bench.client import close_all, open_streams
-from bench.common import ROOT, milliseconds, percentile, print_table, raise_file_limit
+from bench.common import ROOT, milliseconds, percentile, prepare_client, print_table
 
 RESULTS = ROOT / "bench" / "results"
 _markers = itertools.count()
@@ -140,7 +140,7 @@ def _mean(values: list[float]) -> float:
 
 
 def main(sizes: list[int]) -> list[Delivery]:
-    raise_file_limit()
+    prepare_client()
     deliveries = []
     for make_target in (
         targets.quartfeed,

@@ -9,7 +9,7 @@ import asyncio
 
 from bench import targets
 from bench.client import close_all, open_streams
-from bench.common import print_table, raise_file_limit
+from bench.common import prepare_client, print_table
 from bench.targets import statements_run
 
 
@@ -42,7 +42,7 @@ async def measure(target: targets.Target, sizes: list[int], idle_s: float) -> li
 
 
 def main(sizes: list[int], idle_s: float) -> list[list]:
-    raise_file_limit()
+    prepare_client()
     rows = []
     for make_target in (targets.quartfeed, targets.quart):
         rows += asyncio.run(measure(make_target(), sizes, idle_s))

@@ -9,7 +9,7 @@ import asyncio
 import httpx
 
 from bench import targets
-from bench.common import milliseconds, percentile, print_table, raise_file_limit
+from bench.common import milliseconds, percentile, prepare_client, print_table
 from bench.delivery import deliver
 from tests.helpers import CSRF_META
 
@@ -52,7 +52,7 @@ async def measure() -> list[list]:
 
 
 def main() -> list[list]:
-    raise_file_limit()
+    prepare_client()
     rows = asyncio.run(measure())
     headers = ["while", "p50 ms", "p99 ms", "missing"]
     print_table(f"7. Blocking work: delivery to {READERS:,} streams", headers, rows)

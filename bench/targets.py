@@ -4,6 +4,7 @@ functions, and the two bare baselines."""
 import asyncio
 import os
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -15,7 +16,8 @@ from sqlalchemy.engine import make_url
 
 from application import create_app
 from bench.common import ROOT, Server, hypercorn, quart_baseline, starlette_baseline
-from db import AppDatabase
+from db import AppDatabase, utc_now
+from feed.events import encode_data
 from feed.models import change_like, create_comment, create_post
 from post.models import post_by_uid
 from relationship.models import follow
@@ -174,9 +176,18 @@ async def anonymous(size: int) -> list[str | None]:
     return [None] * size
 
 
+def baseline_event(number: int) -> str:
+    """What QuartFeed sends for a new post, so both put the same bytes on the wire."""
+    author = {"username": "author1000", "avatar": "/static/images/user/profile.sm.png",
+              "url": "/user/author1000"}  # fmt: skip
+    post = {"uid": str(uuid.uuid4()), "body": f"bench-{number}", "created": utc_now().isoformat(),
+            "author": author, "likes": 0, "likers": [], "comments": []}  # fmt: skip
+    return encode_data({"post": post})
+
+
 async def publisher(size: int) -> Send:
     async def send(http: httpx.AsyncClient, number: int) -> None:
-        (await http.post("/publish", content=f'{{"n":"bench-{number}"}}')).raise_for_status()
+        (await http.post("/publish", content=baseline_event(number))).raise_for_status()
 
     return send
 

@@ -9,7 +9,7 @@ import argparse
 import asyncio
 
 from bench import targets
-from bench.common import milliseconds, print_table, raise_file_limit
+from bench.common import milliseconds, prepare_client, print_table
 from bench.delivery import deliver
 
 READERS = 1000
@@ -33,7 +33,7 @@ async def ramp(target: targets.Target, seconds: float) -> list[list]:
 
 
 def main(seconds: float = 3) -> list[list]:
-    raise_file_limit()
+    prepare_client()
     rows = []
     for make_target in (targets.quartfeed, targets.quart):
         rows += asyncio.run(ramp(make_target(), seconds))

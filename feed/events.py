@@ -164,14 +164,10 @@ class MemoryBus:
         self.deliver(event)
 
     def deliver(self, event: FeedEvent) -> None:
-        # Walk whichever is smaller: the event's readers or the open streams.
-        readers = event.feed_ids.keys() & self._subscriptions.keys()
-        if not readers:
-            return
         tail = event.frame_tail()
-        for user_id in readers:
-            for subscription in tuple(self._subscriptions[user_id]):
-                subscription.offer((event.feed_ids[user_id], tail))
+        for user_id, feed_id in event.feed_ids.items():
+            for subscription in self._subscriptions.get(user_id, ()):
+                subscription.offer((feed_id, tail))
 
 
 class RedisBus(MemoryBus):

@@ -8,22 +8,21 @@ nothing is sent twice. Ids only grow because writers publish in id order
 (see `feed.events`).
 """
 
-from collections.abc import AsyncIterator
-
-from databases import Database
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from feed.events import HEARTBEAT, MemoryBus, encode_data, frame, frame_tail
-from feed.models import REPLAY_BATCH, events_after
+from feed.models import REPLAY_BATCH
 
 RETRY_MS = 3000
 
 
-async def replay(
-    database: Database, user_id: int, cursor: int
-) -> AsyncIterator[tuple[int, bytes]]:
-    """(feed id, frame) of every row after `cursor`, in batches."""
+MissedEvents = Callable[[int], Awaitable[list[tuple[int, str, dict]]]]
+
+
+async def replay(missed_events: MissedEvents, cursor: int) -> AsyncIterator[tuple[int, bytes]]:
+    """(feed id, frame) of every event after `cursor`, fetched in batches."""
     while True:
-        events = await events_after(database, user_id, cursor)
+        events = await missed_events(cursor)
         for feed_id, action, data in events:
             yield feed_id, frame(feed_id, frame_tail(action, encode_data(data)))
             cursor = feed_id
@@ -32,17 +31,18 @@ async def replay(
 
 
 async def event_stream(
-    database: Database, bus: MemoryBus, user_id: int, cursor: int | None
+    bus: MemoryBus, user_id: int, cursor: int | None, missed_events: MissedEvents
 ) -> AsyncIterator[bytes]:
     """The bytes of one reader's stream, until they disconnect or are dropped.
 
-    With no cursor the stream starts live, with nothing to replay.
+    `missed_events(after)` reads the reader's feed rows after a feed id. With
+    no cursor the stream starts live, with nothing to replay.
     """
     with bus.subscribe(user_id) as subscription:
         yield f"retry: {RETRY_MS}\n\n".encode()
         last_sent = cursor or 0
         if cursor is not None:
-            async for feed_id, replayed in replay(database, user_id, cursor):
+            async for feed_id, replayed in replay(missed_events, cursor):
                 yield replayed
                 last_sent = feed_id
         while (event := await subscription.next()) is not None:

@@ -1,11 +1,21 @@
 """The home page, its older pages, and the live event stream."""
 
-from quart import Blueprint, abort, current_app, g, jsonify, render_template, request
-from quart.helpers import stream_with_context
+from functools import partial
+
+from quart import (
+    Blueprint,
+    abort,
+    copy_current_request_context,
+    current_app,
+    g,
+    jsonify,
+    render_template,
+    request,
+)
 
 from db import get_database
 from feed.events import get_bus
-from feed.models import home_page
+from feed.models import events_after, home_page
 from feed.sse import event_stream
 from user.decorators import login_required
 from utilities.responses import wants_json
@@ -56,8 +66,12 @@ async def sse():
     cursor = feed_id_argument(request.headers.get("Last-Event-ID"), "Last-Event-ID")
     if cursor is None:
         cursor = feed_id_argument(request.args.get("last_event_id"), "last_event_id")
-    # The stream renders avatar URLs while it runs, so it keeps the request context.
-    stream = stream_with_context(event_stream)(get_database(), get_bus(), g.user["id"], cursor)
+    # Replayed events carry avatar URLs, built from this request's context;
+    # live events come ready-made, so the live part of the stream needs none.
+    missed_events = copy_current_request_context(
+        partial(events_after, get_database(), g.user["id"])
+    )
+    stream = event_stream(get_bus(), g.user["id"], cursor, missed_events)
     response = await current_app.make_response((stream, SSE_HEADERS))
     response.timeout = None  # a stream lasts as long as the page is open
     return response

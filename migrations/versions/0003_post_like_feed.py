@@ -43,9 +43,10 @@ def upgrade() -> None:
     op.create_table(
         "feed",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
-        sa.Column("to_user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False),
-        sa.Column("fm_user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False),
-        sa.Column("post_id", sa.Integer, sa.ForeignKey("post.id"), nullable=False),
+        # No foreign keys on the fan-out table: see feed/models.py.
+        sa.Column("to_user_id", sa.Integer, nullable=False),
+        sa.Column("fm_user_id", sa.Integer, nullable=False),
+        sa.Column("post_id", sa.Integer, nullable=False),
         sa.Column("action", sa.String(10), nullable=False),
         sa.Column("created", Timestamp, nullable=False),
         sa.Column("updated", Timestamp, nullable=False),
