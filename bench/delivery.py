@@ -147,6 +147,8 @@ def main(sizes: list[int]) -> list[Delivery]:
         targets.quart,
         targets.starlette,
         lambda: targets.quartfeed(workers=2, broker_url=targets.REDIS_URL),
+        # What the garbage-collector tuning in application.py is worth.
+        lambda: targets.quartfeed(label="GC untuned", TUNE_GC="false"),
     ):
         deliveries += asyncio.run(run_target(make_target(), sizes))
     print_table(

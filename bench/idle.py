@@ -12,6 +12,8 @@ from bench.client import close_all, open_streams
 from bench.common import prepare_client, print_table
 from bench.targets import statements_run
 
+SETTLE_S = 3
+
 
 async def idle_cost(target: targets.Target, readers: int, idle_s: float) -> list:
     server = target.server
@@ -19,6 +21,7 @@ async def idle_cost(target: targets.Target, readers: int, idle_s: float) -> list
     close_all(await open_streams(server.port, target.stream_path, await target.cookies(10)))
     rss_before = server.rss_kib()
     streams = await open_streams(server.port, target.stream_path, await target.cookies(readers))
+    await asyncio.sleep(SETTLE_S)  # let the server finish setting the streams up
     rss_open = server.rss_kib()
     cpu_start, statements_start = server.cpu_seconds(), await statements_run(target)
     await asyncio.sleep(idle_s)  # the measurement: nothing happens, on purpose

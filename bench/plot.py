@@ -14,13 +14,14 @@ from bench.common import ROOT  # noqa: E402
 from bench.delivery import RESULTS  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "bench-latency.png"
+PLOTTED = ("QuartFeed", "Quart baseline", "sse-starlette baseline")
 
 
 def main(readers: int = 1000) -> None:
     samples = json.loads((RESULTS / f"latency-{readers}.json").read_text())
     figure, axes = plt.subplots(figsize=(8, 4.5), dpi=120)
-    for name, latencies in samples.items():
-        ordered = sorted(1000 * seconds for seconds in latencies)
+    for name in PLOTTED:
+        ordered = sorted(1000 * seconds for seconds in samples[name])
         fractions = [(index + 1) / len(ordered) for index in range(len(ordered))]
         axes.step(ordered, fractions, where="post", label=name)
     axes.set_xlabel("delivery latency (ms): receive time − POST send time")

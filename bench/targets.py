@@ -192,8 +192,11 @@ async def publisher(size: int) -> Send:
     return send
 
 
-def quartfeed(workers: int = 1, broker_url: str = "memory://", **settings) -> Target:
+def quartfeed(
+    workers: int = 1, broker_url: str = "memory://", label: str = "", **settings
+) -> Target:
     name = "QuartFeed" if workers == 1 else f"QuartFeed {workers} workers, redis"
+    name += f", {label}" if label else ""
     server = quartfeed_server(workers, broker_url, **settings)
     return Target(name, server, "/sse", reader_cookies, author_sender, counts_statements=True)
 

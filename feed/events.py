@@ -101,8 +101,12 @@ class Subscription:
             self.queue.get_nowait()
         self.queue.put_nowait(None)
 
-    async def next(self) -> tuple[int, bytes] | None:
-        return await self.queue.get()
+    async def next_all(self) -> list[tuple[int, bytes] | None]:
+        """Everything waiting in the queue; waits for one item if there is none."""
+        items = [await self.queue.get()]
+        while not self.queue.empty():
+            items.append(self.queue.get_nowait())
+        return items
 
 
 class MemoryBus:

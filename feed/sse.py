@@ -45,13 +45,29 @@ async def event_stream(
             async for feed_id, replayed in replay(missed_events, cursor):
                 yield replayed
                 last_sent = feed_id
-        while (event := await subscription.next()) is not None:
-            if event is HEARTBEAT:
-                yield HEARTBEAT[1]  # keeps proxies from closing an idle connection
-                continue
-            feed_id, tail = event
-            if feed_id > last_sent:
-                yield frame(feed_id, tail)
-                last_sent = feed_id
-        # None: dropped for falling behind, or shutting down. The browser
-        # reconnects by itself and replays from the database.
+        while True:
+            # Whatever piled up while this stream waited for its turn goes out
+            # in one write: a busy server makes fewer, larger writes.
+            chunk, last_sent, stopped = live_chunk(await subscription.next_all(), last_sent)
+            if chunk:
+                yield chunk
+            if stopped:
+                # Dropped for falling behind, or shutting down: the browser
+                # reconnects by itself and replays from the database.
+                return
+
+
+def live_chunk(events: list, last_sent: int) -> tuple[bytes, int, bool]:
+    """(the bytes to send, the last id sent, whether the stream must stop)."""
+    frames = []
+    for event in events:
+        if event is None:
+            return b"".join(frames), last_sent, True
+        if event is HEARTBEAT:
+            frames.append(HEARTBEAT[1])  # keeps proxies from closing an idle connection
+            continue
+        feed_id, tail = event
+        if feed_id > last_sent:  # already sent by the replay otherwise
+            frames.append(frame(feed_id, tail))
+            last_sent = feed_id
+    return b"".join(frames), last_sent, False

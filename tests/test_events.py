@@ -7,7 +7,8 @@ import pytest
 import redis
 
 from application import create_app
-from feed.events import QUEUE_SIZE, FeedEvent, MemoryBus, RedisBus, write_and_publish
+from feed.events import HEARTBEAT, QUEUE_SIZE, FeedEvent, MemoryBus, RedisBus, write_and_publish
+from feed.sse import live_chunk
 from tests.conftest import empty_tables, unavailable
 from tests.helpers import register_and_login
 
@@ -36,15 +37,15 @@ async def bus(request):
 async def test_event_reaches_only_its_readers(bus):
     with bus.subscribe(1) as reader, bus.subscribe(2) as other, bus.subscribe(3) as stranger:
         await bus.publish(event_for({1: 10, 2: 11}))
-        assert await reader.next() == (10, b'event: post\ndata: {"n":1}\n\n')
-        assert (await other.next())[0] == 11
+        assert await reader.next_all() == [(10, b'event: post\ndata: {"n":1}\n\n')]
+        assert await other.next_all() == [(11, b'event: post\ndata: {"n":1}\n\n')]
         assert stranger.queue.empty()
 
 
 async def test_two_tabs_of_one_reader_both_receive(bus):
     with bus.subscribe(1) as first_tab, bus.subscribe(1) as second_tab:
         await bus.publish(event_for({1: 5}))
-        assert (await first_tab.next())[0] == (await second_tab.next())[0] == 5
+        assert (await first_tab.next_all())[0][0] == (await second_tab.next_all())[0][0] == 5
 
 
 async def test_leaving_unsubscribes(bus):
@@ -58,14 +59,14 @@ async def test_slow_stream_is_dropped_without_slowing_others():
     with bus.subscribe(1) as slow, bus.subscribe(2) as fast:
         for feed_id in range(QUEUE_SIZE + 1):
             await bus.publish(event_for({1: feed_id, 2: feed_id}))
-            assert (await fast.next())[0] == feed_id
-        assert await slow.next() is None  # told to go away and reconnect
+            assert (await fast.next_all())[0][0] == feed_id
+        assert await slow.next_all() == [None]  # told to go away and reconnect
 
 
 async def test_close_ends_every_stream(bus):
     with bus.subscribe(1) as stream:
         await bus.close()
-        assert await stream.next() is None
+        assert await stream.next_all() == [None]
 
 
 async def test_writers_publish_in_id_order(bus):
@@ -88,7 +89,7 @@ async def test_writers_publish_in_id_order(bus):
             await asyncio.sleep(0)  # give the second writer every chance to overtake
         first_may_commit.set()
         assert await asyncio.gather(first, second) == [1, 2]
-        assert [(await stream.next())[0] for _ in range(2)] == [1, 2]
+        assert [feed_id for feed_id, _ in await stream.next_all()] == [1, 2]
 
 
 async def test_event_survives_the_trip_through_json():
@@ -152,3 +153,16 @@ async def test_bad_cursor_is_400(client, cursor):
     response = await client.get(f"/sse?last_event_id={cursor}")
     assert response.status_code == 400
     assert "last_event_id" in (await response.get_json())["error"]
+
+
+def test_events_that_piled_up_go_out_in_one_chunk():
+    tail = b"event: post\ndata: {}\n\n"
+    events = [(5, tail), HEARTBEAT, (4, tail), (6, tail)]
+    chunk, last_sent, stopped = live_chunk(events, last_sent=4)
+    assert chunk == b"id: 5\n" + tail + b": ping\n\n" + b"id: 6\n" + tail
+    assert (last_sent, stopped) == (6, False)
+
+
+def test_stop_marker_ends_the_stream_after_what_came_before():
+    chunk, last_sent, stopped = live_chunk([(7, b"x"), None], last_sent=0)
+    assert (chunk, last_sent, stopped) == (b"id: 7\nx", 7, True)
