@@ -165,3 +165,13 @@ async def test_next_open_redirects_are_ignored(client, target):
     )
     assert response.status_code == 302
     assert response.headers["Location"] == "/"
+
+
+async def test_files_are_served_without_a_query(client, database):
+    await register_and_login(client, "alice")
+    before = database.statements
+    for path in ["/static/css/quartfeed.css", "/static/js/broadcast.js"]:
+        response = await client.get(path)
+        assert response.status_code == 200
+        assert len(await response.get_data()) > 0
+    assert database.statements == before

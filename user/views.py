@@ -47,9 +47,17 @@ BAD_CREDENTIALS = "Incorrect username or password"
 MAX_PASSWORD_LENGTH = 1024  # hashing a megabyte-long password is a cheap denial of service
 
 
+# Files need no one's identity: loading the user for each stylesheet, script
+# and avatar a page asks for would cost a query apiece.
+FILE_ENDPOINTS = {"static", "media"}
+
+
 @user_app.before_app_request
 async def load_logged_in_user() -> None:
     """Put the logged-in user (or None) in `g.user` for views and templates."""
+    if request.endpoint in FILE_ENDPOINTS:
+        g.user = None
+        return
     user_id = session.get("user_id")
     g.user = await user_by_id(get_database(), user_id) if user_id else None
     if user_id and g.user is None:
