@@ -25,7 +25,7 @@ from post.models import (
     remove_like,
     with_comments_and_likes,
 )
-from relationship.models import relationship_table
+from relationship.models import follower_ids_query
 from user.models import user_table
 
 PAGE_SIZE = 10
@@ -73,10 +73,8 @@ def _insert_feed_rows(readers: sa.Subquery, actor_id: int, post_id: int, action:
 
 
 def _author_and_followers(author_id: int) -> sa.Subquery:
-    followers = sa.select(relationship_table.c.fm_user_id.label("reader_id")).where(
-        relationship_table.c.to_user_id == author_id
-    )
-    return sa.union_all(sa.select(sa.literal(author_id).label("reader_id")), followers).subquery()
+    author = sa.select(sa.literal(author_id).label("reader_id"))
+    return sa.union_all(author, follower_ids_query(author_id)).subquery("readers")
 
 
 def _readers_of(post_id: int) -> sa.Subquery:

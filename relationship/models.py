@@ -50,11 +50,16 @@ async def is_following(database: Database, fm_user_id: int, to_user_id: int) -> 
     return await database.fetch_val(query) is not None
 
 
-async def follower_ids(database: Database, user_id: int) -> list[int]:
-    query = sa.select(relationship_table.c.fm_user_id).where(
+def follower_ids_query(user_id: int) -> sa.Select:
+    """The ids of `user_id`'s followers, as a query other queries can embed
+    (the feed's fan-out selects from it)."""
+    return sa.select(relationship_table.c.fm_user_id).where(
         relationship_table.c.to_user_id == user_id
     )
-    return [row[0] for row in await database.fetch_all(query)]
+
+
+async def follower_ids(database: Database, user_id: int) -> list[int]:
+    return [row[0] for row in await database.fetch_all(follower_ids_query(user_id))]
 
 
 async def following_ids(database: Database, user_id: int) -> list[int]:
