@@ -36,16 +36,18 @@ async def find_post(payload: dict) -> tuple[Record, str]:
 @post_app.route("/post", methods=["POST"])
 @login_required
 async def add_post():
+    # JSON from the page's script, or the home page's plain form when the
+    # browser runs no JavaScript: that one is answered with a redirect.
+    from_form = not request.is_json
     body = clean_body((await read_payload()).get("post"))
-    if not request.is_json:  # the form on the home page, for browsers without JavaScript
-        if body is None:
-            await flash(LENGTH_RULE, "danger")
-        else:
-            await write_and_publish(get_bus(), lambda: create_post(get_database(), g.user, body))
-        return redirect(url_for("feed.home"))
     if body is None:
-        abort(400, description=LENGTH_RULE)
+        if not from_form:
+            abort(400, description=LENGTH_RULE)
+        await flash(LENGTH_RULE, "danger")
+        return redirect(url_for("feed.home"))
     post = await write_and_publish(get_bus(), lambda: create_post(get_database(), g.user, body))
+    if from_form:
+        return redirect(url_for("feed.home"))
     return jsonify(post), 201
 
 

@@ -1,5 +1,6 @@
 """Registration, login and logout; profiles and the profile editor."""
 
+import asyncio
 from urllib.parse import urlsplit
 
 from databases.interfaces import Record
@@ -79,14 +80,13 @@ async def read_credentials() -> tuple[str, str]:
     return form.get("username", "").strip(), form.get("password", "")
 
 
-def credentials_error(username: str, password: str) -> str | None:
+async def registration_error(username: str, password: str) -> str | None:
+    """Why these credentials cannot make an account, or None."""
     if not username or not password:
         return MISSING_FIELDS
-    if not is_valid_username(username):
-        return USERNAME_RULE
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"Passwords are at most {MAX_PASSWORD_LENGTH} characters"
-    return None
+    return await username_error(username)
 
 
 async def username_error(username: str, user_id: int | None = None) -> str | None:
@@ -105,9 +105,7 @@ async def register():
     error, username = None, ""
     if request.method == "POST":
         username, password = await read_credentials()
-        error = credentials_error(username, password)
-        if not error:
-            error = await username_error(username)
+        error = await registration_error(username, password)
         if not error:
             try:
                 await create_user(get_database(), username, password)
@@ -192,7 +190,9 @@ async def store_upload(upload: FileStorage | None) -> str | None:
     """Store the chosen image and return its id; None when no file was chosen."""
     if upload is None or not upload.filename:
         return None
-    return await store_profile_image(upload.read(), current_app.config["MEDIA_ROOT"])
+    # The upload may have been spooled to disk: read it off the event loop too.
+    data = await asyncio.to_thread(upload.read)
+    return await store_profile_image(data, current_app.config["MEDIA_ROOT"])
 
 
 @user_app.route("/profile/edit", methods=["GET", "POST"])
