@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from databases import Database
 from quart import current_app
 from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 metadata = sa.MetaData()
 
@@ -40,6 +42,29 @@ DATABASE_ERRORS = (
 INTEGRITY_ERRORS = (pymysql.err.IntegrityError, sqlite3.IntegrityError)
 
 
+class json_pairs(FunctionElement):
+    """Aggregate: the (first, second) of every row as one JSON text, [[1, 2], …].
+
+    Reading 1,000 rows through the pure-Python MySQL driver costs a few
+    milliseconds of the event loop; one text value parsed by `json.loads`
+    costs a tenth of that. MySQL and SQLite name the functions differently.
+    """
+
+    name = "json_pairs"
+    inherit_cache = True
+    type = sa.Text()
+
+
+@compiles(json_pairs)
+def _json_pairs_mysql(element, compiler, **kw) -> str:
+    return f"JSON_ARRAYAGG(JSON_ARRAY({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(json_pairs, "sqlite")
+def _json_pairs_sqlite(element, compiler, **kw) -> str:
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
 def utc_now() -> datetime:
     """The current time in UTC, naive, as every timestamp column stores it."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -48,6 +73,18 @@ def utc_now() -> datetime:
 def isoformat(moment: datetime) -> str:
     """A stored (naive UTC) time as ISO 8601 with its offset, for pages and JSON."""
     return moment.replace(tzinfo=UTC).isoformat()
+
+
+def _connection_options(url: str) -> dict:
+    """What each new connection runs first, by database.
+
+    MariaDB cuts JSON_ARRAYAGG (see `json_pairs`) at group_concat_max_len,
+    1 MiB by default: about 65,000 followers' feed ids. Lift that limit so
+    the packet size is the only one.
+    """
+    if url.startswith("mysql"):
+        return {"init_command": "SET SESSION group_concat_max_len = 4294967295"}
+    return {}
 
 
 class AppDatabase(Database):
@@ -63,7 +100,7 @@ class AppDatabase(Database):
     """
 
     def __init__(self, url: str, count_statements: bool = False) -> None:
-        super().__init__(url)
+        super().__init__(url, **_connection_options(url))
         self.count_statements = count_statements
         self.statements = 0
         self._connect_lock = asyncio.Lock()
@@ -95,25 +132,6 @@ class AppDatabase(Database):
     async def fetch_one(self, query, values=None):
         await self._before_statement()
         return await super().fetch_one(query, values)
-
-    async def fetch_tuples(self, query) -> list[tuple]:
-        """Rows as the driver's plain tuples.
-
-        `fetch_all` wraps every row in a Record, a few microseconds a row:
-        nothing for a page, but the fan-out reads back one row per follower,
-        10,000 for a popular author. This skips the wrapping. It borrows
-        `databases`' private `_compile`, which turns the query into the
-        driver's SQL and arguments exactly as `fetch_all` would.
-        """
-        await self._before_statement()
-        async with self.connection() as connection:
-            sql, arguments, _, _ = connection._connection._compile(query)
-            cursor = await connection.raw_connection.cursor()
-            try:
-                await cursor.execute(sql, arguments)
-                return list(await cursor.fetchall())
-            finally:
-                await cursor.close()
 
     async def fetch_val(self, query, values=None, column=0):
         await self._before_statement()

@@ -6,12 +6,13 @@ the rows it missed. This module holds the fan-out, the home page query and
 the replay query of the event stream.
 """
 
+import json
 from datetime import datetime
 
 import sqlalchemy as sa
 from databases.interfaces import Record
 
-from db import AppDatabase, BigId, Timestamp, metadata, utc_now
+from db import AppDatabase, BigId, Timestamp, json_pairs, metadata, utc_now
 from feed.events import FeedEvent, encode_data
 from post.models import (
     POST_COLUMNS,
@@ -95,12 +96,13 @@ async def _fan_out(
     # microsecond), which no earlier like or unlike of the same post does.
     # (post_id, action) is indexed; the actor is left out on purpose, so the
     # planner has no other index to be tempted by.
-    query = sa.select(feed_table.c.to_user_id, feed_table.c.id).where(
+    query = sa.select(json_pairs(feed_table.c.to_user_id, feed_table.c.id)).where(
         feed_table.c.post_id == post_id,
         feed_table.c.action == action,
         feed_table.c.created == now,
     )
-    return dict(await database.fetch_tuples(query))
+    pairs = await database.fetch_val(query)
+    return dict(json.loads(pairs)) if pairs else {}
 
 
 async def _bump(database: AppDatabase, post_id: int, now: datetime) -> None:

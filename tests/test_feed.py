@@ -1,8 +1,11 @@
 """Posting, commenting, liking and the home page (through Quart's test client)."""
 
+import json
+
 import pytest
 import sqlalchemy as sa
 
+from db import json_pairs
 from feed.models import change_like, create_comment, create_post, feed_table
 from relationship.models import follow
 from tests.helpers import count_rows, post_form, post_json, register_and_login, text_of
@@ -104,7 +107,21 @@ async def test_fan_out_takes_three_statements_whatever_the_followers(database):
     before = database.statements
     _, event = await create_post(database, author, "hello all")
     assert database.statements - before == 3
+    rows = await database.fetch_all(sa.select(feed_table.c.to_user_id, feed_table.c.id))
+    assert event.feed_ids == {row[0]: row[1] for row in rows}
     assert len(event.feed_ids) == 31
+
+
+async def test_feed_ids_of_a_huge_fan_out_are_read_back_whole(database):
+    # 100,000 pairs make about 1.5 MB of JSON, more than MariaDB's default
+    # group_concat_max_len (1 MiB), which would cut the text short.
+    digit = sa.union_all(*[sa.select(sa.literal(d).label("d")) for d in range(10)]).subquery()
+    places = [digit.alias(f"place{power}") for power in range(5)]
+    number = sum(place.c.d * 10**power for power, place in enumerate(places)) + 100_000
+    text = await database.fetch_val(sa.select(json_pairs(number, number)).select_from(*places))
+    pairs = dict(json.loads(text))
+    assert len(text) > 1024 * 1024
+    assert len(pairs) == 100_000 and pairs[100_000] == 100_000 and pairs[199_999] == 199_999
 
 
 async def test_comment_and_its_errors(alice, database):
