@@ -16,9 +16,10 @@ have to drop 10.
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -30,6 +31,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 QUEUE_SIZE = 256  # events a stream may fall behind by before it is dropped
+DELIVERY_SLICE = 100  # readers whose streams are woken per turn of the event loop
 CHANNEL = "quartfeed:feed"
 ORDER_LOCK = "quartfeed:feed-order"
 
@@ -117,6 +119,8 @@ class MemoryBus:
         self._subscriptions: dict[int, set[Subscription]] = defaultdict(set)
         self._order_lock = asyncio.Lock()
         self._heartbeat: asyncio.Task | None = None
+        # Events being handed to streams: (frame tail, readers not yet woken).
+        self._undelivered: deque[tuple[bytes, Iterator[tuple[int, int]]]] = deque()
 
     async def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._beat())
@@ -168,10 +172,30 @@ class MemoryBus:
         self.deliver(event)
 
     def deliver(self, event: FeedEvent) -> None:
-        tail = event.frame_tail()
-        for user_id, feed_id in event.feed_ids.items():
+        """Queue the event for its readers' streams, which are woken soon after.
+
+        The writer holding the order lock returns at once and lets the next
+        writer send its statements while this event is written to streams.
+        """
+        self._undelivered.append((event.frame_tail(), iter(event.feed_ids.items())))
+        if len(self._undelivered) == 1:
+            asyncio.get_running_loop().call_soon(self._wake_next_slice)
+
+    def _wake_next_slice(self) -> None:
+        # Wake the streams of DELIVERY_SLICE readers, then let the loop turn:
+        # a database reply that arrived meanwhile waits behind a hundred
+        # stream writes, not thousands. Events go out one after the other,
+        # whole, so every stream still receives them in id order.
+        tail, readers = self._undelivered[0]
+        woken = 0
+        for user_id, feed_id in itertools.islice(readers, DELIVERY_SLICE):
+            woken += 1
             for subscription in self._subscriptions.get(user_id, ()):
                 subscription.offer((feed_id, tail))
+        if woken < DELIVERY_SLICE:
+            self._undelivered.popleft()
+        if self._undelivered:
+            asyncio.get_running_loop().call_soon(self._wake_next_slice)
 
 
 class RedisBus(MemoryBus):

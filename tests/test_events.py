@@ -7,7 +7,15 @@ import pytest
 import redis
 
 from application import create_app
-from feed.events import HEARTBEAT, QUEUE_SIZE, FeedEvent, MemoryBus, RedisBus, write_and_publish
+from feed.events import (
+    DELIVERY_SLICE,
+    HEARTBEAT,
+    QUEUE_SIZE,
+    FeedEvent,
+    MemoryBus,
+    RedisBus,
+    write_and_publish,
+)
 from feed.sse import live_chunk
 from tests.conftest import empty_tables, unavailable
 from tests.helpers import register_and_login
@@ -46,6 +54,19 @@ async def test_two_tabs_of_one_reader_both_receive(bus):
     with bus.subscribe(1) as first_tab, bus.subscribe(1) as second_tab:
         await bus.publish(event_for({1: 5}))
         assert (await first_tab.next_all())[0][0] == (await second_tab.next_all())[0][0] == 5
+
+
+async def test_reader_last_in_a_big_event_gets_it_before_the_next(bus):
+    """Streams are woken a slice of readers at a time; a reader in the last
+    slice of one event and the first of the next still sees them in order."""
+    crowd = {user_id: user_id for user_id in range(2, 2 + 3 * DELIVERY_SLICE)}
+    with bus.subscribe(1) as reader:
+        await bus.publish(event_for({**crowd, 1: 1000}))
+        await bus.publish(event_for({1: 1001}))
+        received = await reader.next_all()
+        if len(received) < 2:
+            received += await reader.next_all()
+        assert [feed_id for feed_id, _ in received] == [1000, 1001]
 
 
 async def test_leaving_unsubscribes(bus):
