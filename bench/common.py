@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +117,45 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def database_server_pid() -> int | None:
+    """The local MariaDB or MySQL server's process, to read its CPU time."""
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() in ("mariadbd", "mysqld"):
+                return int(comm.parent.name)
+        except OSError:  # the process ended while we looked
+            continue
+    return None
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds spent by the server, the database server and this client
+    between `start()` and `stop()`: where a machine's cores went."""
+
+    server: Server
+    database_pid: int | None = field(default_factory=database_server_pid)
+    spent: dict[str, float] = field(default_factory=dict)  # and "wall": seconds elapsed
+
+    def _readings(self) -> dict[str, float]:
+        client = resource.getrusage(resource.RUSAGE_SELF)
+        readings = {
+            "wall": time.perf_counter(),
+            "server": self.server.cpu_seconds(),
+            "client": client.ru_utime + client.ru_stime,
+        }
+        if self.database_pid is not None:
+            readings["database"] = _cpu_seconds(self.database_pid)
+        return readings
+
+    def start(self) -> None:
+        self._started = self._readings()
+
+    def stop(self) -> None:
+        now = self._readings()
+        self.spent = {name: now[name] - self._started[name] for name in now}
+
+
 def hypercorn(app: str, workers: int = 1, graceful_timeout_s: float = 3) -> list[str]:
     return [
         sys.executable, "-m", "hypercorn", "--bind", f"{HOST}:{{port}}",
@@ -158,6 +198,8 @@ def print_table(title: str, headers: list[str], rows: list[list]) -> None:
 
 
 def _cell(value) -> str:
+    if value is None:
+        return "n/a"
     if isinstance(value, float):
         return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
     return f"{value:,}" if isinstance(value, int) else str(value)

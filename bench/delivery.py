@@ -15,7 +15,7 @@ import httpx
 
 from bench import targets
 from bench.client import close_all, open_streams
-from bench.common import ROOT, milliseconds, percentile, prepare_client, print_table
+from bench.common import ROOT, CpuMeter, milliseconds, percentile, prepare_client, print_table
 
 RESULTS = ROOT / "bench" / "results"
 _markers = itertools.count()
@@ -73,9 +73,18 @@ async def wait_until_delivered(streams, expected: int, patience_s: float) -> Non
 
 
 async def deliver(
-    target: targets.Target, readers: int, posts: int = 20, interval: float = 0.2, side_load=None
+    target: targets.Target,
+    readers: int,
+    posts: int = 20,
+    interval: float = 0.2,
+    side_load=None,
+    meter: CpuMeter | None = None,
 ) -> Delivery:
-    """Open `readers` streams on a running target, post, and time every delivery."""
+    """Open `readers` streams on a running target, post, and time every delivery.
+
+    A `meter` is started once the streams are open and stopped once the last
+    event has arrived: it sees the posting and delivering, not the connecting.
+    """
     port = target.server.port
     streams = await open_streams(port, target.stream_path, await target.cookies(readers))
     recorders = [asyncio.create_task(stream.record()) for stream in streams]
@@ -83,8 +92,12 @@ async def deliver(
     markers = [next(_markers) for _ in range(posts)]
     async with httpx.AsyncClient(base_url=target.server.url, timeout=30) as http:
         side_task = asyncio.create_task(side_load(http)) if side_load else None
+        if meter:
+            meter.start()
         sent = await post_at_rate(send, http, markers, interval)
         await wait_until_delivered(streams, readers * posts, patience_s=10 + readers / 500)
+        if meter:
+            meter.stop()
         if side_task:
             side_task.cancel()
     close_all(streams)
