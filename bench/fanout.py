@@ -7,10 +7,17 @@ import asyncio
 import statistics
 import time
 
+import aiomysql
 import httpx
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import make_url
 
 from bench import targets
 from bench.common import milliseconds, print_table
+from db import utc_now
+
+# The app's own fan-out statement, to time it without the app around it.
+from feed.models import _author_and_followers, _insert_feed_rows
 
 FOLLOWERS = 10_000
 POSTS = 5
@@ -37,11 +44,38 @@ async def measure(target: targets.Target, followers: int) -> list[list]:
     ]]  # fmt: skip
 
 
+async def statement_alone(followers: int, repeats: int = 10) -> list:
+    """The fan-out INSERT … SELECT alone, sent straight to MySQL and rolled
+    back: the floor under any post's delivery, which no server code changes."""
+    author_id = await targets.user_id(f"author{followers}")
+    readers = _author_and_followers(author_id)
+    statement = _insert_feed_rows(readers, author_id, 0, "bench", utc_now())
+    sql = str(statement.compile(dialect=mysql.dialect(), compile_kwargs={"literal_binds": True}))
+    parts = make_url(targets.DATABASE_URL)
+    connection = await aiomysql.connect(
+        host=parts.host, port=parts.port or 3306, user=parts.username,
+        password=parts.password or "", db=parts.database,
+    )  # fmt: skip
+    durations = []
+    async with connection.cursor() as cursor:
+        for _ in range(repeats):
+            await connection.begin()
+            started = time.perf_counter()
+            await cursor.execute(sql)
+            durations.append(time.perf_counter() - started)
+            await connection.rollback()
+    connection.close()
+    return [followers, milliseconds(min(durations)), milliseconds(statistics.median(durations))]
+
+
 def main(followers: int = FOLLOWERS) -> list[list]:
     rows = asyncio.run(measure(targets.quartfeed(), followers))
     headers = ["followers", "min ms", "median ms", "max ms", "statements per POST"]
     print_table(f"5. Fan-out: POST /post, {POSTS} times", headers, rows)
     print("   Statements per POST: 1 to load the logged-in user, 3 for the post and its fan-out.")
+    floors = [asyncio.run(statement_alone(size)) for size in (1000, followers)]
+    headers = ["followers", "min ms", "median ms"]
+    print_table("   The INSERT … SELECT alone, straight to MySQL (rolled back)", headers, floors)
     return rows
 
 
