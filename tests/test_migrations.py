@@ -1,7 +1,9 @@
-"""The Alembic history goes up, down and up again cleanly."""
+"""The Alembic history goes up, down and up again cleanly, to the models' schema."""
 
 import sqlalchemy as sa
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -20,6 +22,17 @@ async def table_names(database_url: str) -> set[str]:
 def test_history_is_linear():
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))
     assert len(script.get_heads()) == 1
+
+
+async def test_migrated_schema_is_what_the_models_declare(database_url):
+    """Tables, columns and indexes: a change to a model needs its migration."""
+    engine = create_async_engine(database_url)
+    async with engine.connect() as connection:
+        differences = await connection.run_sync(
+            lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+        )
+    await engine.dispose()
+    assert differences == []
 
 
 async def test_upgrade_downgrade_upgrade(database_url, tmp_path):
