@@ -56,7 +56,12 @@ def sustained(rows: list[list], name: str) -> float:
 def main(seconds: float = 3) -> list[list]:
     prepare_client()
     rows = []
-    for make_target in (targets.quartfeed, targets.quart):
+    for make_target in (
+        targets.quartfeed,
+        targets.quart,
+        # A second worker can only help if a core is left idle.
+        lambda: targets.quartfeed(workers=2, broker_url=targets.REDIS_URL),
+    ):
         rows += asyncio.run(ramp(make_target(), seconds))
     print_table(f"3. Throughput ({READERS:,} streams)", HEADERS, rows)
     ours, baseline = sustained(rows, "QuartFeed"), sustained(rows, "Quart baseline")
