@@ -26,6 +26,7 @@ class Delivery:
     target: str
     readers: int
     latencies: list[float]  # seconds, one per (stream, event)
+    first_stream: list[float]  # seconds, one per event: when the first stream had it
     last_stream: list[float]  # seconds, one per event: when the last stream had it
     missing: int
     span: float  # seconds from the first send to the last arrival
@@ -42,12 +43,15 @@ class Delivery:
             milliseconds(percentile(self.latencies, 0.50)),
             milliseconds(percentile(self.latencies, 0.99)),
             milliseconds(max(self.latencies)),
-            milliseconds(sum(self.last_stream) / len(self.last_stream)),
+            milliseconds(_mean(self.first_stream)),
+            milliseconds(_mean(self.last_stream)),
             self.missing,
         ]
 
 
-HEADERS = ["target", "N", "p50 ms", "p99 ms", "max ms", "last stream ms", "missing"]
+HEADERS = [
+    "target", "N", "p50 ms", "p99 ms", "max ms", "first stream ms", "last stream ms", "missing",
+]  # fmt: skip
 
 
 async def post_at_rate(send, http: httpx.AsyncClient, markers: list[int], interval: float):
@@ -106,16 +110,21 @@ async def deliver(
 
 
 def summarize(name: str, readers: int, streams, sent: dict[int, float]) -> Delivery:
-    latencies, last_arrival = [], {}
+    latencies, first_arrival, last_arrival = [], {}, {}
     for stream in streams:
         for marker, arrived in stream.received:
             if marker in sent:
                 latencies.append(arrived - sent[marker])
+                first_arrival[marker] = min(first_arrival.get(marker, arrived), arrived)
                 last_arrival[marker] = max(last_arrival.get(marker, 0.0), arrived)
+    first_stream = [first_arrival[marker] - sent[marker] for marker in first_arrival]
     last_stream = [last_arrival[marker] - sent[marker] for marker in last_arrival]
     missing = readers * len(sent) - len(latencies)
     span = max(last_arrival.values(), default=0.0) - min(sent.values())
-    return Delivery(name, readers, latencies, last_stream or [float("nan")], missing, span)
+    nothing = [float("nan")]
+    return Delivery(
+        name, readers, latencies, first_stream or nothing, last_stream or nothing, missing, span
+    )
 
 
 def save_latencies(deliveries: list[Delivery], readers: int) -> None:
