@@ -63,6 +63,13 @@ async def test_duplicate_username_is_refused(client, database):
     assert await count_rows(database, "user") == 1
 
 
+async def test_a_name_is_taken_whatever_its_case(client, database):
+    await register(client, "alice")
+    response = await register(client, "ALICE", "another password")
+    assert "Username already exists" in await text_of(response)
+    assert await count_rows(database, "user") == 1
+
+
 @pytest.mark.parametrize("username", ["has space", "sixteen_chars_xx", "émile", "a-b", "<b>"])
 async def test_invalid_username_is_refused(client, database, username):
     response = await register(client, username)
@@ -87,6 +94,14 @@ async def test_login_lands_on_home(client):
     home = await client.get("/")
     assert home.status_code == 200
     assert 'id="navbar-username">alice<' in await text_of(home)
+
+
+async def test_login_takes_the_name_in_any_case(client):
+    await register(client, "alice")
+    response = await login(client, "Alice")
+    assert response.headers["Location"] == "/"
+    home = await text_of(await client.get("/"))
+    assert 'id="navbar-username">alice<' in home  # the name as registered
 
 
 async def test_unknown_user_and_wrong_password_look_the_same(client):

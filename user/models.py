@@ -7,17 +7,22 @@ import sqlalchemy as sa
 from databases import Database
 from databases.interfaces import Record
 from passlib.hash import pbkdf2_sha256
+from sqlalchemy.dialects import sqlite
 
 from db import Timestamp, metadata, utc_now
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,15}")
 USERNAME_RULE = "Usernames are 1 to 15 letters, digits or underscores"
 
+# One name whatever its case: "Alice" is "alice". MySQL's collations compare
+# that way already; SQLite compares bytes unless the column says NOCASE.
+Username = sa.String(15).with_variant(sqlite.VARCHAR(15, collation="NOCASE"), "sqlite")
+
 user_table = sa.Table(
     "user",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("username", sa.String(15), nullable=False, unique=True, index=True),
+    sa.Column("username", Username, nullable=False, unique=True, index=True),
     sa.Column("password", sa.String(128), nullable=False),
     sa.Column("image", sa.String(45), nullable=True),
     sa.Column("created", Timestamp, nullable=False),
@@ -65,8 +70,8 @@ async def username_taken(
 ) -> bool:
     """Whether someone (other than `excluding_user_id`) already has this name.
 
-    MySQL compares names without regard to case, so "Alice" is taken by
-    "alice"; the exclusion lets alice change the case of her own name.
+    Names compare without regard to case (see `Username`), so "Alice" is
+    taken by "alice"; the exclusion lets alice change the case of her own name.
     """
     query = sa.select(user_table.c.id).where(user_table.c.username == username)
     if excluding_user_id is not None:
