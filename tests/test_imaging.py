@@ -102,6 +102,24 @@ async def test_the_new_image_is_shown_and_served(client, database, alice):
         assert image.size == (75, 75)
 
 
+@pytest.fixture
+def media_on_another_host(app_config):
+    """MEDIA_URL as a full URL: a CDN or another server serves MEDIA_ROOT.
+
+    Requested before `client`, it changes the configuration the app is made with."""
+    app_config["MEDIA_URL"] = "https://media.example.test/avatars"
+
+
+async def test_media_on_another_host_is_linked_not_served(
+    media_on_another_host, app, client, database, alice
+):
+    await upload_image(client, solid_image(640, 480))
+    image_id = await stored_image(database)
+    profile = await text_of(await client.get("/user/alice"))
+    assert f'src="https://media.example.test/avatars/user/{image_id}.xlg.png"' in profile
+    assert "media" not in {rule.endpoint for rule in app.url_map.iter_rules()}
+
+
 async def test_replacing_an_image_removes_the_old_files(app, client, database, alice):
     await upload_image(client, solid_image(640, 480, color="red"))
     first_id = await stored_image(database)

@@ -177,5 +177,8 @@ async def send_media(filename: str):
 
 
 def init_app(app: Quart) -> None:
-    app.add_url_rule(f"{app.config['MEDIA_URL']}/<path:filename>", "media", send_media)
+    # A path (/media) is served by this app; a full URL (https://cdn…/media)
+    # names another server that serves MEDIA_ROOT, so there is no route here.
+    if app.config["MEDIA_URL"].startswith("/"):
+        app.add_url_rule(f"{app.config['MEDIA_URL']}/<path:filename>", "media", send_media)
     app.jinja_env.globals["avatar_url"] = avatar_url
