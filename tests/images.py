@@ -55,15 +55,26 @@ def with_png_text(png: bytes, keyword: str, text: str) -> bytes:
     return png[:iend] + chunk + png[iend:]
 
 
+def with_app1_segment(jpeg: bytes, payload: bytes) -> bytes:
+    """`jpeg` with an APP1 segment (where EXIF lives) right after its start marker."""
+    segment = b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload
+    return jpeg[:2] + segment + jpeg[2:]
+
+
 def with_jpeg_exif(jpeg: bytes, artist: str) -> bytes:
-    """`jpeg` with an EXIF block holding one tag (Artist) right after its start marker."""
+    """`jpeg` with an EXIF block holding one tag (Artist)."""
     value = artist.encode() + b"\0"
     # A little-endian TIFF header, then one directory entry that points at the value.
     tiff = b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", 1)
     tiff += struct.pack("<HHII", 0x013B, 2, len(value), 8 + 2 + 12 + 4) + struct.pack("<I", 0)
-    app1 = b"Exif\0\0" + tiff + value
-    segment = b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1
-    return jpeg[:2] + segment + jpeg[2:]
+    return with_app1_segment(jpeg, b"Exif\0\0" + tiff + value)
+
+
+def cut_jpeg_with_thumbnail() -> bytes:
+    """A JPEG cut short whose header holds a whole small JPEG, as EXIF thumbnails do:
+    the thumbnail's end-of-image marker must not pass for the image's own."""
+    thumbnail = solid_image(8, 8, "jpeg")
+    return with_app1_segment(noisy_jpeg(), b"Exif\0\0" + thumbnail)[:20_000]
 
 
 def blank_png(width: int, height: int) -> bytes:

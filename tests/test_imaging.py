@@ -14,6 +14,7 @@ from tests.images import (
     PNG_METADATA_CHUNKS,
     animated_gif,
     blank_png,
+    cut_jpeg_with_thumbnail,
     noisy_jpeg,
     png_chunk_types,
     solid_image,
@@ -148,10 +149,21 @@ DAMAGED = "That image is damaged or incomplete."
         (lambda: b"", "empty.png", NOT_AN_IMAGE),
         (lambda: b"\x89PNG\r\n\x1a\n" + bytes(200), "fake.png", DAMAGED),
         (lambda: noisy_jpeg()[:20_000], "cut.jpg", DAMAGED),
+        (cut_jpeg_with_thumbnail, "cut.jpg", DAMAGED),
         (lambda: solid_image(640, 480)[:-40], "cut.png", DAMAGED),
         (lambda: blank_png(5000, 5000), "huge.png", "Images can be at most 4096 × 4096 pixels."),
     ],
-    ids=["text", "bmp", "svg", "empty", "png-signature-only", "jpeg-cut", "png-cut", "5000x5000"],
+    ids=[
+        "text",
+        "bmp",
+        "svg",
+        "empty",
+        "png-signature-only",
+        "jpeg-cut",
+        "jpeg-cut-with-thumbnail",
+        "png-cut",
+        "5000x5000",
+    ],  # fmt: skip
 )
 async def test_bad_uploads_are_refused_and_change_nothing(
     app, client, database, alice, make_data, filename, message
@@ -162,6 +174,13 @@ async def test_bad_uploads_are_refused_and_change_nothing(
     assert media_files(app) == []
     assert set(await user_ids(database)) == {"alice"}  # the new name was not saved either
     assert await stored_image(database) is None
+
+
+async def test_a_jpeg_with_bytes_after_its_end_is_accepted(app, client, alice):
+    # Some phones append data of their own after the end-of-image marker.
+    photo = solid_image(300, 200, "jpeg") + b"phone trailer \xff\xd8 data"
+    assert (await upload_image(client, photo, "phone.jpg")).status_code == 302
+    assert len(media_files(app)) == len(AVATAR_SIZES)
 
 
 async def test_a_failed_upload_keeps_the_previous_image(app, client, database, alice):

@@ -46,6 +46,7 @@ SIGNATURES = {
     b"GIF89a": "gif",
 }
 JPEG_END = b"\xff\xd9"
+START_OF_SCAN = 0xDA
 
 
 class ImageRejected(ValueError):
@@ -70,9 +71,31 @@ def _check_upload(data: bytes) -> str:
         raise ImageRejected(NOT_AN_IMAGE)
     # libjpeg fills a JPEG that was cut short with grey and reports no error,
     # so check for the end-of-image marker here; the other decoders refuse.
-    if format_name == "jpeg" and not data.endswith(JPEG_END):
+    if format_name == "jpeg" and not _jpeg_reaches_its_end(data):
         raise ImageRejected(DAMAGED_IMAGE)
     return format_name
+
+
+def _jpeg_reaches_its_end(data: bytes) -> bool:
+    """Whether a JPEG's compressed image is followed by its end-of-image marker.
+
+    The header segments (FF, a marker byte, a two-byte length) are skipped up
+    to the first start-of-scan, so an EXIF thumbnail's own end marker does not
+    count. In the compressed data an FF byte is always followed by 00 or a
+    restart marker, so FF D9 there is the real end. Bytes after it, which some
+    phones append, are allowed.
+    """
+    position = 2  # after the start-of-image marker
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xFF:  # padding before a marker
+            position += 1
+            continue
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        if marker == START_OF_SCAN:
+            return data.find(JPEG_END, position + 2 + length) != -1
+        position += 2 + length
+    return False
 
 
 def _read_first_frame(data: bytes, format_name: str) -> Image:
