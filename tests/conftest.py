@@ -29,19 +29,29 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
+def _fail_skips_in_ci(report):
     """In CI every test must run: any skip, whatever raised it, is a failure.
 
     MySQL, Redis, Chromium, ImageMagick and Node.js are all installed there,
     so a skip can only mean that one of them is broken.
     """
-    report = yield
     if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"Skipped in CI, where every test must run: {reason}"
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test, or its fixtures, skipped."""
+    return _fail_skips_in_ci((yield))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    """A whole module skipped while it was imported."""
+    return _fail_skips_in_ci((yield))
 
 
 def alembic_config(database_url: str) -> Config:
