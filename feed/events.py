@@ -187,12 +187,11 @@ class MemoryBus:
         # stream writes, not thousands. Events go out one after the other,
         # whole, so every stream still receives them in id order.
         tail, readers = self._undelivered[0]
-        woken = 0
-        for user_id, feed_id in itertools.islice(readers, DELIVERY_SLICE):
-            woken += 1
+        batch = list(itertools.islice(readers, DELIVERY_SLICE))
+        for user_id, feed_id in batch:
             for subscription in self._subscriptions.get(user_id, ()):
                 subscription.offer((feed_id, tail))
-        if woken < DELIVERY_SLICE:
+        if len(batch) < DELIVERY_SLICE:  # that was the event's last slice
             self._undelivered.popleft()
         if self._undelivered:
             asyncio.get_running_loop().call_soon(self._wake_next_slice)
