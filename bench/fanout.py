@@ -8,10 +8,8 @@ import asyncio
 import statistics
 import time
 
-import aiomysql
 import httpx
 from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import make_url
 
 from bench import targets
 from bench.common import milliseconds, print_table
@@ -58,11 +56,7 @@ async def statement_alone(followers: int, repeats: int = 10) -> list:
     readers = _author_and_followers(author_id)
     statement = _insert_feed_rows(readers, author_id, 0, "bench", utc_now())
     sql = str(statement.compile(dialect=mysql.dialect(), compile_kwargs={"literal_binds": True}))
-    parts = make_url(targets.DATABASE_URL)
-    connection = await aiomysql.connect(
-        host=parts.host, port=parts.port or 3306, user=parts.username,
-        password=parts.password or "", db=parts.database,
-    )  # fmt: skip
+    connection = await targets.mysql_connection(targets.DATABASE_URL)
     durations = []
     async with connection.cursor() as cursor:
         for _ in range(repeats):

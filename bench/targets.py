@@ -34,14 +34,21 @@ LOGIN_PASSWORD = "bench password"
 # --- The database ------------------------------------------------------------
 
 
-async def _recreate_database(url: str) -> None:
+async def mysql_connection(url: str, use_database: bool = True) -> aiomysql.Connection:
+    """A plain driver connection to the server of `url` (and its database)."""
     parts = make_url(url)
-    connection = await aiomysql.connect(
+    return await aiomysql.connect(
         host=parts.host,
         port=parts.port or 3306,
         user=parts.username,
         password=parts.password or "",
+        db=parts.database if use_database else None,
     )
+
+
+async def _recreate_database(url: str) -> None:
+    parts = make_url(url)
+    connection = await mysql_connection(url, use_database=False)
     async with connection.cursor() as cursor:
         await cursor.execute(f"DROP DATABASE IF EXISTS {parts.database}")
         await cursor.execute(f"CREATE DATABASE {parts.database} CHARACTER SET utf8mb4")
