@@ -6,24 +6,31 @@ Hypercorn serves it with `hypercorn "application:create_app()"`.
 import gc
 import logging
 
-from quart import Quart, jsonify
+from quart import Quart
 
 import settings
-from db import DATABASE_ERRORS, AppDatabase, get_database, ping
+from db import DATABASE_ERRORS, AppDatabase
 from feed.events import create_bus
 from feed.views import feed_app
 from post.views import post_app
 from relationship.views import relationship_app
 from user.views import user_app
-from utilities import csrf, errors, imaging, security
+from utilities import csrf, errors, health, imaging, security
+from utilities.files import send_from_folder
 
 logger = logging.getLogger(__name__)
 
 
+class QuartFeed(Quart):
+    async def send_static_file(self, filename: str):
+        # Quart's own would answer a file name too long to exist with a 500.
+        return await send_from_folder(self.static_folder, filename)
+
+
 def create_app(overrides: dict | None = None) -> Quart:
     """Build the app from settings.py, with `overrides` on top (tests use them)."""
-    app = Quart(__name__)
-    app.config.update(settings.load())
+    app = QuartFeed(__name__)
+    app.config.update(settings.load_or_exit())
     app.config.update(overrides or {})
 
     database = AppDatabase(app.config["DATABASE_URL"], app.config["COUNT_STATEMENTS"])
@@ -39,7 +46,7 @@ def create_app(overrides: dict | None = None) -> Quart:
     app.register_blueprint(post_app)
     app.register_blueprint(relationship_app)
     imaging.init_app(app)  # serves MEDIA_ROOT at MEDIA_URL
-    app.add_url_rule("/healthz", view_func=healthz)
+    health.init_app(app)
 
     @app.before_serving
     async def start_services() -> None:
@@ -73,20 +80,3 @@ def tune_garbage_collection() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-
-
-async def healthz():
-    """200 when the database answers, 503 when it does not (for load balancers).
-
-    With COUNT_STATEMENTS on, it also tells how many statements this process
-    has run (this check's own included): bench/ reads it.
-    """
-    database = get_database()
-    try:
-        await ping(database)
-    except DATABASE_ERRORS:
-        return jsonify({"status": "unavailable", "database": "unreachable"}), 503
-    health = {"status": "ok", "database": "ok"}
-    if database.count_statements:
-        health["statements"] = database.statements
-    return jsonify(health)

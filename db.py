@@ -28,14 +28,21 @@ Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
 BigId = sa.BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
 
 # What a driver raises when the server is down or unreachable: answered with
-# a 503 rather than a 500, and the next request simply tries again.
+# a 503 rather than a 500, and the next request simply tries again. Not every
+# OSError: a file name too long to open is no database outage.
 DATABASE_ERRORS = (
-    OSError,
-    asyncio.TimeoutError,
+    ConnectionError,
+    TimeoutError,
     pymysql.err.OperationalError,
     pymysql.err.InterfaceError,
     sqlite3.OperationalError,
 )
+
+# What the database says when a table or column the code uses is not there:
+# the migrations have not been run (or not all of them).
+MYSQL_NO_SUCH_TABLE = 1146
+MYSQL_NO_SUCH_COLUMN = 1054
+SQLITE_SCHEMA_MESSAGES = ("no such table", "no such column", "has no column named")
 
 
 # What a driver raises when a UNIQUE constraint refuses a row.
@@ -63,6 +70,15 @@ def _json_pairs_mysql(element, compiler, **kw) -> str:
 @compiles(json_pairs, "sqlite")
 def _json_pairs_sqlite(element, compiler, **kw) -> str:
     return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+def is_missing_schema(error: Exception) -> bool:
+    """Whether `error` means the schema is not there, rather than the server."""
+    if isinstance(error, pymysql.err.MySQLError):
+        return bool(error.args) and error.args[0] in (MYSQL_NO_SUCH_TABLE, MYSQL_NO_SUCH_COLUMN)
+    if isinstance(error, sqlite3.Error):
+        return str(error).startswith(SQLITE_SCHEMA_MESSAGES)
+    return False
 
 
 def utc_now() -> datetime:
@@ -141,8 +157,3 @@ class AppDatabase(Database):
 def get_database() -> AppDatabase:
     """The app's database, for views: `await user_by_name(get_database(), name)`."""
     return current_app.extensions["database"]
-
-
-async def ping(database: AppDatabase) -> None:
-    """Raise one of DATABASE_ERRORS unless the database answers a trivial query."""
-    await database.fetch_val("SELECT 1")

@@ -3,14 +3,30 @@
 `make run` works with no environment at all: an embedded SQLite database and
 an in-process event bus. Production sets DATABASE_URL, BROKER_URL and
 SECRET_KEY (see README.md).
+
+Every value is checked here, once, at start-up: a typo such as
+`SESSION_COOKIE_SECURE=ture` stops the app with one line that names the
+variable, its value and what it accepts, instead of quietly meaning "off".
 """
 
 import os
+import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
+
+T = TypeVar("T")
+
+
+class InvalidSetting(ValueError):
+    """An environment variable whose value cannot be used."""
+
+    def __init__(self, name: str, value: str, accepted: str) -> None:
+        super().__init__(f"{name}={value!r} is not valid: {name} must be {accepted}.")
 
 
 def _secret_key() -> str:
@@ -29,30 +45,124 @@ def _secret_key() -> str:
     return key_file.read_text().strip()
 
 
-def _flag(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None:
+# --- Parsers: each turns the text of a variable into a value or raises ValueError.
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+
+
+def parse_flag(text: str) -> bool:
+    word = text.lower()
+    if word not in TRUE_WORDS | FALSE_WORDS:
+        raise ValueError(text)
+    return word in TRUE_WORDS
+
+
+SIZE_UNITS = {"": 1, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+SIZE_PATTERN = re.compile(r"(\d+)\s*([a-z]*)")
+
+
+def parse_size(text: str) -> int:
+    """A number of bytes: "5242880" or "5MiB" (binary units, to avoid MB's ambiguity)."""
+    match = SIZE_PATTERN.fullmatch(text.lower())
+    if match is None or match.group(2) not in SIZE_UNITS:
+        raise ValueError(text)
+    size = int(match.group(1)) * SIZE_UNITS[match.group(2)]
+    if size <= 0:
+        raise ValueError(text)
+    return size
+
+
+def parse_seconds(text: str) -> float:
+    seconds = float(text)
+    if not 0 < seconds < float("inf"):  # also refuses "nan"
+        raise ValueError(text)
+    return seconds
+
+
+def url_parser(*schemes: str) -> Callable[[str], str]:
+    """A parser that accepts URLs starting with one of `schemes`."""
+
+    def parse_url(text: str) -> str:
+        if not text.startswith(schemes):
+            raise ValueError(text)
+        return text
+
+    return parse_url
+
+
+def parse_media_url(text: str) -> str:
+    """A path on this site (/media) or another server's URL (https://cdn…/media)."""
+    if not text.startswith(("/", "http://", "https://")) or text.startswith("//"):
+        raise ValueError(text)
+    return text.rstrip("/") or "/"
+
+
+def from_environment(name: str, default: T, parse: Callable[[str], T], accepted: str) -> T:
+    """The variable `name` parsed, `default` when it is unset or empty."""
+    text = os.environ.get(name, "").strip()
+    if not text:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    try:
+        return parse(text)
+    except ValueError:
+        raise InvalidSetting(name, text, accepted) from None
+
+
+def flag(name: str, default: bool = False) -> bool:
+    return from_environment(name, default, parse_flag, "one of true/false, yes/no, on/off, 1/0")
+
+
+def seconds(name: str, default: float) -> float:
+    return from_environment(name, default, parse_seconds, "a number of seconds above 0, e.g. 15")
 
 
 def load() -> dict:
-    """Return the application's configuration as a dict for `app.config`."""
+    """Return the application's configuration as a dict for `app.config`.
+
+    Raises InvalidSetting for the first variable whose value is not usable.
+    """
     return {
-        "DATABASE_URL": os.environ.get(
-            "DATABASE_URL", f"sqlite+aiosqlite:///{INSTANCE_DIR / 'quartfeed.db'}"
+        "DATABASE_URL": from_environment(
+            "DATABASE_URL",
+            f"sqlite+aiosqlite:///{INSTANCE_DIR / 'quartfeed.db'}",
+            url_parser("mysql+aiomysql://", "sqlite+aiosqlite://"),
+            "a mysql+aiomysql://user:password@host:3306/name or sqlite+aiosqlite:///path URL",
         ),
-        "BROKER_URL": os.environ.get("BROKER_URL", "memory://"),
+        "BROKER_URL": from_environment(
+            "BROKER_URL",
+            "memory://",
+            url_parser("memory://", "redis://", "rediss://", "unix://"),
+            "memory:// or a redis://host:6379/0 URL",
+        ),
         "SECRET_KEY": _secret_key(),
-        "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(INSTANCE_DIR / "media")),
-        "MEDIA_URL": os.environ.get("MEDIA_URL", "/media"),
-        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", 5 * 1024 * 1024)),
-        "SSE_HEARTBEAT_S": float(os.environ.get("SSE_HEARTBEAT_S", 15)),
-        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE"),
+        "MEDIA_ROOT": os.environ.get("MEDIA_ROOT") or str(INSTANCE_DIR / "media"),
+        "MEDIA_URL": from_environment(
+            "MEDIA_URL", "/media", parse_media_url, "a path such as /media or an http(s):// URL"
+        ),
+        "MAX_CONTENT_LENGTH": from_environment(
+            "MAX_CONTENT_LENGTH",
+            5 * SIZE_UNITS["mib"],
+            parse_size,
+            "a number of bytes above 0, e.g. 5242880 or 5MiB (units: KiB, MiB, GiB)",
+        ),
+        "SSE_HEARTBEAT_S": seconds("SSE_HEARTBEAT_S", 15),
+        "SESSION_COOKIE_SECURE": flag("SESSION_COOKIE_SECURE"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Counts every SQL statement the app runs; tests and bench/ read it.
-        "COUNT_STATEMENTS": _flag("COUNT_STATEMENTS"),
+        "COUNT_STATEMENTS": flag("COUNT_STATEMENTS"),
         # Freeze start-up objects and collect garbage less often (bench/ shows why).
-        "TUNE_GC": _flag("TUNE_GC", default=True),
+        "TUNE_GC": flag("TUNE_GC", default=True),
     }
+
+
+def load_or_exit() -> dict:
+    """`load()`, or stop the program with the one line that says what is wrong.
+
+    A traceback would bury the only useful line under forty others.
+    """
+    try:
+        return load()
+    except InvalidSetting as error:
+        raise SystemExit(f"QuartFeed cannot start: {error}") from None

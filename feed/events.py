@@ -34,6 +34,8 @@ QUEUE_SIZE = 256  # events a stream may fall behind by before it is dropped
 DELIVERY_SLICE = 100  # readers whose streams are woken per turn of the event loop
 CHANNEL = "quartfeed:feed"
 ORDER_LOCK = "quartfeed:feed-order"
+REDIS_TIMEOUT_S = 2  # connecting, or waiting for an answer, before Redis counts as down
+REDIS_RETRY_S = 1  # between attempts to subscribe again
 
 
 def encode_data(data: dict) -> str:
@@ -160,6 +162,9 @@ class MemoryBus:
             if not subscriptions:
                 del self._subscriptions[user_id]
 
+    async def ping(self) -> None:
+        """Raise if the broker does not answer; the process itself always does."""
+
     def subscriber_count(self) -> int:
         return sum(len(subscriptions) for subscriptions in self._subscriptions.values())
 
@@ -198,32 +203,54 @@ class MemoryBus:
 
 
 class RedisBus(MemoryBus):
-    """Delivers events to the streams of every process, through Redis."""
+    """Delivers events to the streams of every process, through Redis.
+
+    The app starts, and keeps serving, while Redis is down: the listener
+    subscribes again and again until it answers. Streams cannot hear of
+    other processes' events meanwhile, so each time the subscription comes
+    back after a loss, every stream is ended: browsers reconnect and replay
+    what they missed from the database.
+    """
 
     def __init__(self, url: str, heartbeat_s: float = 15) -> None:
         super().__init__(heartbeat_s)
-        self._redis = redis.Redis.from_url(url)
-        self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        # Publishing and pinging must fail promptly when Redis hangs; the
+        # subscription waits for messages as long as it takes, so it has no
+        # read timeout, only one for connecting.
+        self._redis = redis.Redis.from_url(
+            url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S
+        )
+        self._subscriber = redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_S)
+        self._pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
         self._listener: asyncio.Task | None = None
+        self._subscribed = asyncio.Event()
 
     async def start(self) -> None:
         await super().start()
-        await self._pubsub.subscribe(CHANNEL)
         self._listener = asyncio.create_task(self._listen())
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                await self._subscribed.wait()
+        except TimeoutError:
+            logger.warning("Redis is not answering at start-up; serving, and retrying")
 
     async def _listen(self) -> None:
+        lost = False
         while True:
             try:
+                await self._pubsub.subscribe(CHANNEL)
+                self._subscribed.set()
+                if lost:
+                    self.close_streams()  # those opened while Redis was away
+                    lost = False
                 async for message in self._pubsub.listen():
                     self.deliver(FeedEvent.from_json(message["data"]))
-            except redis.ConnectionError as error:
-                # Streams keep their state; they miss nothing they cannot
-                # replay from the database once they reconnect.
-                logger.warning("Redis connection lost, retrying: %s", error)
-                await asyncio.sleep(1)
-                self.close_streams()
-                with contextlib.suppress(redis.ConnectionError):
-                    await self._pubsub.subscribe(CHANNEL)
+            except (redis.ConnectionError, redis.TimeoutError) as error:
+                if not lost:
+                    logger.warning("Redis connection lost, retrying: %s", error)
+                    self.close_streams()
+                lost = True
+                await asyncio.sleep(REDIS_RETRY_S)
 
     async def close(self) -> None:
         await super().close()
@@ -232,6 +259,7 @@ class RedisBus(MemoryBus):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
         await self._pubsub.aclose()
+        await self._subscriber.aclose()
         await self._redis.aclose()
 
     @contextlib.asynccontextmanager
@@ -243,6 +271,9 @@ class RedisBus(MemoryBus):
 
     async def publish(self, event: FeedEvent) -> None:
         await self._redis.publish(CHANNEL, event.to_json())
+
+    async def ping(self) -> None:
+        await self._redis.ping()
 
 
 def create_bus(url: str, heartbeat_s: float = 15) -> MemoryBus:

@@ -26,7 +26,7 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
 
 
 def database_url() -> str:
-    return config.get_main_option("sqlalchemy.url") or settings.load()["DATABASE_URL"]
+    return config.get_main_option("sqlalchemy.url") or settings.load_or_exit()["DATABASE_URL"]
 
 
 def run_offline() -> None:

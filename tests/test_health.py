@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 
+import pytest
 from sqlalchemy.engine import make_url
 
 from application import create_app
@@ -79,9 +80,10 @@ class DatabaseProxy:
         writer.close()
 
 
-async def test_app_recovers_when_the_database_returns():
+@pytest.mark.parametrize("database_url", ["mysql"], indirect=True)
+async def test_app_recovers_when_the_database_returns(database_url):
     """A MySQL server that goes away and comes back (SQLite, a file, cannot)."""
-    url = make_url(MYSQL_SERVER_URL).set(database="mysql")
+    url = make_url(database_url)
     proxy = DatabaseProxy(url.port or 3306)
     await proxy.start()
     proxied_url = url.set(port=proxy.port).render_as_string(hide_password=False)
@@ -104,3 +106,49 @@ async def test_healthz_reports_statements_when_counting(client, app):
     assert second["statements"] == first["statements"] + 1  # its own SELECT 1
     app.extensions["database"].count_statements = False
     assert "statements" not in await (await client.get("/healthz")).get_json()
+
+
+async def test_healthz_names_a_missing_schema(app_config, tmp_path):
+    """A database the migrations never ran on: reachable, but with no tables."""
+    empty = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    app = create_app({**app_config, "DATABASE_URL": empty})
+    async with app.test_app():
+        client = app.test_client()
+        health = await client.get("/healthz")
+        page = await client.get("/user/alice")
+    assert health.status_code == 503
+    assert await health.get_json() == {
+        "status": "unavailable",
+        "database": "ok",
+        "schema": "missing: run alembic upgrade head",
+        "broker": "ok",
+        "statements": 1,
+    }
+    assert page.status_code == 503
+    assert "run `alembic upgrade head`" in await page.get_data(as_text=True)
+
+
+async def test_healthz_names_an_outdated_schema(app, client):
+    database = app.extensions["database"]
+    current = await database.fetch_val("SELECT version_num FROM alembic_version")
+    await database.execute("UPDATE alembic_version SET version_num = '0001'")
+    try:
+        response = await client.get("/healthz")
+    finally:
+        await database.execute(f"UPDATE alembic_version SET version_num = '{current}'")
+    assert response.status_code == 503
+    health = await response.get_json()
+    assert health["schema"] == "outdated (0001): run alembic upgrade head"
+    assert health["database"] == "ok"
+
+
+async def test_app_starts_with_the_broker_down_and_healthz_names_it(app_config):
+    app = create_app({**app_config, "BROKER_URL": "redis://127.0.0.1:1/0"})
+    async with app.test_app():
+        client = app.test_client()
+        response = await client.get("/healthz")
+        login_page = await client.get("/login")
+    assert response.status_code == 503
+    health = await response.get_json()
+    assert (health["broker"], health["database"], health["schema"]) == ("unreachable", "ok", "ok")
+    assert login_page.status_code == 200

@@ -1,14 +1,16 @@
 """Error pages in the site's look, and `{"error": ...}` for JSON callers.
 
 Nothing a user sends should ever produce a traceback: HTTP errors get their
-own page, a database that is down gets a 503, and anything unexpected is
-logged and answered with a plain 500 page.
+own page; a database or broker that is down, or a database without its
+tables, gets a 503 that says which; anything else is a bug, logged once with
+its traceback and request line, and answered with a plain 500 page.
 """
 
-from quart import Quart, render_template
+import redis
+from quart import Quart, current_app, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from db import DATABASE_ERRORS
+from db import DATABASE_ERRORS, is_missing_schema
 from utilities.responses import json_error, wants_json
 
 FRIENDLY_MESSAGES = {
@@ -21,6 +23,13 @@ FRIENDLY_MESSAGES = {
     500: "Something went wrong on our side. Please try again.",
     503: "QuartFeed cannot reach its database right now. Please try again shortly.",
 }
+SCHEMA_MISSING = (
+    "QuartFeed's database has no tables (or not all of them) yet: "
+    "run `alembic upgrade head` to create them."
+)
+# What redis-py raises when Redis (the broker of BROKER_URL) is down or hung.
+BROKER_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+BROKER_DOWN = "QuartFeed cannot reach its message broker right now. Please try again shortly."
 
 
 async def render_error(error: HTTPException):
@@ -35,16 +44,29 @@ async def render_error(error: HTTPException):
     return page, code
 
 
-async def database_unavailable(error: Exception):
-    return await render_error(ServiceUnavailable())
+def request_line() -> str:
+    return f"{request.method} {request.path}"
 
 
-async def unexpected_error(error: Exception):
+async def service_unavailable(description: str | None = None):
+    return await render_error(ServiceUnavailable(description))
+
+
+async def handle_exception(error: Exception):
+    """Any exception that is not an HTTP error: an outage (503) or a bug (500)."""
+    if is_missing_schema(error):
+        current_app.logger.error("%s: %s (%s)", request_line(), SCHEMA_MISSING, error)
+        return await service_unavailable(SCHEMA_MISSING)
+    if isinstance(error, DATABASE_ERRORS):
+        current_app.logger.warning("%s: database unavailable: %r", request_line(), error)
+        return await service_unavailable()
+    if isinstance(error, BROKER_ERRORS):
+        current_app.logger.warning("%s: broker unavailable: %r", request_line(), error)
+        return await service_unavailable(BROKER_DOWN)
+    current_app.logger.error("Unexpected error on %s", request_line(), exc_info=error)
     return await render_error(InternalServerError())
 
 
 def init_app(app: Quart) -> None:
     app.register_error_handler(HTTPException, render_error)
-    for error_class in DATABASE_ERRORS:
-        app.register_error_handler(error_class, database_unavailable)
-    app.register_error_handler(Exception, unexpected_error)
+    app.register_error_handler(Exception, handle_exception)

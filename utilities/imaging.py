@@ -20,7 +20,7 @@ import os
 import secrets
 from pathlib import Path
 
-from quart import Quart, current_app, send_from_directory, url_for
+from quart import Quart, current_app, url_for
 
 # ImageMagick reads its security policy once, when Wand loads the library, so
 # the policy's folder must be known before the first `import wand`.
@@ -28,6 +28,8 @@ os.environ["MAGICK_CONFIGURE_PATH"] = str(Path(__file__).resolve().parent)
 
 from wand.exceptions import WandException  # noqa: E402
 from wand.image import Image  # noqa: E402
+
+from utilities.files import send_from_folder  # noqa: E402
 
 AVATAR_SIZES = ("raw", "xlg", "lg", "sm")
 # Side in pixels of each size; "raw" keeps the side of the cropped upload.
@@ -195,8 +197,8 @@ def avatar_url(image: str | None, size: str = "sm") -> str:
 
 
 async def send_media(filename: str):
-    """Serve an uploaded file; send_from_directory refuses paths outside MEDIA_ROOT."""
-    return await send_from_directory(current_app.config["MEDIA_ROOT"], filename)
+    """Serve an uploaded file; paths outside MEDIA_ROOT are refused."""
+    return await send_from_folder(current_app.config["MEDIA_ROOT"], filename)
 
 
 def init_app(app: Quart) -> None:
