@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,8 @@ class Server:
     ready_text: str = "Running on"
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    # The server's latest output lines, for tests that read its logs.
+    output: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
 
     @property
     def url(self) -> str:
@@ -71,6 +74,7 @@ class Server:
 
     def _watch_output(self, ready: threading.Event) -> None:
         for line in self.process.stdout:
+            self.output.append(line)
             if self.ready_text in line:
                 ready.set()
             elif "Error" in line and "CancelledError" not in line:

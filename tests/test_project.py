@@ -1,5 +1,6 @@
 """The project's own files: lint, formatting, the lock file and docker-compose."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -52,3 +53,22 @@ def test_docker_compose_file_is_valid():
     assert config.count("condition: service_healthy") == 2
     assert "DATABASE_URL: mysql+aiomysql://" in config
     assert "BROKER_URL: redis://redis:6379/0" in config
+    assert config.count("restart: unless-stopped") == 3
+    assert config.count("healthcheck:") == 3
+
+
+def test_docker_image_installs_its_dependencies_before_copying_the_code():
+    """So that a change to the code does not reinstall every package."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    dependencies = dockerfile.index("install-runtime.sh dependencies")
+    code = dockerfile.index("COPY . .")
+    assert dependencies < code < dockerfile.index("install-runtime.sh project")
+    node_major = int(re.search(r"^FROM node:(\d+)", dockerfile, re.MULTILINE).group(1))
+    assert node_major >= 24 and node_major % 2 == 0, "a current Node.js LTS (even) release"
+    assert 'CMD ["sh", "scripts/serve.sh"]' in dockerfile
+
+
+def test_docker_build_context_leaves_out_what_the_image_does_not_need():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    needed_out = {"tests", "bench", "docs", ".venv", "node_modules", "instance", ".git"}
+    assert needed_out <= ignored, needed_out - ignored

@@ -26,8 +26,8 @@ class Visitor:
         # Console errors (which include CSP violations), uncaught exceptions
         # and dialogs: the conftest fails the test if there are any.
         self.problems: list[str] = []
-        # Console errors a test expects, by a piece of their text (see `tolerate`).
-        self.tolerated: list[str] = []
+        # Console errors a test expects: (a piece of their text, of their URL).
+        self.tolerated: list[tuple[str, str]] = []
         page.on("console", self._note_console_error)
         page.on("pageerror", lambda error: self.problems.append(f"uncaught error: {error}"))
         page.on("dialog", self._note_dialog)
@@ -35,12 +35,17 @@ class Visitor:
     def _note_console_error(self, message: ConsoleMessage) -> None:
         if message.type != "error" or self._is_page_status(message):
             return
-        if not any(text in message.text for text in self.tolerated):
+        if not self._is_tolerated(message):
             self.problems.append(f"console error on {self.page.url}: {message.text}")
 
-    def tolerate(self, console_error: str) -> None:
-        """Expect console errors that contain `console_error` from now on."""
-        self.tolerated.append(console_error)
+    def tolerate(self, console_error: str, about: str = "") -> None:
+        """Expect console errors that contain `console_error` from now on, only
+        those about a URL that contains `about` when it is given."""
+        self.tolerated.append((console_error, about))
+
+    def _is_tolerated(self, message: ConsoleMessage) -> bool:
+        url = message.location.get("url", "")
+        return any(text in message.text and about in url for text, about in self.tolerated)
 
     def _is_page_status(self, message: ConsoleMessage) -> bool:
         """Chrome logs an error when the page itself comes with an error status,

@@ -1,0 +1,8 @@
+#!/bin/sh
+# The Docker image's command: bring the schema up to date, then serve with an
+# access log. HOST and PORT choose where it listens (default 0.0.0.0:5000).
+set -eu
+
+alembic upgrade head
+exec hypercorn --bind "${HOST:-0.0.0.0}:${PORT:-5000}" \
+    --access-logfile - --error-logfile - "application:create_app()"
