@@ -9,7 +9,7 @@ VENDOR := static/vendor/bootstrap
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: setup prerequisites run test bench lint format lock migrate migration clean
+.PHONY: setup prerequisites run demo test bench lint format lock migrate migration clean
 
 setup: prerequisites $(INSTALLED) $(VENDOR)/.copied
 
@@ -36,7 +36,11 @@ migrate: setup
 	$(BIN)/alembic upgrade head
 
 run: migrate
-	$(BIN)/hypercorn --bind $(HOST):$(PORT) "application:create_app()"
+	$(BIN)/hypercorn --bind $(HOST):$(PORT) --access-logfile - "application:create_app()"
+
+# The app with people who post, comment and like every few seconds.
+demo: migrate
+	$(BIN)/python -m scripts.demo --host $(HOST) --port $(PORT)
 
 # PYTEST_ARGS passes options through, e.g. make test PYTEST_ARGS="-m 'not browser'"
 test: setup

@@ -23,12 +23,13 @@ BACKGROUND = Color("#dee2e6")  # Bootstrap's gray-300
 FIGURE = Color("#6c757d")  # Bootstrap's secondary gray
 
 
-def draw_person(image: Image) -> None:
+def draw_person(image: Image, figure: Color = FIGURE) -> None:
     """A head and shoulders, the silhouette most sites use for "no photo"."""
+    side = image.width
     with Drawing() as drawing:
-        drawing.fill_color = FIGURE
-        drawing.circle((SIDE / 2, SIDE * 0.38), (SIDE / 2, SIDE * 0.2))
-        drawing.ellipse((SIDE / 2, SIDE * 0.95), (SIDE * 0.32, SIDE * 0.3))
+        drawing.fill_color = figure
+        drawing.circle((side / 2, side * 0.38), (side / 2, side * 0.2))
+        drawing.ellipse((side / 2, side * 0.95), (side * 0.32, side * 0.3))
         drawing(image)
 
 
