@@ -33,7 +33,11 @@ def create_app(overrides: dict | None = None) -> Quart:
     app.config.update(settings.load_or_exit())
     app.config.update(overrides or {})
 
-    database = AppDatabase(app.config["DATABASE_URL"], app.config["COUNT_STATEMENTS"])
+    database = AppDatabase(
+        app.config["DATABASE_URL"],
+        app.config["COUNT_STATEMENTS"],
+        app.config["DATABASE_TIMEOUT_S"],
+    )
     app.extensions["database"] = database
     bus = create_bus(app.config["BROKER_URL"], app.config["SSE_HEARTBEAT_S"])
     app.extensions["bus"] = bus

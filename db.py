@@ -6,18 +6,24 @@ Alembic sees all of them through `migrations/env.py`.
 """
 
 import asyncio
+import contextlib
 import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
+import aiomysql
 import pymysql
 import sqlalchemy as sa
 from databases import Database
+from databases.core import Connection
 from quart import current_app
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 metadata = sa.MetaData()
+T = TypeVar("T")
 
 # MySQL's DATETIME drops fractions of a second unless asked; the feed orders
 # by these times, so keep microseconds everywhere.
@@ -91,7 +97,7 @@ def isoformat(moment: datetime) -> str:
     return moment.replace(tzinfo=UTC).isoformat()
 
 
-def _connection_options(url: str) -> dict:
+def _connection_options(url: str, timeout_s: float) -> dict:
     """What each new connection runs first, by database.
 
     MariaDB cuts JSON_ARRAYAGG (see `json_pairs`) at group_concat_max_len,
@@ -99,26 +105,39 @@ def _connection_options(url: str) -> dict:
     the packet size is the only one.
     """
     if url.startswith("mysql"):
-        return {"init_command": "SET SESSION group_concat_max_len = 4294967295"}
+        return {
+            "init_command": "SET SESSION group_concat_max_len = 4294967295",
+            "connect_timeout": timeout_s,
+        }
     return {}
 
 
+def _interrupted(connection: Connection) -> bool:
+    """Whether this connection was closed because a statement on it was cut off."""
+    raw = connection.raw_connection
+    return isinstance(raw, aiomysql.Connection) and raw.closed
+
+
 class AppDatabase(Database):
-    """The `databases.Database` this app uses, with two additions.
+    """The `databases.Database` this app uses, with three additions.
 
     - It connects at its first statement, and again after a failed attempt:
       the app starts even when the database is down (pages that need no query
       still work, /healthz says what is wrong) and recovers by itself when the
       database comes back.
+    - Connecting, each statement, and each step of a transaction has a
+      deadline (`timeout_s`): a database that accepts connections but never
+      answers gives prompt errors (503s), not requests that hang for minutes.
     - With `count_statements` it counts the statements it sends; tests use
       that to prove a page runs a fixed number of queries, and bench/ to
       prove that idle streams run none.
     """
 
-    def __init__(self, url: str, count_statements: bool = False) -> None:
-        super().__init__(url, **_connection_options(url))
+    def __init__(self, url: str, count_statements: bool = False, timeout_s: float = 5) -> None:
+        super().__init__(url, **_connection_options(url, timeout_s))
         self.count_statements = count_statements
         self.statements = 0
+        self.timeout_s = timeout_s
         self._connect_lock = asyncio.Lock()
 
     async def ensure_connected(self) -> None:
@@ -128,30 +147,65 @@ class AppDatabase(Database):
             if not self.is_connected:
                 await self.connect()
 
-    async def _before_statement(self) -> None:
-        await self.ensure_connected()
+    async def _acquire(self, stack: contextlib.AsyncExitStack) -> Connection:
+        """This task's connection, held until `stack` closes."""
+        async with asyncio.timeout(self.timeout_s):
+            await self.ensure_connected()
+            return await stack.enter_async_context(self.connection())
+
+    async def _bounded(self, step: Awaitable[T]) -> T:
+        """Await one statement within the deadline.
+
+        aiomysql closes a connection whose statement is cut off halfway (its
+        answer would otherwise be read by the next statement), and the pool
+        opens a fresh one.
+        """
+        async with asyncio.timeout(self.timeout_s):
+            return await step
+
+    async def _run(self, statement: Callable[[Connection], Awaitable[T]]) -> T:
         if self.count_statements:
             self.statements += 1
+        async with contextlib.AsyncExitStack() as stack:
+            connection = await self._acquire(stack)
+            return await self._bounded(statement(connection))
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One transaction: the statements inside it run on the same connection.
+
+        BEGIN, COMMIT and ROLLBACK are sent through the driver's own
+        transaction object, within the deadline like every statement;
+        `databases`' Transaction keeps bookkeeping that a COMMIT cut off by
+        a deadline would leave half done.
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            connection = await self._acquire(stack)
+            steps = connection._connection.transaction()  # the driver's BEGIN/COMMIT
+            await self._bounded(steps.start(is_root=True, extra_options={}))
+            try:
+                yield
+            except BaseException:
+                # A connection closed halfway has nothing to roll back: MySQL did it.
+                if not _interrupted(connection):
+                    await self._bounded(steps.rollback())
+                raise
+            await self._bounded(steps.commit())
 
     async def execute(self, query, values=None):
-        await self._before_statement()
-        return await super().execute(query, values)
+        return await self._run(lambda connection: connection.execute(query, values))
 
     async def execute_many(self, query, values):
-        await self._before_statement()
-        return await super().execute_many(query, values)
+        return await self._run(lambda connection: connection.execute_many(query, values))
 
     async def fetch_all(self, query, values=None):
-        await self._before_statement()
-        return await super().fetch_all(query, values)
+        return await self._run(lambda connection: connection.fetch_all(query, values))
 
     async def fetch_one(self, query, values=None):
-        await self._before_statement()
-        return await super().fetch_one(query, values)
+        return await self._run(lambda connection: connection.fetch_one(query, values))
 
     async def fetch_val(self, query, values=None, column=0):
-        await self._before_statement()
-        return await super().fetch_val(query, values, column)
+        return await self._run(lambda connection: connection.fetch_val(query, values, column))
 
 
 def get_database() -> AppDatabase:

@@ -147,6 +147,8 @@ def load() -> dict:
             "a number of bytes above 0, e.g. 5242880 or 5MiB (units: KiB, MiB, GiB)",
         ),
         "SSE_HEARTBEAT_S": seconds("SSE_HEARTBEAT_S", 15),
+        # Connecting, and each statement: past it, the database counts as down (503).
+        "DATABASE_TIMEOUT_S": seconds("DATABASE_TIMEOUT_S", 5),
         "SESSION_COOKIE_SECURE": flag("SESSION_COOKIE_SECURE"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

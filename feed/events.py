@@ -36,6 +36,7 @@ CHANNEL = "quartfeed:feed"
 ORDER_LOCK = "quartfeed:feed-order"
 REDIS_TIMEOUT_S = 2  # connecting, or waiting for an answer, before Redis counts as down
 REDIS_RETRY_S = 1  # between attempts to subscribe again
+ORDER_WAIT_S = 10  # the longest a writer waits for its turn to write and publish
 
 
 def encode_data(data: dict) -> str:
@@ -170,8 +171,14 @@ class MemoryBus:
 
     @contextlib.asynccontextmanager
     async def ordered(self) -> AsyncIterator[None]:
-        async with self._order_lock:
+        # A writer stuck behind a hung database gives up (a 503) rather than
+        # queueing for ever; the one holding the lock has deadlines of its own.
+        async with asyncio.timeout(ORDER_WAIT_S):
+            await self._order_lock.acquire()
+        try:
             yield
+        finally:
+            self._order_lock.release()
 
     async def publish(self, event: FeedEvent) -> None:
         self.deliver(event)
@@ -266,7 +273,10 @@ class RedisBus(MemoryBus):
     async def ordered(self) -> AsyncIterator[None]:
         # The local lock keeps this process's writers off Redis while they
         # wait; the Redis lock orders writers across processes.
-        async with self._order_lock, self._redis.lock(ORDER_LOCK, timeout=10, sleep=0.002):
+        lock = self._redis.lock(
+            ORDER_LOCK, timeout=10, sleep=0.002, blocking_timeout=ORDER_WAIT_S
+        )
+        async with super().ordered(), lock:
             yield
 
     async def publish(self, event: FeedEvent) -> None:

@@ -7,7 +7,11 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from application import create_app
-from tests.conftest import MYSQL_SERVER_URL, unavailable
+from tests.conftest import MYSQL_SERVER_URL, empty_tables, unavailable
+from tests.helpers import csrf_token_from, register_and_login
+
+# How long a test waits for answers that a hung dependency must not hold up.
+HUNG_DEADLINE_S = 20
 
 # Nothing listens on port 1: the connection is refused at once.
 UNREACHABLE = "mysql+aiomysql://root@127.0.0.1:1/quartfeed"
@@ -52,6 +56,15 @@ class DatabaseProxy:
         self.server: asyncio.Server | None = None
         self.port = 0
         self.links: set[asyncio.StreamWriter] = set()
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+
+    def freeze(self) -> None:
+        """Keep every connection open but pass nothing on: a hung server."""
+        self.flowing.clear()
+
+    def thaw(self) -> None:
+        self.flowing.set()
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
@@ -71,10 +84,10 @@ class DatabaseProxy:
             self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer)
         )
 
-    @staticmethod
-    async def _pipe(reader, writer) -> None:
+    async def _pipe(self, reader, writer) -> None:
         with contextlib.suppress(ConnectionError):
             while data := await reader.read(65536):
+                await self.flowing.wait()
                 writer.write(data)
                 await writer.drain()
         writer.close()
@@ -152,3 +165,71 @@ async def test_app_starts_with_the_broker_down_and_healthz_names_it(app_config):
     health = await response.get_json()
     assert (health["broker"], health["database"], health["schema"]) == ("unreachable", "ok", "ok")
     assert login_page.status_code == 200
+
+
+@pytest.mark.parametrize("database_url", ["mysql"], indirect=True)
+async def test_a_hung_database_gives_prompt_503s_and_the_app_recovers(database_url):
+    """A server that keeps its connections open but never answers: each
+    request gives up at its deadline, and the app recovers when it answers."""
+    url = make_url(database_url)
+    proxy = DatabaseProxy(url.port or 3306)
+    await proxy.start()
+    proxied_url = url.set(port=proxy.port).render_as_string(hide_password=False)
+    app = create_app(
+        {"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": proxied_url,
+         "DATABASE_TIMEOUT_S": 0.5}
+    )  # fmt: skip
+    async with app.test_app():
+        client = app.test_client()
+        before = await client.get("/healthz")
+        proxy.freeze()
+        async with asyncio.timeout(HUNG_DEADLINE_S):  # fails the test instead of hanging
+            hung_health = await client.get("/healthz")
+            hung_page = await client.get("/user/nobody")
+        proxy.thaw()
+        after = [await (await client.get("/healthz")).get_json() for _ in range(3)]
+        page_after = await client.get("/user/nobody")
+    await proxy.cut()
+    assert before.status_code == 200
+    assert hung_health.status_code == 503
+    assert (await hung_health.get_json())["database"] == "unreachable"
+    assert hung_page.status_code == 503
+    assert "cannot reach its database" in await hung_page.get_data(as_text=True)
+    assert [health["status"] for health in after] == ["ok", "ok", "ok"], after
+    assert page_after.status_code == 404  # the page's own answer: there is no "nobody"
+
+
+@pytest.mark.parametrize("database_url", ["mysql"], indirect=True)
+async def test_writers_give_up_on_a_hung_database_and_leave_nothing_half_written(
+    database_url,
+):
+    url = make_url(database_url)
+    proxy = DatabaseProxy(url.port or 3306)
+    await proxy.start()
+    proxied_url = url.set(port=proxy.port).render_as_string(hide_password=False)
+    settings = {"TESTING": True, "SECRET_KEY": "test", "DATABASE_TIMEOUT_S": 0.5}
+    app = create_app({**settings, "DATABASE_URL": proxied_url})
+    async with app.test_app():
+        client = app.test_client()
+        await register_and_login(client, "writer")
+        token = await csrf_token_from(client, "/")
+        headers = {"X-CSRFToken": token}
+        proxy.freeze()
+        async with asyncio.timeout(HUNG_DEADLINE_S):
+            hung = await asyncio.gather(
+                *(
+                    client.post("/post", json={"post": f"hung {n}"}, headers=headers)
+                    for n in (1, 2)
+                )
+            )
+        proxy.thaw()
+        after = await client.post("/post", json={"post": "after"}, headers=headers)
+        database = app.extensions["database"]
+        posts = await database.fetch_all("SELECT id FROM post")
+        feed_rows = await database.fetch_all("SELECT post_id FROM feed WHERE action = 'post'")
+        await empty_tables(database)
+    await proxy.cut()
+    assert [response.status_code for response in hung] == [503, 503]
+    assert after.status_code == 201
+    # A post exists with its feed row, or not at all: never one without the other.
+    assert sorted(row[0] for row in posts) == sorted(row[0] for row in feed_rows)

@@ -27,8 +27,9 @@ SCHEMA_MISSING = (
     "QuartFeed's database has no tables (or not all of them) yet: "
     "run `alembic upgrade head` to create them."
 )
-# What redis-py raises when Redis (the broker of BROKER_URL) is down or hung.
-BROKER_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+# What redis-py raises when Redis (the broker of BROKER_URL) is down or hung,
+# or holds a writer's turn (its lock) longer than a writer waits.
+BROKER_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.LockError)
 BROKER_DOWN = "QuartFeed cannot reach its message broker right now. Please try again shortly."
 
 
