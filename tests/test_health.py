@@ -8,7 +8,9 @@ from sqlalchemy.engine import make_url
 
 from application import create_app
 from tests.conftest import MYSQL_SERVER_URL, empty_tables, unavailable
-from tests.helpers import csrf_token_from, register_and_login
+from tests.helpers import count_rows, csrf_token_from, register_and_login
+from tests.test_events import REDIS_URL
+from utilities.errors import BROKER_DOWN
 
 # How long a test waits for answers that a hung dependency must not hold up.
 HUNG_DEADLINE_S = 20
@@ -233,3 +235,37 @@ async def test_writers_give_up_on_a_hung_database_and_leave_nothing_half_written
     assert after.status_code == 201
     # A post exists with its feed row, or not at all: never one without the other.
     assert sorted(row[0] for row in posts) == sorted(row[0] for row in feed_rows)
+
+
+async def test_a_post_while_the_broker_is_down_is_a_clear_503_and_writes_nothing(
+    app_config, app
+):
+    """(`app` empties the tables afterwards.)"""
+    app = create_app({**app_config, "BROKER_URL": "redis://127.0.0.1:1/0"})
+    async with app.test_app():
+        client = app.test_client()
+        await register_and_login(client, "writer")
+        token = await csrf_token_from(client, "/")
+        response = await client.post("/post", json={"post": "hi"}, headers={"X-CSRFToken": token})
+        posts = await count_rows(app.extensions["database"], "post")
+    assert response.status_code == 503
+    assert await response.get_json() == {"error": BROKER_DOWN}
+    assert posts == 0
+
+
+async def test_healthz_names_a_hung_broker_promptly(app_config):
+    redis_url = make_url(REDIS_URL)
+    proxy = DatabaseProxy(redis_url.port or 6379)
+    await proxy.start()
+    app = create_app({**app_config, "BROKER_URL": f"redis://127.0.0.1:{proxy.port}/0"})
+    async with app.test_app():
+        client = app.test_client()
+        before = await client.get("/healthz")
+        proxy.freeze()
+        async with asyncio.timeout(HUNG_DEADLINE_S):
+            hung = await client.get("/healthz")
+        proxy.thaw()
+    await proxy.cut()
+    assert before.status_code == 200
+    assert hung.status_code == 503
+    assert (await hung.get_json())["broker"] == "unreachable"
