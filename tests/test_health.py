@@ -237,17 +237,15 @@ async def test_writers_give_up_on_a_hung_database_and_leave_nothing_half_written
     assert sorted(row[0] for row in posts) == sorted(row[0] for row in feed_rows)
 
 
-async def test_a_post_while_the_broker_is_down_is_a_clear_503_and_writes_nothing(
-    app_config, app
-):
-    """(`app` empties the tables afterwards.)"""
-    app = create_app({**app_config, "BROKER_URL": "redis://127.0.0.1:1/0"})
-    async with app.test_app():
-        client = app.test_client()
+async def test_a_post_while_the_broker_is_down_is_a_clear_503_and_writes_nothing(app_config, app):
+    """(The `app` fixture is there to empty the tables afterwards.)"""
+    brokerless = create_app({**app_config, "BROKER_URL": "redis://127.0.0.1:1/0"})
+    async with brokerless.test_app():
+        client = brokerless.test_client()
         await register_and_login(client, "writer")
         token = await csrf_token_from(client, "/")
         response = await client.post("/post", json={"post": "hi"}, headers={"X-CSRFToken": token})
-        posts = await count_rows(app.extensions["database"], "post")
+        posts = await count_rows(brokerless.extensions["database"], "post")
     assert response.status_code == 503
     assert await response.get_json() == {"error": BROKER_DOWN}
     assert posts == 0
