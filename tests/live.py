@@ -4,6 +4,7 @@ Used by the event-stream tests (and the browser tests): the server runs in
 its own process on a free loopback port, exactly as `make run` serves it.
 """
 
+import asyncio
 import json
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -46,6 +47,11 @@ class Event:
     data: dict
 
 
+# How long a test waits for an event it expects. The server pings idle
+# streams, so without a deadline of its own a lost event would hang the test.
+EVENT_DEADLINE_S = 10
+
+
 class EventStream:
     """Reads Server-Sent Events from a streaming httpx response."""
 
@@ -54,9 +60,24 @@ class EventStream:
         self.lines = response.aiter_lines()
         self.retry: int | None = None
         self.pings = 0
+        self.received: list[Event] = []
 
-    async def next(self) -> Event:
-        """The next event; comments (pings) and `retry:` are noted and skipped."""
+    async def next(self, expected: str = "the next event") -> Event:
+        """The next event, or a failure naming the `expected` one if it does not come."""
+        try:
+            async with asyncio.timeout(EVENT_DEADLINE_S):
+                event = await self._read_event()
+        except TimeoutError:
+            seen = [(event.id, event.name) for event in self.received]
+            raise AssertionError(
+                f"{expected} did not arrive within {EVENT_DEADLINE_S} s; "
+                f"the stream had sent {seen}"
+            ) from None
+        self.received.append(event)
+        return event
+
+    async def _read_event(self) -> Event:
+        """Comments (pings) and `retry:` are noted and skipped."""
         fields: dict[str, str] = {}
         async for line in self.lines:
             if line == "":
@@ -73,7 +94,7 @@ class EventStream:
         raise EOFError("the stream ended")
 
     async def take(self, count: int) -> list[Event]:
-        return [await self.next() for _ in range(count)]
+        return [await self.next(f"event {number} of {count}") for number in range(1, count + 1)]
 
 
 class Person:

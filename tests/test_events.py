@@ -149,8 +149,14 @@ async def test_stream_headers_and_retry_then_clean_disconnect(app, client):
     assert bus.subscriber_count() == 0, "a closed stream must leave no subscriber behind"
 
 
+# Idle for as long as these pings take, two seconds: a stream that polled
+# the database every half second, or at each ping, would show it.
+IDLE_PINGS = 2
+IDLE_HEARTBEAT_S = 1
+
+
 async def test_idle_stream_pings_and_runs_no_queries(app_config):
-    app = create_app({**app_config, "SSE_HEARTBEAT_S": 0.05})
+    app = create_app({**app_config, "SSE_HEARTBEAT_S": IDLE_HEARTBEAT_S})
     async with app.test_app():
         client = app.test_client()
         database = app.extensions["database"]
@@ -160,7 +166,7 @@ async def test_idle_stream_pings_and_runs_no_queries(app_config):
             await read_until(connection, b": ping\n\n")  # connected and replayed
             statements_when_idle = database.statements
             received = b""
-            while received.count(b": ping\n\n") < 3:
+            while received.count(b": ping\n\n") < IDLE_PINGS:
                 received += await connection.receive()
             await connection.disconnect()
         statements_after_pings = database.statements

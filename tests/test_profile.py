@@ -15,7 +15,7 @@ from tests.helpers import (
     text_of,
     user_ids,
 )
-from user.models import user_by_id
+from user.models import user_by_id, user_by_name
 
 
 async def change_username(client, username: str):
@@ -154,11 +154,13 @@ async def test_editing_needs_a_login_and_the_csrf_token(client, database):
     assert set(await user_ids(database)) == {"alice"}
 
 
-async def test_a_form_post_works_as_well_as_multipart(client):
+async def test_a_form_post_works_as_well_as_multipart(client, database):
     await register_and_login(client, "alice")
     response = await post_form(client, "/profile/edit", {"username": "alicia"}, "/profile/edit")
     assert response.status_code == 302
     assert response.headers["Location"] == "/user/alicia"
+    assert (await client.get("/user/alicia")).status_code == 200
+    assert await user_by_name(database, "alice") is None  # renamed, not only redirected
 
 
 async def test_follows_survive_a_rename(client, database):

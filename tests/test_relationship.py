@@ -189,13 +189,28 @@ async def test_follower_lists_are_paginated(client, database):
     assert "?page=3" not in second
 
 
-@pytest.mark.parametrize("page", ["abc", "-4", "0", "1.5", "99999999999999999999999"])
-async def test_page_numbers_that_make_no_sense_do_not_fail(client, database, page):
+@pytest.mark.parametrize(
+    ("page", "listed"),
+    [
+        # Not a page number at all: the first page.
+        ("abc", ["fan"]),
+        ("-4", ["fan"]),
+        ("0", ["fan"]),
+        ("1.5", ["fan"]),
+        # A page number, just far beyond the last page: an empty page.
+        ("99999999999999999999999", []),
+    ],
+)
+async def test_page_numbers_that_make_no_sense_show_the_first_page(
+    client, database, page, listed
+):
     ids = await create_users(database, ["star", "fan"])
     await follow(database, ids["fan"], ids["star"])
     response = await client.get(f"/user/star/followers?page={page}")
     assert response.status_code == 200
-    assert "People who follow star" in await text_of(response)
+    page_text = await text_of(response)
+    assert "People who follow star" in page_text
+    assert listed_names(page_text) == listed
 
 
 async def test_follower_list_of_unknown_user_is_a_404(client):

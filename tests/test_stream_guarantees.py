@@ -1,0 +1,165 @@
+"""The stream's promises, each forced to happen rather than hoped for:
+an event committed while a stream replays reaches it exactly once, a replay
+longer than one batch is whole, a like that changes nothing tells no one,
+and the Redis bus carries events between processes.
+
+These run in-process, with the real database and bus: the moment an event is
+committed is chosen by the test, not left to the scheduler.
+"""
+
+import asyncio
+import json
+
+import pytest
+import redis
+
+from db import utc_now
+from feed.events import FeedEvent, MemoryBus, RedisBus, write_and_publish
+from feed.models import REPLAY_BATCH, change_like, create_post, events_after, feed_table
+from feed.sse import event_stream, replay
+from post.models import post_by_uid, post_table
+from relationship.models import follow
+from tests.conftest import unavailable
+from tests.helpers import create_users
+from tests.live import EVENT_DEADLINE_S
+from tests.test_events import REDIS_URL
+from user.models import user_by_name
+
+
+def parse_frames(chunk: bytes) -> list[tuple[int, str, dict]]:
+    """(id, event name, data) of every event frame in a chunk of the stream."""
+    events = []
+    for block in chunk.decode().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
+    return events
+
+
+async def read_events(stream, count: int, expected: str) -> list[tuple[int, str, dict]]:
+    """The next `count` events of an `event_stream`, or a failure naming `expected`."""
+    events: list[tuple[int, str, dict]] = []
+    try:
+        async with asyncio.timeout(EVENT_DEADLINE_S):
+            while len(events) < count:
+                events += parse_frames(await anext(stream))
+    except TimeoutError:
+        raise AssertionError(f"{expected} never arrived; the stream sent {events}") from None
+    return events
+
+
+@pytest.fixture
+async def alice_and_bob(database):
+    """alice, and bob who follows her: (alice's user row, bob's id)."""
+    ids = await create_users(database, ["alice", "bob"])
+    await follow(database, ids["bob"], ids["alice"])
+    return await user_by_name(database, "alice"), ids["bob"]
+
+
+@pytest.mark.parametrize("committed", ["before the replay reads", "after the replay reads"])
+async def test_an_event_committed_during_the_replay_is_sent_exactly_once(
+    database, alice_and_bob, committed
+):
+    """Before the replay's query, the post is in the replay and on the queue
+    (the stream must skip the copy); after it, only on the queue (the stream
+    must have subscribed before replaying, or it is lost)."""
+    alice, bob_id = alice_and_bob
+    bus = MemoryBus()
+    await write_and_publish(bus, lambda: create_post(database, alice, "before the stream"))
+
+    async def post_during_replay():
+        await write_and_publish(bus, lambda: create_post(database, alice, "during the replay"))
+
+    async def missed_events(after: int):
+        if committed == "before the replay reads":
+            await post_during_replay()
+        rows = await events_after(database, bob_id, after)
+        if committed == "after the replay reads":
+            await post_during_replay()
+        return rows
+
+    stream = event_stream(bus, bob_id, 0, missed_events)
+    try:
+        await anext(stream)  # retry: 3000
+        events = await read_events(stream, 2, "the post committed during the replay")
+        await write_and_publish(bus, lambda: create_post(database, alice, "after the replay"))
+        events += await read_events(stream, 1, "the post after the replay")
+    finally:
+        await stream.aclose()
+    bodies = [data["post"]["body"] for _, _, data in events]
+    assert bodies == ["before the stream", "during the replay", "after the replay"]
+    ids = [feed_id for feed_id, _, _ in events]
+    assert ids == sorted(set(ids))
+
+
+async def test_a_replay_longer_than_one_batch_is_whole(database, alice_and_bob):
+    alice, bob_id = alice_and_bob
+    missed = 2 * REPLAY_BATCH + 5
+    now = utc_now()
+    await database.execute_many(
+        post_table.insert(),
+        [
+            {"uid": f"uid-{n}", "user_id": alice["id"], "body": f"post {n}",
+             "created": now, "updated": now}
+            for n in range(missed)
+        ],
+    )  # fmt: skip
+    post_ids = [row["id"] for row in await database.fetch_all(post_table.select())]
+    await database.execute_many(
+        feed_table.insert(),
+        [
+            {"to_user_id": bob_id, "fm_user_id": alice["id"], "post_id": post_id,
+             "action": "post", "created": now, "updated": now}
+            for post_id in post_ids
+        ],
+    )  # fmt: skip
+    replayed = [
+        feed_id
+        async for feed_id, _ in replay(lambda after: events_after(database, bob_id, after), 0)
+    ]
+    assert len(replayed) == missed
+    assert replayed == sorted(set(replayed))
+
+
+async def test_a_like_that_changes_nothing_tells_no_one(database, alice_and_bob):
+    alice, _ = alice_and_bob
+    post, _ = await create_post(database, alice, "like me once")
+    row = await post_by_uid(database, post["uid"])
+    bob = await user_by_name(database, "bob")
+    first = await change_like(database, bob, row, post["uid"], like=True)
+    again = await change_like(database, bob, row, post["uid"], like=True)
+    assert first[1] is not None and again[1] is None
+    replayed = await events_after(database, alice["id"], 0)
+    assert [action for _, action, _ in replayed] == ["post", "like"]
+    unlike_twice = [
+        await change_like(database, bob, row, post["uid"], like=False) for _ in range(2)
+    ]
+    assert [event is None for _, event in unlike_twice] == [False, True]
+    replayed = await events_after(database, alice["id"], 0)
+    assert [action for _, action, _ in replayed] == ["post", "like", "unlike"]
+
+
+@pytest.fixture
+async def two_redis_buses():
+    """Two buses on one Redis, as two processes have: nothing shared but Redis."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
+    buses = RedisBus(REDIS_URL), RedisBus(REDIS_URL)
+    for bus in buses:
+        await bus.start()
+    yield buses
+    for bus in buses:
+        await bus.close()
+
+
+async def test_an_event_published_on_one_redis_bus_reaches_a_reader_on_another(two_redis_buses):
+    publisher, other_process = two_redis_buses
+    with other_process.subscribe(7) as reader, publisher.subscribe(7) as local_reader:
+        await publisher.publish(FeedEvent("post", '{"n":1}', {7: 42}))
+        async with asyncio.timeout(EVENT_DEADLINE_S):
+            remote = await reader.next_all()
+            local = await local_reader.next_all()
+    assert [feed_id for feed_id, _ in remote] == [42]
+    assert [feed_id for feed_id, _ in local] == [42]
