@@ -9,7 +9,7 @@ VENDOR := static/vendor/bootstrap
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: setup prerequisites run demo test bench lint format lock migrate migration clean
+.PHONY: setup prerequisites run demo test mutants bench lint format lock migrate migration clean
 
 setup: prerequisites $(INSTALLED) $(VENDOR)/.copied
 
@@ -45,6 +45,10 @@ demo: migrate
 # PYTEST_ARGS passes options through, e.g. make test PYTEST_ARGS="-m 'not browser'"
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The curated mutants (scripts/mutants.py): each must make its tests fail.
+mutants: setup
+	$(BIN)/python -m scripts.mutants $(MUTANTS)
 
 # Benchmarks against MySQL (and Redis): make bench, or make bench BENCH_ARGS=--quick.
 # Not part of `make test`: figures are printed, not asserted.

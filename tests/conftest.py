@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import aiomysql
+import aiosqlite
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -144,3 +145,47 @@ async def database(app):
     called directly can build URLs (avatars, profiles) as a view would."""
     async with app.test_request_context("/"):
         yield app.extensions["database"]
+
+
+class RoundTrips:
+    """How many times the app waited on the database, counted in its drivers."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def counting(self, method):
+        """`method`, counting each call; it returns what `method` returns, so
+        awaitables and context managers (aiosqlite's execute) stay what they are."""
+
+        def counted(*args, **kwargs):
+            self.count += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+
+@pytest.fixture
+def round_trips(monkeypatch) -> RoundTrips:
+    """Counts round trips where the drivers make them, so that what the app's
+    own statement counter cannot see is counted too: BEGIN, COMMIT, ROLLBACK
+    and opening a connection.
+
+    MySQL: every command aiomysql sends (a statement, BEGIN, COMMIT…) waits
+    for one answer, and a new connection waits for its authentication.
+    SQLite: every statement, BEGIN and COMMIT is a trip to the database's
+    thread, and `databases` opens a connection for each statement outside a
+    transaction.
+    """
+    trips = RoundTrips()
+    counted = [
+        (aiomysql.Connection, "_execute_command"),
+        (aiomysql.Connection, "_request_authentication"),
+        (aiosqlite.Connection, "execute"),
+        (aiosqlite.Connection, "executemany"),
+        (aiosqlite.Cursor, "execute"),
+        (aiosqlite.Cursor, "executemany"),
+        (aiosqlite, "connect"),
+    ]
+    for owner, name in counted:
+        monkeypatch.setattr(owner, name, trips.counting(getattr(owner, name)))
+    return trips

@@ -1,0 +1,283 @@
+"""A curated set of mutants: small, deliberate bugs on the paths that matter
+most, each of which the test suite must catch.
+
+    make mutants                                          # every mutant
+    .venv/bin/python -m scripts.mutants replay-first-batch-only   # some, by name
+    .venv/bin/python -m scripts.mutants --list            # what there is
+
+The project is copied once to a temporary folder. Each mutant changes one
+piece of code there, the tests named for it run, and the code is put back.
+The mutant is killed when those tests fail; one that survives means a real
+regression of that kind would pass unnoticed, and the command fails.
+"""
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    bug: str  # what a developer might have done
+    path: str
+    original: str  # must appear exactly once in `path`
+    mutated: str
+    tests: tuple[str, ...]
+
+
+STREAM_TESTS = ("tests/test_stream_guarantees.py", "tests/test_events.py")
+
+MUTANTS = [
+    Mutant(
+        "replay-before-subscribe",
+        "the stream replays from the database, then subscribes to the bus",
+        "feed/sse.py",
+        """    with bus.subscribe(user_id) as subscription:
+        yield f"retry: {RETRY_MS}\\n\\n".encode()
+        last_sent = cursor or 0
+        if cursor is not None:
+            async for feed_id, replayed in replay(missed_events, cursor):
+                yield replayed
+                last_sent = feed_id
+        while True:""",
+        """    yield f"retry: {RETRY_MS}\\n\\n".encode()
+    last_sent = cursor or 0
+    if cursor is not None:
+        async for feed_id, replayed in replay(missed_events, cursor):
+            yield replayed
+            last_sent = feed_id
+    with bus.subscribe(user_id) as subscription:
+        while True:""",
+        STREAM_TESTS,
+    ),
+    Mutant(
+        "replay-read-before-subscribe",
+        "the missed events are read before the stream subscribes, sent after",
+        "feed/sse.py",
+        """    with bus.subscribe(user_id) as subscription:
+        yield f"retry: {RETRY_MS}\\n\\n".encode()
+        last_sent = cursor or 0
+        if cursor is not None:
+            async for feed_id, replayed in replay(missed_events, cursor):""",
+        """    missed = [] if cursor is None else [
+        item async for item in replay(missed_events, cursor)
+    ]
+    with bus.subscribe(user_id) as subscription:
+        yield f"retry: {RETRY_MS}\\n\\n".encode()
+        last_sent = cursor or 0
+        if cursor is not None:
+            for feed_id, replayed in missed:""",
+        STREAM_TESTS,
+    ),
+    Mutant(
+        "replay-first-batch-only",
+        "the replay stops after its first batch of missed events",
+        "feed/sse.py",
+        "        if len(events) < REPLAY_BATCH:\n            return",
+        "        return",
+        STREAM_TESTS,
+    ),
+    Mutant(
+        "dedupe-lets-repeats-through",
+        "the live part resends an id the replay already sent",
+        "feed/sse.py",
+        "        if feed_id > last_sent:",
+        "        if feed_id >= last_sent:",
+        STREAM_TESTS,
+    ),
+    Mutant(
+        "idle-stream-polls",
+        "an idle stream asks the database every half second",
+        "feed/sse.py",
+        "            chunk, last_sent, stopped = live_chunk("
+        "await subscription.next_all(), last_sent)",
+        """            try:
+                waiting = await __import__("asyncio").wait_for(subscription.next_all(), 0.5)
+            except TimeoutError:
+                await missed_events(last_sent)
+                continue
+            chunk, last_sent, stopped = live_chunk(waiting, last_sent)""",
+        ("tests/test_events.py",),
+    ),
+    Mutant(
+        "unchanged-like-fanned-out",
+        "a like that changes nothing still gives every reader a feed row",
+        "feed/models.py",
+        "        if changed:\n",
+        "        if True:\n",
+        ("tests/test_stream_guarantees.py", "tests/test_feed.py"),
+    ),
+    Mutant(
+        "fan-out-forgets-author",
+        "a new post reaches the followers but not its author",
+        "feed/models.py",
+        '    return sa.union_all(author, follower_ids_query(author_id)).subquery("readers")',
+        '    return follower_ids_query(author_id).subquery("readers")',
+        ("tests/test_feed.py",),
+    ),
+    Mutant(
+        "comment-does-not-bump",
+        "a comment no longer raises its post to the top of the home page",
+        "feed/models.py",
+        '        await _bump(database, parent["id"], now)\n',
+        "",
+        ("tests/test_feed.py",),
+    ),
+    Mutant(
+        "redis-publish-stays-local",
+        "the Redis bus hands an event to this process's streams only",
+        "feed/events.py",
+        "        await self._redis.publish(CHANNEL, event.to_json())",
+        "        self.deliver(event)",
+        ("tests/test_stream_guarantees.py",),
+    ),
+    Mutant(
+        "full-queue-drops-silently",
+        "a stream whose queue is full loses events instead of being closed",
+        "feed/events.py",
+        "            # One slow client must not slow the others or grow without bound.\n"
+        "            self.close()",
+        "            pass",
+        ("tests/test_events.py",),
+    ),
+    Mutant(
+        "csrf-exempts-the-api",
+        "posting, commenting and liking skip the CSRF check",
+        "utilities/csrf.py",
+        "    if request.method in SAFE_METHODS or request.routing_exception is not None:",
+        "    if request.method in SAFE_METHODS or request.routing_exception is not None or (\n"
+        '        request.path in {"/post", "/comment", "/like", "/unlike"}\n'
+        "    ):",
+        ("tests/test_security.py",),
+    ),
+    Mutant(
+        "csrf-skips-json",
+        "requests with a JSON body skip the CSRF check",
+        "utilities/csrf.py",
+        "    if request.method in SAFE_METHODS or request.routing_exception is not None:",
+        "    if request.method in SAFE_METHODS or request.is_json:",
+        ("tests/test_security.py",),
+    ),
+    Mutant(
+        "open-redirect",
+        "a `next` of //elsewhere sends the browser to another site after login",
+        "user/views.py",
+        'target.startswith(("//", "/\\\\"))',
+        'target.startswith("/\\\\")',
+        ("tests/test_user.py",),
+    ),
+    Mutant(
+        "profile-form-not-saved",
+        "a plain-form profile edit redirects without saving",
+        "user/views.py",
+        "    if not await save_profile(username, new_image):",
+        '    if request.mimetype == "multipart/form-data" and not await save_profile(\n'
+        "        username, new_image\n"
+        "    ):",
+        ("tests/test_profile.py",),
+    ),
+    Mutant(
+        "template-literals-unescaped",
+        "broadcast.js puts what people wrote into the page as markup",
+        "static/js/broadcast.js",
+        "  return escapeHTML(value);\n}",
+        "  return String(value);\n}",
+        ("tests/test_templates.py", "tests/browser/test_safety.py"),
+    ),
+]
+
+
+def copy_project(destination: Path) -> None:
+    """The files git knows (committed or not ignored), and Bootstrap's copy."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for name in listed:
+        source = ROOT / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    if (ROOT / "static" / "vendor").is_dir():
+        shutil.copytree(ROOT / "static" / "vendor", destination / "static" / "vendor")
+
+
+def tests_pass(project: Path, tests: tuple[str, ...]) -> bool:
+    environment = {**os.environ, "CI": "true", "PYTHONPATH": str(project)}
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    result = subprocess.run(command, cwd=project, env=environment, capture_output=True)
+    return result.returncode == 0
+
+
+def apply(mutant: Mutant, project: Path) -> str:
+    """Mutate the copy; return the file's original text, to put back."""
+    path = project / mutant.path
+    text = path.read_text()
+    if text.count(mutant.original) != 1:
+        raise SystemExit(
+            f"{mutant.name}: its original code is not in {mutant.path} exactly once; "
+            "update the mutant to the code as it is now"
+        )
+    mutated = text.replace(mutant.original, mutant.mutated)
+    if path.suffix == ".py":
+        compile(mutated, mutant.path, "exec")  # a mutant that cannot even load proves nothing
+    path.write_text(mutated)
+    return text
+
+
+def chosen(names: list[str]) -> list[Mutant]:
+    if not names:
+        return MUTANTS
+    unknown = set(names) - {mutant.name for mutant in MUTANTS}
+    if unknown:
+        raise SystemExit(f"No such mutant: {', '.join(sorted(unknown))} (see --list)")
+    return [mutant for mutant in MUTANTS if mutant.name in names]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("names", nargs="*", help="run only these mutants")
+    parser.add_argument("--list", action="store_true", help="list the mutants and stop")
+    arguments = parser.parse_args()
+    mutants = chosen(arguments.names)
+    if arguments.list:
+        for mutant in mutants:
+            print(f"{mutant.name:32} {mutant.bug}")
+        return
+    with tempfile.TemporaryDirectory(prefix="quartfeed-mutants-") as folder:
+        project = Path(folder)
+        copy_project(project)
+        every_test = tuple(sorted({test for mutant in mutants for test in mutant.tests}))
+        if not tests_pass(project, every_test):
+            raise SystemExit("The tests fail without any mutant: fix them first.")
+        survivors = []
+        for mutant in mutants:
+            started = time.monotonic()
+            original = apply(mutant, project)
+            killed = not tests_pass(project, mutant.tests)
+            (project / mutant.path).write_text(original)
+            verdict = "killed" if killed else "SURVIVED"
+            seconds = time.monotonic() - started
+            print(f"{verdict:8} {mutant.name:32} {seconds:5.1f} s  {mutant.bug}", flush=True)
+            if not killed:
+                survivors.append(mutant.name)
+    killed_count = len(mutants) - len(survivors)
+    print(f"\n{killed_count} of {len(mutants)} mutants killed ({killed_count / len(mutants):.0%})")
+    if survivors:
+        raise SystemExit(f"Survived: {', '.join(survivors)}")
+
+
+if __name__ == "__main__":
+    main()
