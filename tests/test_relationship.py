@@ -201,9 +201,7 @@ async def test_follower_lists_are_paginated(client, database):
         ("99999999999999999999999", []),
     ],
 )
-async def test_page_numbers_that_make_no_sense_show_the_first_page(
-    client, database, page, listed
-):
+async def test_page_numbers_that_make_no_sense_show_the_first_page(client, database, page, listed):
     ids = await create_users(database, ["star", "fan"])
     await follow(database, ids["fan"], ids["star"])
     response = await client.get(f"/user/star/followers?page={page}")
