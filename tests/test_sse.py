@@ -6,12 +6,20 @@ yields exactly what was missed.
 """
 
 import asyncio
+import contextlib
 import os
 import random
+import socket
+from pathlib import Path
 
 import pytest
 import redis
 
+from bench.common import HOST
+from db import utc_now
+from feed.events import MAX_STREAMS_PER_USER
+from feed.models import create_post, feed_table
+from post.models import post_by_uid
 from relationship.models import follow
 from tests.conftest import unavailable
 from tests.live import LiveServer, Person, server_environment
@@ -161,6 +169,38 @@ async def test_unlike_event(people, database):
     assert (unlike.name, unlike.data["likers"], unlike.data["likes"]) == ("unlike", [], 0)
 
 
+async def read_with_reconnects(tabs: list[Person], total: int, randomness) -> list:
+    """Read `total` events, dropping the connection every few events and
+    reconnecting with Last-Event-ID, each time through the next of `tabs`
+    (one person's session on one server or several)."""
+    received, cursor = [], 0
+    while len(received) < total:
+        tab = tabs[len(received) % len(tabs)]
+        async with tab.stream(last_event_id=cursor) as stream:
+            for _ in range(randomness.randint(1, 4)):  # then drop the connection
+                event = await stream.next(f"post {len(received) + 1} of {total}")
+                received.append(event)
+                cursor = event.id
+                if len(received) == total:
+                    break
+    return received
+
+
+async def post_all(authors: list[Person], total: int) -> list[dict]:
+    """`total` posts, written at once, by the authors in turn."""
+    texts = [f"post {number}" for number in range(total)]
+    writes = [authors[number % len(authors)].post(text) for number, text in enumerate(texts)]
+    return await asyncio.gather(*writes)
+
+
+def assert_each_reader_got_every_post_once_in_order(posted: list[dict], readings: list) -> None:
+    posted_uids = {post["uid"] for post in posted}
+    for received in readings:
+        ids = [event.id for event in received]
+        assert ids == sorted(set(ids)), f"ids went back or repeated: {ids}"
+        assert {event.data["post"]["uid"] for event in received} == posted_uids
+
+
 async def test_concurrent_posts_while_streams_reconnect_lose_nothing(people, database):
     authors = await people("author1", "author2", "author3", "author4")
     readers = await people("reader1", "reader2", "reader3", "reader4", "reader5")
@@ -169,30 +209,9 @@ async def test_concurrent_posts_while_streams_reconnect_lose_nothing(people, dat
             await follows(database, reader, author)
     posts_total = 20
     randomness = random.Random(20)
-
-    async def read_with_reconnects(reader: Person) -> list:
-        received, cursor = [], 0
-        while len(received) < posts_total:
-            async with reader.stream(last_event_id=cursor) as stream:
-                for _ in range(randomness.randint(1, 4)):  # then drop the connection
-                    event = await stream.next()
-                    received.append(event)
-                    cursor = event.id
-                    if len(received) == posts_total:
-                        break
-        return received
-
-    async def write_all() -> list[dict]:
-        texts = [f"post {number}" for number in range(posts_total)]
-        writes = [authors[number % 4].post(text) for number, text in enumerate(texts)]
-        return await asyncio.gather(*writes)
-
-    results = await asyncio.gather(write_all(), *map(read_with_reconnects, readers))
-    posted_uids = {post["uid"] for post in results[0]}
-    for received in results[1:]:
-        ids = [event.id for event in received]
-        assert ids == sorted(ids) and len(set(ids)) == posts_total
-        assert {event.data["post"]["uid"] for event in received} == posted_uids
+    readings = [read_with_reconnects([reader], posts_total, randomness) for reader in readers]
+    posted, *received = await asyncio.gather(post_all(authors, posts_total), *readings)
+    assert_each_reader_got_every_post_once_in_order(posted, received)
 
 
 def redis_available() -> None:
@@ -221,3 +240,123 @@ async def test_two_processes_share_events_through_redis(database_url, app, datab
     finally:
         first.stop()
         second.stop()
+
+
+async def test_one_stream_too_many_ends_the_oldest(people):
+    (alice,) = await people("alice")
+    async with contextlib.AsyncExitStack() as open_streams:
+        streams = []
+        for _ in range(MAX_STREAMS_PER_USER + 1):
+            stream = await open_streams.enter_async_context(alice.stream())
+            await stream.subscribed()
+            streams.append(stream)
+        async with asyncio.timeout(10):
+            with pytest.raises(EOFError):
+                await streams[0].next()
+            post = await alice.post("for the streams still open")
+            newest = await streams[-1].next()
+            second_oldest = await streams[1].next()
+    assert newest.data["post"]["uid"] == post["uid"]
+    assert second_oldest.data["post"]["uid"] == post["uid"]
+
+
+async def fill_feed(database, username: str, rows: int) -> None:
+    """Give `username` `rows` feed rows, each of which replays as a post of
+    280 emoji: over 3 KB once JSON has escaped them, megabytes in all."""
+    author = await user_by_name(database, username)
+    post, _ = await create_post(database, author, "\N{GRINNING FACE}" * 280)
+    post_id = (await post_by_uid(database, post["uid"]))["id"]
+    now = utc_now()
+    row = dict(to_user_id=author["id"], fm_user_id=author["id"], post_id=post_id,
+               action="post", created=now, updated=now)  # fmt: skip
+    await database.execute(feed_table.insert().values([row] * rows))
+
+
+@contextlib.contextmanager
+def unread_stream(port: int, session_cookie: str):
+    """A client that asks for its whole feed as a stream, then reads nothing.
+
+    Yields the client's port, by which the server's end is found."""
+    with socket.socket() as client:
+        client.settimeout(10)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
+        client.connect((HOST, port))
+        headers = [f"Host: {HOST}:{port}", f"Cookie: session={session_cookie}", "Last-Event-ID: 0"]
+        client.sendall(("GET /sse HTTP/1.1\r\n" + "\r\n".join(headers) + "\r\n\r\n").encode())
+        assert client.recv(12) == b"HTTP/1.1 200"
+        yield client.getsockname()[1]
+
+
+def server_holds_connection(server_port: int, client_port: int) -> bool:
+    """Whether the kernel still has the server's end of a loopback connection."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, remote = (int(address.split(":")[1], 16) for address in line.split()[1:3])
+        if (local, remote) == (server_port, client_port):
+            return True
+    return False
+
+
+async def test_a_stream_nobody_reads_is_dropped(database_url, database):
+    environment = {**server_environment(database_url), "SEND_TIMEOUT_S": "1"}
+    with LiveServer(environment) as server:
+        reader = await Person(server.url, "reader").sign_up()
+        await fill_feed(database, "reader", rows=2000)
+        with unread_stream(server.port, reader.http.cookies["session"]) as client_port:
+            assert server_holds_connection(server.port, client_port)
+            await until_dropped(server.port, client_port, timeout_s=20)
+        await reader.close()
+
+
+async def until_dropped(server_port: int, client_port: int, timeout_s: float) -> None:
+    """Return once the server has dropped the connection; fail after `timeout_s`.
+
+    The kernel's table of connections offers no event to wait for: look again
+    every 50 ms.
+    """
+    async with asyncio.timeout(timeout_s):
+        while server_holds_connection(server_port, client_port):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+def the_same_session_on(person: Person, server: LiveServer) -> Person:
+    """`person`'s browser session, talking to another server."""
+    tab = Person(server.url, person.username)
+    tab.http.cookies = person.http.cookies
+    tab.csrf = person.csrf
+    return tab
+
+
+async def test_writers_and_readers_on_two_processes_see_every_post_once_in_order(
+    database_url, app, database
+):
+    """Authors post through both processes at once; each reader reconnects
+    at random, to one process and then the other: every reader still gets
+    every post once, with ids that only grow."""
+    redis_available()
+    environment = server_environment(database_url, REDIS_URL)
+    servers = [LiveServer(environment).start(), LiveServer(environment).start()]
+    people: list[Person] = []
+    try:
+        for number in range(4):
+            people.append(await Person(servers[number % 2].url, f"author{number}").sign_up())
+        for number in range(4):
+            people.append(await Person(servers[number % 2].url, f"reader{number}").sign_up())
+        authors, readers = people[:4], people[4:]
+        for reader in readers:
+            for author in authors:
+                await follows(database, reader, author)
+        tabs = [[reader, the_same_session_on(reader, servers[1 - n % 2])]
+                for n, reader in enumerate(readers)]  # fmt: skip
+        people += [tab for reader_tabs in tabs for tab in reader_tabs[1:]]
+        posts_total = 24
+        randomness = random.Random(24)
+        readings = [
+            read_with_reconnects(reader_tabs, posts_total, randomness) for reader_tabs in tabs
+        ]
+        posted, *received = await asyncio.gather(post_all(authors, posts_total), *readings)
+        assert_each_reader_got_every_post_once_in_order(posted, received)
+    finally:
+        for person in people:
+            await person.close()
+        for server in servers:
+            server.stop()
