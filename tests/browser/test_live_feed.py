@@ -5,9 +5,9 @@ from urllib.parse import urlsplit
 from playwright.async_api import expect
 
 from feed.models import PAGE_SIZE
-from tests.browser import BROWSER_TESTS
+from tests.browser import BROWSER_TESTS_ON_BOTH_DATABASES
 
-pytestmark = BROWSER_TESTS
+pytestmark = BROWSER_TESTS_ON_BOTH_DATABASES
 
 
 async def test_find_someone_on_the_people_page_and_follow_them(people):

@@ -4,10 +4,10 @@ itself and shows what was posted meanwhile, each post once."""
 import pytest
 from playwright.async_api import expect
 
-from tests.browser import BROWSER_TESTS
+from tests.browser import BROWSER_TESTS_ON_BOTH_DATABASES
 from tests.live import LiveServer, Person
 
-pytestmark = BROWSER_TESTS
+pytestmark = BROWSER_TESTS_ON_BOTH_DATABASES
 
 # The stream asks the browser to wait 3 s before reconnecting; a try that
 # finds the server still starting waits another 3 s.
