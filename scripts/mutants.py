@@ -171,8 +171,13 @@ MUTANTS = [
         "open-redirect",
         "a `next` of //elsewhere sends the browser to another site after login",
         "user/views.py",
-        'target.startswith(("//", "/\\\\"))',
-        'target.startswith("/\\\\")',
+        """    if not target or not target.startswith("/") or target.startswith(("//", "/\\\\")):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or any(ord(char) < 32 for char in target):
+        return None""",
+        """    if not target or not target.startswith("/"):
+        return None""",
         ("tests/test_user.py",),
     ),
     Mutant(
