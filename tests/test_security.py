@@ -120,12 +120,34 @@ async def test_session_cookie_flags(client):
 
 
 async def test_session_cookie_is_secure_when_configured(app_config):
-    from application import create_app
-
     app = create_app({**app_config, "SESSION_COOKIE_SECURE": True})
     async with app.test_app():
         response = await app.test_client().get("/register")
     assert "Secure" in response.headers["Set-Cookie"]
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+async def test_no_strict_transport_security_over_plain_http(client):
+    # A browser told to use HTTPS for a site served without it could not open it.
+    assert "Strict-Transport-Security" not in (await client.get("/register")).headers
+
+
+async def test_powerful_browser_features_are_turned_off(client):
+    policy = (await client.get("/register")).headers["Permissions-Policy"]
+    for feature in ["camera", "microphone", "geolocation", "payment", "usb"]:
+        assert f"{feature}=()" in policy
+
+
+async def test_pages_for_a_logged_in_person_are_not_stored(client):
+    logged_out = await client.get("/login")
+    await register_and_login(client, "alice")
+    home = await client.get("/")
+    profile = await client.get("/user/alice", headers={"Accept": "application/json"})
+    stylesheet = await client.get("/static/css/quartfeed.css")
+    assert home.headers["Cache-Control"] == "no-store"
+    assert profile.headers["Cache-Control"] == "no-store"
+    assert "no-store" not in logged_out.headers.get("Cache-Control", "")
+    assert "no-store" not in stylesheet.headers.get("Cache-Control", "")
 
 
 async def test_security_headers_on_every_page(client):
