@@ -147,6 +147,9 @@ def load() -> dict:
             "a number of bytes above 0, e.g. 5242880 or 5MiB (units: KiB, MiB, GiB)",
         ),
         "SSE_HEARTBEAT_S": seconds("SSE_HEARTBEAT_S", 15),
+        # A client that takes none of what is sent to it for this long is
+        # disconnected (utilities/connections.py): a stream nobody reads ends.
+        "SEND_TIMEOUT_S": seconds("SEND_TIMEOUT_S", 30),
         # Connecting, and each statement: past it, the database counts as down (503).
         "DATABASE_TIMEOUT_S": seconds("DATABASE_TIMEOUT_S", 5),
         "SESSION_COOKIE_SECURE": flag("SESSION_COOKIE_SECURE"),

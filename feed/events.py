@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 QUEUE_SIZE = 256  # events a stream may fall behind by before it is dropped
+# Streams one person may hold open in one process. Another one ends their
+# oldest (most likely a forgotten tab, which reconnects if it is still open):
+# neither someone's tabs nor a script with their cookie can fill the server.
+MAX_STREAMS_PER_USER = 10
 DELIVERY_SLICE = 100  # readers whose streams are woken per turn of the event loop
 CHANNEL = "quartfeed:feed"
 ORDER_LOCK = "quartfeed:feed-order"
@@ -119,7 +123,8 @@ class MemoryBus:
 
     def __init__(self, heartbeat_s: float = 15) -> None:
         self.heartbeat_s = heartbeat_s
-        self._subscriptions: dict[int, set[Subscription]] = defaultdict(set)
+        # Each reader's subscriptions, oldest first: a dict is an ordered set.
+        self._subscriptions: dict[int, dict[Subscription, None]] = defaultdict(dict)
         self._order_lock = asyncio.Lock()
         self._heartbeat: asyncio.Task | None = None
         # Events being handed to streams: (frame tail, readers not yet woken).
@@ -150,7 +155,12 @@ class MemoryBus:
     @contextlib.contextmanager
     def subscribe(self, user_id: int) -> Iterator[Subscription]:
         subscription = Subscription()
-        self._subscriptions[user_id].add(subscription)
+        subscriptions = self._subscriptions[user_id]
+        if len(subscriptions) >= MAX_STREAMS_PER_USER:
+            oldest = next(iter(subscriptions))
+            del subscriptions[oldest]  # now: it ends at its stream's next turn
+            oldest.close()
+        subscriptions[subscription] = None
         try:
             yield subscription
         finally:
@@ -159,7 +169,7 @@ class MemoryBus:
     def _unsubscribe(self, user_id: int, subscription: Subscription) -> None:
         subscriptions = self._subscriptions.get(user_id)
         if subscriptions is not None:
-            subscriptions.discard(subscription)
+            subscriptions.pop(subscription, None)
             if not subscriptions:
                 del self._subscriptions[user_id]
 

@@ -93,6 +93,15 @@ class EventStream:
                 fields[name] = value
         raise EOFError("the stream ended")
 
+    async def subscribed(self) -> None:
+        """Wait for the `retry:` line, which the server sends once it has
+        subscribed the stream to the bus."""
+        async for line in self.lines:
+            if line.startswith("retry: "):
+                self.retry = int(line.removeprefix("retry: "))
+                return
+        raise EOFError("the stream ended")
+
     async def take(self, count: int) -> list[Event]:
         return [await self.next(f"event {number} of {count}") for number in range(1, count + 1)]
 
