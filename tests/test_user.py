@@ -2,7 +2,7 @@
 
 import pytest
 import sqlalchemy as sa
-from passlib.hash import pbkdf2_sha256
+from passlib.hash import argon2, pbkdf2_sha256
 
 from tests.helpers import (
     PASSWORD,
@@ -15,7 +15,7 @@ from tests.helpers import (
     register_and_login,
     text_of,
 )
-from user.models import user_table
+from user.models import insert_user, user_table
 
 
 async def test_register_page_has_form_and_csrf_field(client):
@@ -33,8 +33,8 @@ async def test_registration_stores_a_verifiable_hash(client, database):
     assert response.headers["Location"] == "/login"
     row = await database.fetch_one(sa.select(user_table).where(user_table.c.username == "alice"))
     assert row["password"] != PASSWORD
-    assert row["password"].startswith("$pbkdf2-sha256$")
-    assert pbkdf2_sha256.verify(PASSWORD, row["password"])
+    assert row["password"].startswith("$argon2id$")
+    assert argon2.verify(PASSWORD, row["password"])
 
 
 async def test_registration_flashes_welcome_on_login_page(client):
@@ -53,6 +53,28 @@ async def test_registration_requires_both_fields(client, database, form):
     assert response.status_code == 200
     assert "Please enter username and password" in await text_of(response)
     assert await count_rows(database, "user") == 0
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "message"),
+    [
+        ("alice", "7 chars", "Passwords are at least 8 characters"),
+        ("alice", "p" * 1025, "Passwords are at most 1024 characters"),
+        ("alice_smith", "alice_smith", "Your password cannot be your username"),
+        ("alice_smith", "ALICE_Smith", "Your password cannot be your username"),
+    ],
+    ids=["too-short", "too-long", "username", "username-in-another-case"],
+)
+async def test_weak_passwords_are_refused(client, database, username, password, message):
+    response = await register(client, username, password)
+    assert response.status_code == 200
+    assert message in await text_of(response)
+    assert await count_rows(database, "user") == 0
+
+
+async def test_eight_characters_are_enough(client):
+    response = await register(client, "alice", "8 chars!")
+    assert response.headers["Location"] == "/login"
 
 
 @pytest.mark.parametrize("second_name", ["alice", "ALICE"])
@@ -104,6 +126,20 @@ async def test_unknown_user_and_wrong_password_look_the_same(client):
     unknown_user = await text_of(await login(client, "nobody", PASSWORD))
     assert "Incorrect username or password" in wrong_password
     assert "Incorrect username or password" in unknown_user
+
+
+async def test_an_old_hash_is_replaced_by_argon2_at_login(client, database):
+    old_hash = pbkdf2_sha256.using(rounds=29000).hash(PASSWORD)  # as stored before
+    await insert_user(database, "veteran", old_hash)
+    response = await login(client, "veteran")
+    assert response.headers["Location"] == "/"
+    query = sa.select(user_table.c.password).where(user_table.c.username == "veteran")
+    new_hash = await database.fetch_val(query)
+    assert new_hash.startswith("$argon2id$")
+    assert argon2.verify(PASSWORD, new_hash)
+    await logout(client)
+    assert (await login(client, "veteran")).headers["Location"] == "/"
+    assert await database.fetch_val(query) == new_hash  # upgraded once, not at each login
 
 
 async def test_login_requires_both_fields(client):

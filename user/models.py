@@ -6,7 +6,7 @@ import re
 import sqlalchemy as sa
 from databases import Database
 from databases.interfaces import Record
-from passlib.hash import pbkdf2_sha256
+from passlib.context import CryptContext
 from sqlalchemy.dialects import sqlite
 
 from db import Timestamp, metadata, utc_now
@@ -33,14 +33,30 @@ def is_valid_username(username: str) -> bool:
     return USERNAME_PATTERN.fullmatch(username) is not None
 
 
+# Argon2id with OWASP's parameters: 19 MiB of memory and two passes, about
+# 70 ms. Its memory cost is what makes guessing on graphics cards expensive;
+# a login holds that memory only while it hashes.
+# Hashes from before (PBKDF2) still verify; being deprecated, each is
+# replaced by an Argon2 hash at its owner's next login (`authenticate`).
+PASSWORDS = CryptContext(
+    schemes=["argon2", "pbkdf2_sha256"],
+    deprecated=["pbkdf2_sha256"],
+    argon2__type="ID",
+    argon2__memory_cost=19 * 1024,
+    argon2__rounds=2,
+    argon2__parallelism=1,
+)
+
+
 async def hash_password(password: str) -> str:
-    # PBKDF2 is slow on purpose (tens of milliseconds); on the event loop it
+    # Hashing is slow on purpose (tens of milliseconds); on the event loop it
     # would freeze every open SSE stream, so it runs in a worker thread.
-    return await asyncio.to_thread(pbkdf2_sha256.hash, password)
+    return await asyncio.to_thread(PASSWORDS.hash, password)
 
 
-async def verify_password(password: str, password_hash: str) -> bool:
-    return await asyncio.to_thread(pbkdf2_sha256.verify, password, password_hash)
+async def verify_password(password: str, password_hash: str) -> tuple[bool, str | None]:
+    """(whether it matches, a new hash to store when the old one is outdated)."""
+    return await asyncio.to_thread(PASSWORDS.verify_and_update, password, password_hash)
 
 
 async def create_user(database: Database, username: str, password: str) -> int:
@@ -124,9 +140,12 @@ async def authenticate(database: Database, username: str, password: str) -> Reco
     if user is None:
         await verify_password(password, _DUMMY_HASH)
         return None
-    if not await verify_password(password, user["password"]):
+    matches, new_hash = await verify_password(password, user["password"])
+    if not matches:
         return None
+    if new_hash is not None:  # the only moment the password itself is known
+        await update_user(database, user["id"], password=new_hash)
     return user
 
 
-_DUMMY_HASH = pbkdf2_sha256.hash("not a real password")
+_DUMMY_HASH = PASSWORDS.hash("not a real password")

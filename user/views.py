@@ -45,7 +45,9 @@ user_app = Blueprint("user", __name__)
 MISSING_FIELDS = "Please enter username and password"
 USERNAME_EXISTS = "Username already exists"
 BAD_CREDENTIALS = "Incorrect username or password"
+MIN_PASSWORD_LENGTH = 8  # NIST's minimum for a password people choose (SP 800-63B)
 MAX_PASSWORD_LENGTH = 1024  # hashing a megabyte-long password is a cheap denial of service
+PASSWORD_IS_USERNAME = "Your password cannot be your username"
 
 
 # Files need no one's identity: loading the user for each stylesheet, script
@@ -84,8 +86,13 @@ async def registration_error(username: str, password: str) -> str | None:
     """Why these credentials cannot make an account, or None."""
     if not username or not password:
         return MISSING_FIELDS
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Passwords are at least {MIN_PASSWORD_LENGTH} characters"
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"Passwords are at most {MAX_PASSWORD_LENGTH} characters"
+    # The first guess of anyone who knows the name.
+    if password.casefold() == username.casefold():
+        return PASSWORD_IS_USERNAME
     return await username_error(username)
 
 
