@@ -13,6 +13,7 @@ import os
 import re
 import secrets
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -155,6 +156,11 @@ def load() -> dict:
         "SESSION_COOKIE_SECURE": flag("SESSION_COOKIE_SECURE"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # A login ends this long after it began, even if no one logs out: the
+        # server forgets it, and the signed cookie is refused from then on.
+        "PERMANENT_SESSION_LIFETIME": timedelta(
+            seconds=seconds("SESSION_LIFETIME_S", 14 * 24 * 60 * 60)
+        ),
         # Counts every SQL statement the app runs; tests and bench/ read it.
         "COUNT_STATEMENTS": flag("COUNT_STATEMENTS"),
         # Freeze start-up objects and collect garbage less often (bench/ shows why).

@@ -48,7 +48,7 @@ async def load(target: targets.Target, cookie: str, seconds: float) -> tuple[flo
 
 async def measure(seconds: float) -> list[list]:
     target = targets.quartfeed()
-    cookie = targets.session_cookie(await targets.user_id("homeowner"))
+    (cookie,) = await targets.session_cookies([await targets.user_id("homeowner")])
     with target.server:
         statements = await statements_per_page(target, cookie)
         rate, durations = await load(target, cookie, seconds)

@@ -21,7 +21,7 @@ from feed.events import encode_data
 from feed.models import change_like, create_comment, create_post
 from post.models import post_by_uid
 from relationship.models import follow
-from user.models import create_user, hash_password, insert_user, user_by_name
+from user.models import create_session, create_user, hash_password, insert_user, user_by_name
 
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "mysql+aiomysql://root@127.0.0.1:3306/quartfeed_bench"
@@ -121,13 +121,22 @@ _signing_app = create_app({"SECRET_KEY": SECRET_KEY, "DATABASE_URL": DATABASE_UR
 CSRF_TOKEN = secrets.token_urlsafe(16)
 
 
-def session_cookie(user_id: int) -> str:
-    """The cookie a browser would hold after logging in as `user_id`.
+async def session_cookies(user_ids: list[int]) -> list[str]:
+    """The cookies browsers would hold after logging in as each of `user_ids`.
 
-    Signing it with the server's key saves thousands of password hashes.
+    Starting the sessions straight in the database, and signing the cookies
+    with the server's key, saves thousands of password hashes.
     """
+    database = AppDatabase(DATABASE_URL)
+    await database.connect()
+    lifetime = _signing_app.permanent_session_lifetime
+    session_ids = [await create_session(database, account, lifetime) for account in user_ids]
+    await database.disconnect()
     serializer = _signing_app.session_interface.get_signing_serializer(_signing_app)
-    return serializer.dumps({"user_id": user_id, "csrf_token": CSRF_TOKEN})
+    return [
+        serializer.dumps({"session_id": session_id, "csrf_token": CSRF_TOKEN})
+        for session_id in session_ids
+    ]
 
 
 # --- Targets -----------------------------------------------------------------
@@ -163,12 +172,13 @@ async def reader_cookies(size: int) -> list[str | None]:
     first_id = await user_id(reader_name(0))
     if await user_id(reader_name(size - 1)) != first_id + size - 1:
         raise RuntimeError("reader ids are not consecutive: seed a fresh database")
-    return [session_cookie(first_id + number) for number in range(size)]
+    return await session_cookies([first_id + number for number in range(size)])
 
 
 async def author_sender(size: int) -> Send:
+    (cookie,) = await session_cookies([await user_id(f"author{size}")])
     headers = {
-        "Cookie": f"session={session_cookie(await user_id(f'author{size}'))}",
+        "Cookie": f"session={cookie}",
         "X-CSRFToken": CSRF_TOKEN,
     }
 

@@ -1,9 +1,13 @@
 """Registration, login, logout and the login_required guard."""
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 from passlib.hash import argon2, pbkdf2_sha256
 
+from application import create_app
+from db import utc_now
 from tests.helpers import (
     PASSWORD,
     count_rows,
@@ -15,7 +19,10 @@ from tests.helpers import (
     register_and_login,
     text_of,
 )
-from user.models import insert_user, user_table
+from user.models import insert_user, session_table, user_table
+
+# Nothing listens on port 1: the connection is refused at once.
+UNREACHABLE_DATABASE = "mysql+aiomysql://root@127.0.0.1:1/quartfeed"
 
 
 async def test_register_page_has_form_and_csrf_field(client):
@@ -155,6 +162,62 @@ async def test_logout_ends_the_session(client):
     home = await client.get("/")
     assert home.status_code == 302
     assert home.headers["Location"] == "/login?next=%2F"
+
+
+def session_cookie(client) -> dict[str, str]:
+    """A copy of the client's session cookie, as a thief would send it."""
+    cookies = {cookie.name: cookie.value for cookie in client.cookie_jar}
+    return {"Cookie": f"session={cookies['session']}"}
+
+
+async def test_logout_ends_the_session_for_every_copy_of_the_cookie(app, client):
+    await register_and_login(client, "alice")
+    token = await csrf_token_from(client, "/")
+    stolen = session_cookie(client)
+    thief = app.test_client(use_cookies=False)
+    assert (await thief.get("/", headers=stolen)).status_code == 200
+    await logout(client)
+    home = await thief.get("/", headers=stolen)
+    post = await thief.post(
+        "/post", json={"post": "still me?"}, headers={**stolen, "X-CSRFToken": token}
+    )
+    assert home.status_code == 302
+    assert post.status_code == 401
+
+
+async def test_each_login_is_a_session_that_expires(app, client, database):
+    await register_and_login(client, "alice")
+    session = await database.fetch_one(sa.select(session_table))
+    assert session["expires"] - session["created"] == timedelta(days=14)
+    assert (await client.get("/")).status_code == 200
+    await database.execute(session_table.update().values(expires=utc_now()))
+    home = await client.get("/")
+    assert home.status_code == 302
+    assert home.headers["Location"] == "/login?next=%2F"
+
+
+async def test_a_new_login_forgets_expired_sessions(client, database):
+    await register_and_login(client, "alice")
+    await database.execute(session_table.update().values(expires=utc_now()))
+    await login(client, "alice")
+    assert await count_rows(database, "session") == 1
+
+
+async def test_logout_works_while_the_database_is_down(app, app_config, client):
+    await register_and_login(client, "alice")
+    token = await csrf_token_from(client, "/")
+    cookie = session_cookie(client)
+    down = create_app({**app_config, "DATABASE_URL": UNREACHABLE_DATABASE})
+    async with down.test_app():
+        visitor = down.test_client(use_cookies=False)
+        response = await visitor.post("/logout", form={"csrf_token": token}, headers=cookie)
+        new_cookie = response.headers["Set-Cookie"].split(";")[0].removeprefix("session=")
+        serializer = down.session_interface.get_signing_serializer(down)
+        login_page = await visitor.get("/login", headers={"Cookie": f"session={new_cookie}"})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/login"
+    assert "session_id" not in serializer.loads(new_cookie)
+    assert login_page.status_code == 200
 
 
 async def test_logout_is_post_only(client):

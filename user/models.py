@@ -2,6 +2,8 @@
 
 import asyncio
 import re
+import secrets
+from datetime import timedelta
 
 import sqlalchemy as sa
 from databases import Database
@@ -26,6 +28,18 @@ user_table = sa.Table(
     sa.Column("password", sa.String(128), nullable=False),
     sa.Column("image", sa.String(45), nullable=True),
     sa.Column("created", Timestamp, nullable=False),
+)
+
+# One row per login. The session cookie holds only the row's random id: a
+# login ends for every copy of the cookie when its row is deleted (logout)
+# or when `expires` passes, whatever the cookie says.
+session_table = sa.Table(
+    "session",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False, index=True),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Column("expires", Timestamp, nullable=False),
 )
 
 
@@ -74,6 +88,44 @@ async def insert_user(database: Database, username: str, password_hash: str) -> 
 
 async def user_by_id(database: Database, user_id: int) -> Record | None:
     return await database.fetch_one(user_table.select().where(user_table.c.id == user_id))
+
+
+async def create_session(database: Database, user_id: int, lifetime: timedelta) -> str:
+    """Log `user_id` in for `lifetime` and return the new session's id.
+
+    The user's expired sessions are forgotten at the same time, so the table
+    holds no more rows per person than they have browsers logged in.
+    """
+    session_id = secrets.token_urlsafe(32)  # 256 random bits: not guessable
+    now = utc_now()
+    await database.execute(
+        session_table.delete().where(
+            session_table.c.user_id == user_id, session_table.c.expires <= now
+        )
+    )
+    await database.execute(
+        session_table.insert().values(
+            id=session_id, user_id=user_id, created=now, expires=now + lifetime
+        )
+    )
+    return session_id
+
+
+async def user_by_session(database: Database, session_id: str) -> Record | None:
+    """The user logged in with this session, unless it ended or expired.
+
+    One query for both, since every page a logged-in person opens asks it.
+    """
+    query = (
+        sa.select(user_table)
+        .select_from(session_table.join(user_table))
+        .where(session_table.c.id == session_id, session_table.c.expires > utc_now())
+    )
+    return await database.fetch_one(query)
+
+
+async def end_session(database: Database, session_id: str) -> None:
+    await database.execute(session_table.delete().where(session_table.c.id == session_id))
 
 
 async def user_by_name(database: Database, username: str) -> Record | None:

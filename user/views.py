@@ -18,18 +18,20 @@ from quart import (
 )
 from werkzeug.datastructures import FileStorage
 
-from db import INTEGRITY_ERRORS, get_database
+from db import DATABASE_ERRORS, INTEGRITY_ERRORS, get_database
 from post.models import posts_by_user
 from relationship.models import follow_counts, is_following
 from user.decorators import login_required
 from user.models import (
     USERNAME_RULE,
     authenticate,
+    create_session,
     create_user,
+    end_session,
     is_valid_username,
     update_user,
-    user_by_id,
     user_by_name,
+    user_by_session,
     username_taken,
 )
 from utilities.csrf import csrf_token
@@ -51,20 +53,21 @@ PASSWORD_IS_USERNAME = "Your password cannot be your username"
 
 
 # Files need no one's identity: loading the user for each stylesheet, script
-# and avatar a page asks for would cost a query apiece.
-FILE_ENDPOINTS = {"static", "media"}
+# and avatar a page asks for would cost a query apiece. Logout needs none
+# either, and must work while the database is down.
+ANONYMOUS_ENDPOINTS = {"static", "media", "user.logout"}
 
 
 @user_app.before_app_request
 async def load_logged_in_user() -> None:
     """Put the logged-in user (or None) in `g.user` for views and templates."""
-    if request.endpoint in FILE_ENDPOINTS:
+    if request.endpoint in ANONYMOUS_ENDPOINTS:
         g.user = None
         return
-    user_id = session.get("user_id")
-    g.user = await user_by_id(get_database(), user_id) if user_id else None
-    if user_id and g.user is None:
-        session.clear()  # the account is gone
+    session_id = session.get("session_id")
+    g.user = await user_by_session(get_database(), session_id) if session_id else None
+    if session_id and g.user is None:
+        session.clear()  # logged out elsewhere, or expired
 
 
 def safe_next(target: str | None) -> str | None:
@@ -124,11 +127,13 @@ async def register():
     return await render_template("user/register.html", error=error, username=username)
 
 
-def start_session(user_id: int) -> None:
+async def start_session(user_id: int) -> None:
     """Log in with a fresh session: nothing from before login carries over,
     and the CSRF token changes (session fixation protection)."""
+    lifetime = current_app.permanent_session_lifetime
+    session_id = await create_session(get_database(), user_id, lifetime)
     session.clear()
-    session["user_id"] = user_id
+    session["session_id"] = session_id
     csrf_token()
 
 
@@ -148,7 +153,7 @@ async def login():
             if user is None:
                 error = BAD_CREDENTIALS
             else:
-                start_session(user["id"])
+                await start_session(user["id"])
                 return redirect(next_path or url_for("feed.home"))
     return await render_template(
         "user/login.html", error=error, username=username, next_path=next_path
@@ -157,6 +162,13 @@ async def login():
 
 @user_app.route("/logout", methods=["POST"])
 async def logout():
+    if session_id := session.get("session_id"):
+        try:
+            await end_session(get_database(), session_id)
+        except DATABASE_ERRORS as error:
+            # The cookie is cleared all the same; a copy of it would work
+            # until the session expires (SESSION_LIFETIME_S).
+            current_app.logger.warning("Logout could not end session in the database: %r", error)
     session.clear()
     await flash("You have been logged out", "info")
     return redirect(url_for("user.login"))
