@@ -15,7 +15,7 @@ from feed.views import feed_app
 from post.views import post_app
 from relationship.views import relationship_app
 from user.views import user_app
-from utilities import connections, csrf, errors, health, imaging, security
+from utilities import connections, csrf, errors, health, imaging, ratelimit, security
 from utilities.files import send_from_folder
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ def create_app(overrides: dict | None = None) -> Quart:
 
     csrf.init_app(app)
     security.init_app(app)
+    ratelimit.init_app(app)
     connections.init_app(app)
     errors.init_app(app)
     app.register_blueprint(user_app)

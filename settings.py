@@ -15,7 +15,7 @@ import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
@@ -81,6 +81,27 @@ def parse_seconds(text: str) -> float:
     return seconds
 
 
+class Rate(NamedTuple):
+    """A rate limit: at most `count` attempts in a window of `window_s` seconds."""
+
+    count: int
+    window_s: int
+
+
+RATE_PATTERN = re.compile(r"([0-9]+)\s*/\s*([0-9]+)")
+
+
+def parse_rate(text: str) -> Rate:
+    """Attempts/seconds: "10/300" allows 10 attempts per 300 seconds."""
+    match = RATE_PATTERN.fullmatch(text)
+    if match is None:
+        raise ValueError(text)
+    rate = Rate(int(match.group(1)), int(match.group(2)))
+    if rate.count <= 0 or rate.window_s <= 0:
+        raise ValueError(text)
+    return rate
+
+
 def url_parser(*schemes: str) -> Callable[[str], str]:
     """A parser that accepts URLs starting with one of `schemes`."""
 
@@ -116,6 +137,23 @@ def flag(name: str, default: bool = False) -> bool:
 
 def seconds(name: str, default: float) -> float:
     return from_environment(name, default, parse_seconds, "a number of seconds above 0, e.g. 15")
+
+
+# Attempts past these get a 429 (utilities/ratelimit.py). A class of
+# students behind one address can still all register and log in at once.
+RATE_LIMITS = {
+    "LOGIN_LIMIT_PER_ACCOUNT": "10/300",  # password guesses at one account
+    "LOGIN_LIMIT_PER_ADDRESS": "100/300",  # guesses at many accounts from one address
+    "REGISTER_LIMIT_PER_ADDRESS": "100/3600",
+    "POST_LIMIT_PER_USER": "30/60",
+    "COMMENT_LIMIT_PER_USER": "60/60",
+    "LIKE_LIMIT_PER_USER": "120/60",  # liking and unliking together
+}
+
+
+def rate(name: str, default: str) -> Rate:
+    accepted = "attempts/seconds, both above 0, e.g. 10/300 for 10 attempts in 5 minutes"
+    return from_environment(name, parse_rate(default), parse_rate, accepted)
 
 
 def load() -> dict:
@@ -161,6 +199,9 @@ def load() -> dict:
         "PERMANENT_SESSION_LIFETIME": timedelta(
             seconds=seconds("SESSION_LIFETIME_S", 14 * 24 * 60 * 60)
         ),
+        **{name: rate(name, default) for name, default in RATE_LIMITS.items()},
+        # Where the counts live in Redis; tests give each app its own.
+        "RATE_LIMIT_PREFIX": "quartfeed:limit:",
         # Counts every SQL statement the app runs; tests and bench/ read it.
         "COUNT_STATEMENTS": flag("COUNT_STATEMENTS"),
         # Freeze start-up objects and collect garbage less often (bench/ shows why).

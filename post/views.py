@@ -8,6 +8,7 @@ from feed.events import get_bus, write_and_publish
 from feed.models import change_like, create_comment, create_post
 from post.models import MAX_BODY_LENGTH, clean_body, post_by_uid
 from user.decorators import login_required
+from utilities.ratelimit import rate_limit
 
 post_app = Blueprint("post", __name__)
 
@@ -36,6 +37,7 @@ async def find_post(payload: dict) -> tuple[Record, str]:
 @post_app.route("/post", methods=["POST"])
 @login_required
 async def add_post():
+    await rate_limit("POST_LIMIT_PER_USER", g.user["id"])
     # JSON from the page's script, or the home page's plain form when the
     # browser runs no JavaScript: that one is answered with a redirect.
     from_form = not request.is_json
@@ -54,6 +56,7 @@ async def add_post():
 @post_app.route("/comment", methods=["POST"])
 @login_required
 async def add_comment():
+    await rate_limit("COMMENT_LIMIT_PER_USER", g.user["id"])
     payload = await read_payload()
     body = clean_body(payload.get("comment"))
     if body is None:
@@ -68,6 +71,7 @@ async def add_comment():
 
 
 async def set_like(like: bool):
+    await rate_limit("LIKE_LIMIT_PER_USER", g.user["id"])  # liking and unliking alike
     post, uid = await find_post(await read_payload())
     state = await write_and_publish(
         get_bus(), lambda: change_like(get_database(), g.user, post, uid, like)

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 import httpx
 
 from bench.common import Server, free_port, hypercorn
+from settings import RATE_LIMITS
 from tests.helpers import CSRF_META, PASSWORD
+
+# A module's tests share one server and sign many people up from one address:
+# limits high enough never to be met. tests/test_ratelimit.py tests the limits.
+UNLIMITED = {name: "1000000/1" for name in RATE_LIMITS}
 
 
 def server_environment(
@@ -24,6 +29,7 @@ def server_environment(
         "BROKER_URL": broker_url,
         "SECRET_KEY": "live-test-secret",
         "SSE_HEARTBEAT_S": "15",
+        **UNLIMITED,
     }
     if media_root is not None:
         environment["MEDIA_ROOT"] = media_root

@@ -3,6 +3,7 @@ the app with one line that names it."""
 
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 
@@ -19,6 +20,9 @@ BAD_VALUES = [
     ("DATABASE_URL", "postgres://localhost/quartfeed", "a mysql+aiomysql://"),
     ("BROKER_URL", "amqp://localhost", "memory:// or a redis://"),
     ("MEDIA_URL", "media", "a path such as /media or an http(s):// URL"),
+    ("LOGIN_LIMIT_PER_ACCOUNT", "10", "attempts/seconds, both above 0, e.g. 10/300"),
+    ("POST_LIMIT_PER_USER", "0/60", "attempts/seconds, both above 0"),
+    ("SEND_TIMEOUT_S", "0", "a number of seconds above 0"),
 ]
 
 
@@ -46,11 +50,18 @@ def test_a_bad_value_names_the_variable_the_value_and_what_is_accepted(
         ("SSE_HEARTBEAT_S", "0.5", 0.5),
         ("MEDIA_URL", "https://cdn.example.com/media/", "https://cdn.example.com/media"),
         ("BROKER_URL", "redis://redis:6379/0", "redis://redis:6379/0"),
+        ("LOGIN_LIMIT_PER_ACCOUNT", "5 / 60", settings.Rate(count=5, window_s=60)),
+        ("SEND_TIMEOUT_S", "2.5", 2.5),
     ],
 )
 def test_good_values_are_read(monkeypatch, name, value, expected):
     monkeypatch.setenv(name, value)
     assert settings.load()[name] == expected
+
+
+def test_the_session_lifetime_is_quarts_own_setting(monkeypatch):
+    monkeypatch.setenv("SESSION_LIFETIME_S", "3600")
+    assert settings.load()["PERMANENT_SESSION_LIFETIME"] == timedelta(hours=1)
 
 
 def test_an_empty_variable_means_its_default(monkeypatch):

@@ -41,6 +41,7 @@ from utilities.imaging import (
     remove_profile_image,
     store_profile_image,
 )
+from utilities.ratelimit import rate_limit
 
 user_app = Blueprint("user", __name__)
 
@@ -114,6 +115,7 @@ async def register():
         return redirect(url_for("feed.home"))
     error, username = None, ""
     if request.method == "POST":
+        await rate_limit("REGISTER_LIMIT_PER_ADDRESS", request.remote_addr)
         username, password = await read_credentials()
         error = await registration_error(username, password)
         if not error:
@@ -137,6 +139,14 @@ async def start_session(user_id: int) -> None:
     csrf_token()
 
 
+async def limit_login_attempts(username: str) -> None:
+    """429 for guessing passwords: many guesses at one account, from however
+    many addresses, or at many accounts from one address."""
+    await rate_limit("LOGIN_LIMIT_PER_ADDRESS", request.remote_addr)
+    if is_valid_username(username):  # no other name is an account (nor a short key)
+        await rate_limit("LOGIN_LIMIT_PER_ACCOUNT", username.casefold())
+
+
 @user_app.route("/login", methods=["GET", "POST"])
 async def login():
     next_path = safe_next(request.args.get("next"))
@@ -145,6 +155,7 @@ async def login():
     error, username = None, ""
     if request.method == "POST":
         username, password = await read_credentials()
+        await limit_login_attempts(username)
         next_path = safe_next((await request.form).get("next")) or next_path
         if not username or not password:
             error = MISSING_FIELDS

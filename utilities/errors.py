@@ -20,6 +20,7 @@ FRIENDLY_MESSAGES = {
     404: "There is nothing here.",
     405: "That page does not accept this kind of request.",
     413: "That upload is too large.",
+    429: "You are doing that too often. Please wait a moment and try again.",
     500: "Something went wrong on our side. Please try again.",
     503: "QuartFeed cannot reach its database right now. Please try again shortly.",
 }
@@ -40,9 +41,17 @@ async def render_error(error: HTTPException):
     if message == type(error).description:
         message = FRIENDLY_MESSAGES.get(code, message)
     if wants_json():
-        return json_error(message, code)
-    page = await render_template("errors/error.html", code=code, title=error.name, message=message)
-    return page, code
+        body, _ = json_error(message, code)
+    else:
+        body = await render_template(
+            "errors/error.html", code=code, title=error.name, message=message
+        )
+    return body, code, error_headers(error)
+
+
+def error_headers(error: HTTPException) -> list[tuple[str, str]]:
+    """What the error adds to its answer: Retry-After on a 429, Allow on a 405."""
+    return [(name, value) for name, value in error.get_headers() if name != "Content-Type"]
 
 
 def request_line() -> str:
