@@ -1,5 +1,6 @@
 """The home page, its older pages, and the live event stream."""
 
+import re
 from functools import partial
 
 from quart import (
@@ -29,11 +30,17 @@ SSE_HEADERS = {
 }
 
 
+# ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+FEED_ID_DIGITS = re.compile(r"[0-9]{1,19}")
+# Feed ids are signed 64-bit integers; SQLite cannot even bind a larger number.
+MAX_FEED_ID = 2**63 - 1
+
+
 def feed_id_argument(value: str | None, name: str) -> int | None:
     """A feed id from the query string or a header; 400 if it is not one."""
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 19:
+    if FEED_ID_DIGITS.fullmatch(value) is None or int(value) > MAX_FEED_ID:
         abort(400, description=f"{name} must be a feed id (a whole number).")
     return int(value)
 

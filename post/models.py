@@ -6,6 +6,7 @@ built by `post_dict` and `comment_dict` below, so the server's template and
 the browser's template render the same thing.
 """
 
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
@@ -55,6 +56,16 @@ POST_COLUMNS = (
     user_table.c.image,
 )
 posts_with_authors = post_table.join(user_table, user_table.c.id == post_table.c.user_id)
+
+
+# NUL and lone surrogates (JSON can send "\ud800") are nothing anyone types,
+# and the database drivers fail on them: UTF-8 cannot encode a lone surrogate.
+UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_TEXT_RULE = "Text cannot contain NUL characters or unpaired surrogates."
+
+
+def is_storable_text(text: str) -> bool:
+    return UNSTORABLE_CHARACTERS.search(text) is None
 
 
 def clean_body(text: object) -> str | None:

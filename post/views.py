@@ -1,12 +1,20 @@
 """Posting, commenting and liking: JSON in, JSON out (plus a plain form for posts)."""
 
+import json
+
 from databases.interfaces import Record
 from quart import Blueprint, abort, flash, g, jsonify, redirect, request, url_for
 
 from db import get_database
 from feed.events import get_bus, write_and_publish
 from feed.models import change_like, create_comment, create_post
-from post.models import MAX_BODY_LENGTH, clean_body, post_by_uid
+from post.models import (
+    MAX_BODY_LENGTH,
+    UNSTORABLE_TEXT_RULE,
+    clean_body,
+    is_storable_text,
+    post_by_uid,
+)
 from user.decorators import login_required
 from utilities.ratelimit import rate_limit
 
@@ -16,10 +24,26 @@ LENGTH_RULE = f"Write between 1 and {MAX_BODY_LENGTH} characters."
 
 
 async def read_payload() -> dict:
-    """The request's fields: a JSON object from fetch(), or a plain form."""
-    if not request.is_json:
-        return (await request.form).to_dict()
-    payload = await request.get_json(silent=True)
+    """The request's fields: a JSON object from fetch(), or a plain form.
+
+    Text that no database can store is refused here, once for every field.
+    """
+    payload = await read_json_object() if request.is_json else (await request.form).to_dict()
+    if any(isinstance(value, str) and not is_storable_text(value) for value in payload.values()):
+        abort(400, description=UNSTORABLE_TEXT_RULE)
+    return payload
+
+
+async def read_json_object() -> dict:
+    """The body as a JSON object; 400 for anything else.
+
+    Quart's get_json(silent=True) only catches ValueError, and deep nesting
+    such as "[[[[…" raises RecursionError instead.
+    """
+    try:
+        payload = json.loads(await request.get_data())
+    except (ValueError, RecursionError):  # invalid UTF-8 is a ValueError too
+        abort(400, description="The body is not valid JSON.")
     if not isinstance(payload, dict):
         abort(400, description="Send a JSON object.")
     return payload

@@ -159,6 +159,10 @@ async def login():
         next_path = safe_next((await request.form).get("next")) or next_path
         if not username or not password:
             error = MISSING_FIELDS
+        elif len(password) > MAX_PASSWORD_LENGTH:
+            # Registration refuses such passwords, so none can be right; and
+            # passlib raises on one over 4,096 characters rather than hash it.
+            error = BAD_CREDENTIALS
         else:
             user = await authenticate(get_database(), username, password)
             if user is None:

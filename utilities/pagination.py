@@ -2,8 +2,9 @@
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import quote, urlencode
 
-from quart import request, url_for
+from quart import request
 from werkzeug.datastructures import MultiDict
 
 PAGE_SIZE = 20
@@ -42,6 +43,11 @@ async def fetch_page(
 
 
 def page_url(number: int) -> str:
-    """This page's URL with ?page=number, keeping the other query parameters."""
-    args = request.args.to_dict() | {"page": number}
-    return url_for(request.endpoint, **request.view_args, **args)
+    """This page's URL with ?page=number, keeping the other query parameters.
+
+    Built from the path, not with url_for(): parameters such as ?username=,
+    ?endpoint= or ?_method= would collide with url_for's own arguments.
+    """
+    args = request.args.copy()
+    args["page"] = str(number)
+    return f"{quote(request.path)}?{urlencode(list(args.items(multi=True)))}"
