@@ -283,9 +283,7 @@ class RedisBus(MemoryBus):
     async def ordered(self) -> AsyncIterator[None]:
         # The local lock keeps this process's writers off Redis while they
         # wait; the Redis lock orders writers across processes.
-        lock = self._redis.lock(
-            ORDER_LOCK, timeout=10, sleep=0.002, blocking_timeout=ORDER_WAIT_S
-        )
+        lock = self._redis.lock(ORDER_LOCK, timeout=10, sleep=0.002, blocking_timeout=ORDER_WAIT_S)
         async with super().ordered(), lock:
             yield
 
