@@ -12,14 +12,18 @@ from wand.image import Image
 from tests.helpers import post_files, register_and_login, text_of, upload, user_ids
 from tests.images import (
     PNG_METADATA_CHUNKS,
-    animated_gif,
+    animation,
     blank_png,
     cut_jpeg_with_thumbnail,
+    deflated_zeros,
+    gif_with_frames,
     noisy_jpeg,
     png_chunk_types,
     solid_image,
     with_jpeg_exif,
+    with_png_chunks,
     with_png_text,
+    ztxt_chunk,
 )
 from user.models import user_by_name
 from utilities import imaging
@@ -76,7 +80,7 @@ async def test_exif_is_stripped_from_a_jpeg(app, client, database, alice):
 
 
 async def test_an_animated_gif_keeps_its_first_frame(app, client, database, alice):
-    original = animated_gif(["red", "lime", "blue"])
+    original = animation(["red", "lime", "blue"])
     assert (await upload_image(client, original, "me.gif")).status_code == 302
     raw = Path(app.config["MEDIA_ROOT"]) / "user" / f"{await stored_image(database)}.raw.png"
     with Image(filename=str(raw)) as image:
@@ -152,6 +156,16 @@ DAMAGED = "That image is damaged or incomplete."
         (cut_jpeg_with_thumbnail, "cut.jpg", DAMAGED),
         (lambda: solid_image(640, 480)[:-40], "cut.png", DAMAGED),
         (lambda: blank_png(5000, 5000), "huge.png", "Images can be at most 4096 × 4096 pixels."),
+        (
+            lambda: with_png_chunks(solid_image(64, 64), ztxt_chunk(b"Bomb", deflated_zeros(600))),
+            "text.png",
+            "That image carries too much embedded text or colour profile data.",
+        ),
+        (
+            lambda: gif_with_frames([(1, 1), (8000, 8000), (1, 1)]),
+            "frames.gif",
+            "Images can be at most 4096 × 4096 pixels.",
+        ),
     ],
     ids=[
         "text",
@@ -163,6 +177,8 @@ DAMAGED = "That image is damaged or incomplete."
         "jpeg-cut-with-thumbnail",
         "png-cut",
         "5000x5000",
+        "png-ztxt-inflating-to-600mb",
+        "gif-8000-middle-frame",
     ],  # fmt: skip
 )
 async def test_bad_uploads_are_refused_and_change_nothing(
@@ -200,7 +216,7 @@ async def test_a_body_over_max_content_length_is_a_413(app, client, database, al
     assert await stored_image(database) is None
 
 
-async def test_imagemagick_works_off_the_event_loop(client, monkeypatch, alice):
+async def test_imagemagick_works_in_its_own_pool(client, monkeypatch, alice):
     threads = []
     store = imaging._store
 
@@ -210,7 +226,28 @@ async def test_imagemagick_works_off_the_event_loop(client, monkeypatch, alice):
 
     monkeypatch.setattr(imaging, "_store", store_and_record_thread)
     assert (await upload_image(client, solid_image(64, 64))).status_code == 302
-    assert threads and threads[0] is not threading.main_thread()
+    # Not the event loop, nor asyncio's default pool, where passwords are hashed.
+    assert [thread.name.split("_")[0] for thread in threads] == ["imaging"]
+
+
+@pytest.fixture
+def image_pool_full():
+    """Every place in the image pool taken, as by uploads still being worked on."""
+    for _ in range(imaging.IMAGES_IN_FLIGHT):
+        imaging._places_in_pool.acquire()
+    yield
+    for _ in range(imaging.IMAGES_IN_FLIGHT):
+        imaging._places_in_pool.release()
+
+
+async def test_an_upload_is_turned_away_while_the_image_pool_is_full(
+    app, client, database, alice, image_pool_full
+):
+    response = await upload_image(client, solid_image(64, 64))
+    assert response.status_code == 400
+    assert "Too many images are being processed right now" in await text_of(response)
+    assert media_files(app) == []
+    assert await stored_image(database) is None
 
 
 async def test_imagemagick_policy_allows_only_the_four_formats():
