@@ -9,7 +9,7 @@ import os
 import platform
 import subprocess
 
-from bench import delivery, fanout, home, idle, logins, plot, targets, throughput
+from bench import delivery, fanout, home, idle, images, logins, plot, targets, throughput
 
 
 def describe_machine() -> None:
@@ -32,6 +32,7 @@ def main(quick: bool) -> None:
     fanout.main()
     home.main(5 if quick else 15)
     logins.main()
+    images.main()
 
 
 if __name__ == "__main__":

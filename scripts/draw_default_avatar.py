@@ -12,11 +12,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# First: it sets ImageMagick's policy and limits before Wand loads the library.
+from utilities.imaging import AVATAR_SIZES, avatar_png  # noqa: E402, I001
 from wand.color import Color  # noqa: E402
 from wand.drawing import Drawing  # noqa: E402
 from wand.image import Image  # noqa: E402
-
-from utilities.imaging import AVATAR_SIZES, avatar_png  # noqa: E402
 
 SIDE = 400
 BACKGROUND = Color("#dee2e6")  # Bootstrap's gray-300

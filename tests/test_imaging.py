@@ -244,7 +244,8 @@ async def test_an_upload_is_turned_away_while_the_image_pool_is_full(
     app, client, database, alice, image_pool_full
 ):
     response = await upload_image(client, solid_image(64, 64))
-    assert response.status_code == 400
+    assert response.status_code == 503  # not the image's fault: try again later
+    assert response.headers["Retry-After"] == "60"
     assert "Too many images are being processed right now" in await text_of(response)
     assert media_files(app) == []
     assert await stored_image(database) is None

@@ -38,6 +38,7 @@ from utilities.csrf import csrf_token
 from utilities.imaging import (
     MAX_SIDE,
     ImageRejected,
+    ImagingBusy,
     remove_profile_image,
     store_profile_image,
 )
@@ -45,6 +46,7 @@ from utilities.ratelimit import rate_limit
 
 user_app = Blueprint("user", __name__)
 
+IMAGING_RETRY_AFTER_S = 60
 MISSING_FIELDS = "Please enter username and password"
 USERNAME_EXISTS = "Username already exists"
 BAD_CREDENTIALS = "Incorrect username or password"
@@ -240,6 +242,10 @@ async def edit_profile():
         return await render_profile_form(username, error)
     try:
         new_image = await store_upload((await request.files).get("profile_image"))
+    except ImagingBusy as busy:
+        # Not the image's fault: the same upload works a little later.
+        page, _ = await render_profile_form(username, str(busy))
+        return page, 503, {"Retry-After": str(IMAGING_RETRY_AFTER_S)}
     except ImageRejected as rejected:
         return await render_profile_form(username, str(rejected))
     if not await save_profile(username, new_image):
