@@ -91,3 +91,17 @@ async def user_ids(database) -> dict[str, int]:
     """Every user's id, by username."""
     rows = await database.fetch_all(sa.select(user_table.c.username, user_table.c.id))
     return {row["username"]: row["id"] for row in rows}
+
+
+def count_calls(monkeypatch, module, name: str) -> list:
+    """Replace the async function `module.name` with one that records the
+    arguments of each call, then does what the original does."""
+    calls = []
+    original = getattr(module, name)
+
+    async def recorded(*args):
+        calls.append(args)
+        return await original(*args)
+
+    monkeypatch.setattr(module, name, recorded)
+    return calls

@@ -4,11 +4,13 @@ import re
 
 import pytest
 
+import user.models
 from application import create_app
 from db import metadata
 from feed.models import create_post
 from tests.helpers import (
     PASSWORD,
+    count_calls,
     count_rows,
     create_users,
     csrf_token_from,
@@ -209,7 +211,9 @@ async def test_unexpected_error_is_a_plain_500_page(app, client):
     assert "secret internals" not in page and "Traceback" not in page
 
 
-async def test_overlong_password_is_refused_without_hashing(client, database):
+async def test_overlong_password_is_refused_without_hashing(client, database, monkeypatch):
+    hashed = count_calls(monkeypatch, user.models, "hash_password")
     response = await register(client, "alice", "p" * 2000)
     assert "Passwords are at most 1024 characters" in await text_of(response)
     assert await count_rows(database, "user") == 0
+    assert hashed == []

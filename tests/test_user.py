@@ -6,10 +6,12 @@ import pytest
 import sqlalchemy as sa
 from passlib.hash import argon2, pbkdf2_sha256
 
+import user.models
 from application import create_app
 from db import utc_now
 from tests.helpers import (
     PASSWORD,
+    count_calls,
     count_rows,
     csrf_token_from,
     login,
@@ -127,12 +129,21 @@ async def test_login_takes_the_name_in_any_case(client):
     assert 'id="navbar-username">alice<' in home  # the name as registered
 
 
-async def test_unknown_user_and_wrong_password_look_the_same(client):
+async def test_unknown_user_and_wrong_password_look_the_same(client, monkeypatch):
     await register(client, "alice")
-    wrong_password = await text_of(await login(client, "alice", "wrong"))
-    unknown_user = await text_of(await login(client, "nobody", PASSWORD))
-    assert "Incorrect username or password" in wrong_password
-    assert "Incorrect username or password" in unknown_user
+    verified = count_calls(monkeypatch, user.models, "verify_password")
+    wrong_password = await login(client, "alice", "wrong password")
+    unknown_user = await login(client, "nobody", PASSWORD)
+    assert wrong_password.status_code == unknown_user.status_code == 200
+    # The same page but for the name typed into its field.
+    wrong_page = (await text_of(wrong_password)).replace('value="alice"', 'value="…"')
+    unknown_page = (await text_of(unknown_user)).replace('value="nobody"', 'value="…"')
+    assert wrong_page == unknown_page
+    assert "Incorrect username or password" in wrong_page
+    # And the same work: one Argon2 verification each, so that the time taken
+    # does not tell which names exist.
+    schemes = [password_hash.split("$")[1] for _, password_hash in verified]
+    assert schemes == ["argon2id", "argon2id"]
 
 
 async def test_an_old_hash_is_replaced_by_argon2_at_login(client, database):
