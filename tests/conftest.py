@@ -62,7 +62,8 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-async def _mysql_admin(statement: str) -> None:
+async def mysql_admin(*statements: str) -> None:
+    """Run `statements` on the MySQL server as its administrator (TEST_DATABASE_URL)."""
     url = make_url(MYSQL_SERVER_URL)
     connection = await aiomysql.connect(
         host=url.host or "127.0.0.1",
@@ -73,7 +74,8 @@ async def _mysql_admin(statement: str) -> None:
     )
     try:
         async with connection.cursor() as cursor:
-            await cursor.execute(statement)
+            for statement in statements:
+                await cursor.execute(statement)
     finally:
         connection.close()
 
@@ -81,7 +83,7 @@ async def _mysql_admin(statement: str) -> None:
 def create_mysql_database() -> str:
     name = f"quartfeed_test_{secrets.token_hex(4)}"
     try:
-        asyncio.run(_mysql_admin(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+        asyncio.run(mysql_admin(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
     except OSError as error:
         unavailable(f"MySQL is not reachable at {MYSQL_SERVER_URL}: {error}")
     except aiomysql.OperationalError as error:
@@ -90,7 +92,7 @@ def create_mysql_database() -> str:
 
 
 def drop_mysql_database(database_url: str) -> None:
-    asyncio.run(_mysql_admin(f"DROP DATABASE IF EXISTS {make_url(database_url).database}"))
+    asyncio.run(mysql_admin(f"DROP DATABASE IF EXISTS {make_url(database_url).database}"))
 
 
 @pytest.fixture(scope="session", params=["mysql", "sqlite"])

@@ -40,10 +40,10 @@ async def test_upgrade_downgrade_upgrade(database_url, tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'cycle.db'}"
     if database_url.startswith("mysql"):
         url = database_url + "_cycle"
-        from tests.conftest import _mysql_admin
+        from tests.conftest import mysql_admin
 
         name = url.rsplit("/", 1)[1]
-        await _mysql_admin(f"CREATE DATABASE {name}")
+        await mysql_admin(f"CREATE DATABASE {name}")
     try:
         config = alembic_config(url)
         await run(command.upgrade, config, "head")
@@ -54,7 +54,7 @@ async def test_upgrade_downgrade_upgrade(database_url, tmp_path):
         assert await table_names(url) == set(metadata.tables)
     finally:
         if database_url.startswith("mysql"):
-            await _mysql_admin(f"DROP DATABASE IF EXISTS {name}")
+            await mysql_admin(f"DROP DATABASE IF EXISTS {name}")
 
 
 async def run(alembic_command, *args):

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from bench.common import Server
-from tests.conftest import MYSQL_SERVER_URL, ROOT, unavailable
+from tests.conftest import MYSQL_SERVER_URL, ROOT, mysql_admin, unavailable
 from tests.live import Person
 
 # Characters a URL must escape, so the password's trip through
@@ -51,23 +51,6 @@ def runtime_venv(tmp_path_factory) -> Path:
     return venv
 
 
-async def _mysql_admin(*statements: str) -> None:
-    url = make_url(MYSQL_SERVER_URL)
-    connection = await aiomysql.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 3306,
-        user=url.username or "root",
-        password=url.password or "",
-        connect_timeout=3,
-    )
-    try:
-        async with connection.cursor() as cursor:
-            for statement in statements:
-                await cursor.execute(statement)
-    finally:
-        connection.close()
-
-
 @pytest.fixture(scope="module")
 def owned_database() -> str:
     """A new, empty database and the account that owns it: not root, with a password."""
@@ -75,7 +58,7 @@ def owned_database() -> str:
     name, account = f"quartfeed_production_{suffix}", f"quartfeed_{suffix}"
     try:
         asyncio.run(
-            _mysql_admin(
+            mysql_admin(
                 f"CREATE DATABASE {name} CHARACTER SET utf8mb4",
                 f"CREATE USER '{account}'@'%' IDENTIFIED BY '{PASSWORD}'",
                 f"GRANT ALL PRIVILEGES ON {name}.* TO '{account}'@'%'",
@@ -88,7 +71,7 @@ def owned_database() -> str:
         f"mysql+aiomysql://{account}:{quote(PASSWORD, safe='')}"
         f"@{url.host or '127.0.0.1'}:{url.port or 3306}/{name}"
     )
-    asyncio.run(_mysql_admin(f"DROP DATABASE IF EXISTS {name}", f"DROP USER '{account}'@'%'"))
+    asyncio.run(mysql_admin(f"DROP DATABASE IF EXISTS {name}", f"DROP USER '{account}'@'%'"))
 
 
 def in_venv(venv: Path, code: str) -> subprocess.CompletedProcess:
