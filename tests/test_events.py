@@ -19,12 +19,23 @@ from feed.events import (
 from feed.sse import live_chunk
 from tests.conftest import empty_tables, unavailable
 from tests.helpers import register_and_login
+from tests.live import EVENT_DEADLINE_S
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def event_for(feed_ids: dict[int, int], action: str = "post") -> FeedEvent:
     return FeedEvent(action, '{"n":1}', feed_ids)
+
+
+async def receive(subscription, count: int) -> list:
+    """The next `count` items of a subscription, however many reads they take
+    (through Redis they may arrive apart), or a failure within the deadline."""
+    items = []
+    async with asyncio.timeout(EVENT_DEADLINE_S):
+        while len(items) < count:
+            items += await subscription.next_all()
+    return items
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -63,9 +74,7 @@ async def test_reader_last_in_a_big_event_gets_it_before_the_next(bus):
     with bus.subscribe(1) as reader:
         await bus.publish(event_for({**crowd, 1: 1000}))
         await bus.publish(event_for({1: 1001}))
-        received = await reader.next_all()
-        if len(received) < 2:
-            received += await reader.next_all()
+        received = await receive(reader, 2)
         assert [feed_id for feed_id, _ in received] == [1000, 1001]
 
 
@@ -94,23 +103,27 @@ async def test_writers_publish_in_id_order(bus):
     """A writer whose transaction took id 1 publishes before one that took id 2,
     even when the second finishes first: streams never see ids go backwards."""
     next_id = iter(range(1, 100))
+    first_has_its_id = asyncio.Event()
     first_may_commit = asyncio.Event()
 
     async def write(wait_for: asyncio.Event | None):
         feed_id = next(next_id)  # the id the insert got
         if wait_for is not None:
+            first_has_its_id.set()
             await wait_for.wait()  # a slow commit
         return feed_id, event_for({1: feed_id})
 
     with bus.subscribe(1) as stream:
         first = asyncio.create_task(write_and_publish(bus, lambda: write(first_may_commit)))
-        await asyncio.sleep(0)  # let the first writer take its id
+        await first_has_its_id.wait()
         second = asyncio.create_task(write_and_publish(bus, lambda: write(None)))
-        for _ in range(5):
-            await asyncio.sleep(0)  # give the second writer every chance to overtake
+        # While the first has not committed, the second cannot finish: it
+        # waits for its turn (a window of time is the only way to see "not").
+        done, _ = await asyncio.wait([second], timeout=0.2)
+        assert not done
         first_may_commit.set()
         assert await asyncio.gather(first, second) == [1, 2]
-        assert [feed_id for feed_id, _ in await stream.next_all()] == [1, 2]
+        assert [feed_id for feed_id, _ in await receive(stream, 2)] == [1, 2]
 
 
 async def test_event_survives_the_trip_through_json():

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from application import create_app
+from feed.events import FeedEvent
 from tests.conftest import MYSQL_SERVER_URL, empty_tables, unavailable
 from tests.helpers import count_rows, csrf_token_from, register_and_login
 from tests.test_events import REDIS_URL
@@ -267,3 +268,30 @@ async def test_healthz_names_a_hung_broker_promptly(app_config):
     assert before.status_code == 200
     assert hung.status_code == 503
     assert (await hung.get_json())["broker"] == "unreachable"
+
+
+async def test_the_bus_reconnects_when_redis_comes_back(app_config):
+    """Started while Redis is away; once it is back, the listener subscribes
+    again, ends the streams opened meanwhile (they missed what other
+    processes published, and replay it when they reconnect) and delivers."""
+    proxy = DatabaseProxy(make_url(REDIS_URL).port or 6379)
+    await proxy.start()
+    await proxy.cut()  # nothing listens on its port now: Redis is "down"
+    app = create_app({**app_config, "BROKER_URL": f"redis://127.0.0.1:{proxy.port}/0"})
+    async with app.test_app():
+        client = app.test_client()
+        bus = app.extensions["bus"]
+        down = await client.get("/healthz")
+        with bus.subscribe(5) as opened_while_down:
+            await proxy.start()  # Redis is back, on the same port
+            async with asyncio.timeout(HUNG_DEADLINE_S):
+                ended = await opened_while_down.next_all()
+        with bus.subscribe(5) as reader:
+            await bus.publish(FeedEvent("post", '{"n":1}', {5: 9}))
+            async with asyncio.timeout(HUNG_DEADLINE_S):
+                delivered = await reader.next_all()
+        up = await client.get("/healthz")
+    await proxy.cut()
+    assert (down.status_code, up.status_code) == (503, 200)
+    assert ended == [None]
+    assert [feed_id for feed_id, _ in delivered] == [9]
