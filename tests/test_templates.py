@@ -1,4 +1,5 @@
-"""The Jinja partial and broadcast.js render a post with the same markup.
+"""The Jinja partial and broadcast.js render a post with the same markup, and
+take every URL and the length limit from the server.
 
 A post that arrives live must look exactly like one that was on the page when
 it loaded. The JavaScript runs under Node.js, which `make` requires anyway.
@@ -12,7 +13,16 @@ import subprocess
 import pytest
 from quart import g, render_template
 
+from post.models import MAX_BODY_LENGTH
 from tests.conftest import ROOT, unavailable
+
+BROADCAST_JS = ROOT / "static/js/broadcast.js"
+TEMPLATES = ROOT / "templates"
+LIMITS_TEMPLATE = TEMPLATES / "post/_limits.html"
+# A string or template literal that starts with "/": a route written into
+# the script instead of read from the page, where url_for() put it.
+ROUTE_LITERAL = re.compile(r"""["'`]/""")
+LIMIT = re.compile(rf"\b{MAX_BODY_LENGTH}\b")
 
 XSS = "<script>alert('x')</script> \"><img src=x onerror=alert(1)> ${alert(1)} & javascript:x"
 
@@ -20,7 +30,7 @@ COMMENT_TIME = "2026-11-25T10:00:00+00:00"
 RENDER_WITH_NODE = """
 const broadcast = require(process.argv[1]);
 const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
-process.stdout.write(broadcast.renderPost(input.post, input.viewer).text);
+process.stdout.write(broadcast.renderPost(input.post, input.viewer, input.maxLength).text);
 """
 
 
@@ -58,8 +68,8 @@ def render_in_node(post: dict, viewer: str) -> str:
     if node is None:
         unavailable("Node.js is not installed")
     result = subprocess.run(
-        [node, "-e", RENDER_WITH_NODE, str(ROOT / "static/js/broadcast.js")],
-        input=json.dumps({"post": post, "viewer": viewer}),
+        [node, "-e", RENDER_WITH_NODE, str(BROADCAST_JS)],
+        input=json.dumps({"post": post, "viewer": viewer, "maxLength": MAX_BODY_LENGTH}),
         capture_output=True,
         text=True,
         check=True,
@@ -89,3 +99,30 @@ async def test_partial_and_javascript_render_the_same_post(app, body, likers, vi
     assert server_side == browser_side
     assert "<script>" not in server_side and "<img src=x" not in server_side
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in server_side
+
+
+def lines_matching(pattern: re.Pattern, path) -> list[str]:
+    """`file:line: text` for each line of `path` where `pattern` occurs."""
+    lines = path.read_text().splitlines()
+    return [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for number, line in enumerate(lines, start=1)
+        if pattern.search(line)
+    ]
+
+
+def test_broadcast_js_writes_no_route_and_no_limit_of_its_own():
+    assert lines_matching(ROUTE_LITERAL, BROADCAST_JS) == []
+    assert lines_matching(LIMIT, BROADCAST_JS) == []
+
+
+async def test_the_templates_take_the_limit_from_the_server(app):
+    limits = await app.jinja_env.get_template("post/_limits.html").make_module_async()
+    assert limits.max_body_length == MAX_BODY_LENGTH
+    written_elsewhere = [
+        line
+        for template in sorted(TEMPLATES.rglob("*.html"))
+        if template != LIMITS_TEMPLATE
+        for line in lines_matching(LIMIT, template)
+    ]
+    assert written_elsewhere == []

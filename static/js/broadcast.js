@@ -4,11 +4,14 @@
 //   the `html` tag, which escapes every value: what people write is always
 //   shown as text, never run as markup. The markup is the same as the Jinja
 //   partials in templates/post/ (tests/test_templates.py compares them).
-// - Keeps the home page live: an EventSource on /sse receives each new post,
-//   comment and like. After a dropped connection the browser reconnects by
-//   itself and sends Last-Event-ID, so the server replays exactly what was
-//   missed.
+// - Keeps the home page live: an EventSource on the event stream receives
+//   each new post, comment and like. After a dropped connection the browser
+//   reconnects by itself and sends Last-Event-ID, so the server replays
+//   exactly what was missed.
 // - Sends posts, comments and likes with fetch(), CSRF token in X-CSRFToken.
+// - Writes no URL and no limit of its own: the templates put them in the page
+//   (data- attributes, the post form's action and maxlength), so each is
+//   defined once, for the server and the script alike.
 "use strict";
 
 // ---- Escaping template literals ------------------------------------------
@@ -65,7 +68,8 @@ function renderComment(comment) {
   </div>`;
 }
 
-function renderPost(post, viewer) {
+// `maxLength`: the longest comment the server accepts, from the page.
+function renderPost(post, viewer, maxLength) {
   const author = post.author;
   const liked = post.likers.includes(viewer);
   return html`<article class="card post mb-3" id="post-${post.uid}" data-post-uid="${post.uid}">
@@ -82,7 +86,7 @@ function renderPost(post, viewer) {
         ${renderLikes(post)}
         <div class="comments">${post.comments.map(renderComment)}</div>
         <form class="comment-form d-none mt-2">
-          <input type="text" class="form-control form-control-sm" name="comment" maxlength="280" placeholder="Write a comment" aria-label="Comment" required>
+          <input type="text" class="form-control form-control-sm" name="comment" maxlength="${maxLength}" placeholder="Write a comment" aria-label="Comment" required>
         </form>
       </div>
     </div>
@@ -123,8 +127,8 @@ function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]').content;
 }
 
-async function sendJSON(path, payload) {
-  const response = await fetch(path, {
+async function sendJSON(url, payload) {
+  const response = await fetch(url, {
     method: "POST",
     headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
     body: JSON.stringify(payload),
@@ -137,6 +141,8 @@ async function sendJSON(path, payload) {
 // ---- The page --------------------------------------------------------------
 
 const viewer = () => document.body.dataset.viewer || "";
+// What url_for() rendered into <body data-NAME-url>: endpointURL("like").
+const endpointURL = (name) => document.body.dataset[`${name}Url`];
 const postList = () => document.getElementById("posts");
 const postElement = (uid) => document.getElementById(`post-${uid}`);
 
@@ -148,7 +154,7 @@ function insertHTML(container, position, markup) {
 function showPost(post, position = "afterbegin") {
   const list = postList();
   if (!list || postElement(post.uid)) return;
-  insertHTML(list, position, renderPost(post, viewer()));
+  insertHTML(list, position, renderPost(post, viewer(), list.dataset.maxLength));
   document.getElementById("feed-empty")?.remove();
 }
 
@@ -186,7 +192,8 @@ const EVENT_HANDLERS = {
 function listen(list) {
   let lastEventId = list.dataset.lastEventId || "0";
   const open = () => {
-    const source = new EventSource(`/sse?last_event_id=${encodeURIComponent(lastEventId)}`);
+    const url = `${list.dataset.sseUrl}?last_event_id=${encodeURIComponent(lastEventId)}`;
+    const source = new EventSource(url);
     for (const [name, handle] of Object.entries(EVENT_HANDLERS)) {
       source.addEventListener(name, (event) => {
         lastEventId = event.lastEventId;
@@ -216,15 +223,17 @@ function setUpPostForm() {
   const text = form.querySelector("textarea");
   const counter = document.getElementById("post-chars");
   const error = document.getElementById("post-error");
-  text.addEventListener("input", () => {
-    counter.textContent = `${280 - text.value.length} characters left`;
-  });
+  const showCharactersLeft = () => {
+    counter.textContent = `${text.maxLength - text.value.length} characters left`;
+  };
+  text.addEventListener("input", showCharactersLeft);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      showPost(await sendJSON("/post", { post: text.value }));
+      // The same URL the form posts to without JavaScript.
+      showPost(await sendJSON(form.action, { post: text.value }));
       text.value = "";
-      counter.textContent = "280 characters left";
+      showCharactersLeft();
       showError(error, "");
     } catch (failure) {
       showError(error, failure.message); // the text stays in the box
@@ -234,8 +243,8 @@ function setUpPostForm() {
 
 async function toggleLike(button) {
   const article = button.closest("article.post");
-  const path = button.dataset.liked === "true" ? "/unlike" : "/like";
-  const state = await sendJSON(path, { post_uid: article.dataset.postUid });
+  const url = button.dataset.liked === "true" ? endpointURL("unlike") : endpointURL("like");
+  const state = await sendJSON(url, { post_uid: article.dataset.postUid });
   showLikes(article.dataset.postUid, state.likers, false);
 }
 
@@ -249,7 +258,7 @@ async function sendComment(form) {
   const article = form.closest("article.post");
   const input = form.querySelector("input");
   try {
-    const comment = await sendJSON("/comment", {
+    const comment = await sendJSON(endpointURL("comment"), {
       post_uid: article.dataset.postUid,
       comment: input.value,
     });
@@ -286,9 +295,8 @@ function setUpOlderPosts() {
     if (loading || !before) return;
     loading = true;
     try {
-      const response = await fetch(`/feed?before=${encodeURIComponent(before)}`, {
-        headers: { Accept: "application/json" },
-      });
+      const url = `${more.dataset.olderUrl}?before=${encodeURIComponent(before)}`;
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
       const page = await response.json();
       for (const post of page.posts) showPost(post, "beforeend");
       more.dataset.nextBefore = page.next_before ?? "";
