@@ -11,7 +11,9 @@ from quart import Quart
 import settings
 from db import DATABASE_ERRORS, AppDatabase
 from feed.events import create_bus
+from feed.service import Feed
 from feed.views import feed_app
+from post.present import Presenter
 from post.views import post_app
 from relationship.views import relationship_app
 from user.views import user_app
@@ -41,6 +43,7 @@ def create_app(overrides: dict | None = None) -> Quart:
     app.extensions["database"] = database
     bus = create_bus(app.config["BROKER_URL"], app.config["SSE_HEARTBEAT_S"])
     app.extensions["bus"] = bus
+    app.extensions["feed"] = Feed(database, bus, Presenter(app.config["MEDIA_URL"]))
 
     csrf.init_app(app)
     security.init_app(app)

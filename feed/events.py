@@ -1,17 +1,16 @@
 """The event bus: hands each new feed event to the open streams of its readers.
 
-`publish(event)` delivers one `FeedEvent` to every reader it names;
-`subscribe(user_id)` gives one stream its own bounded queue. Two backends:
+`Bus.publish(event)` delivers one `FeedEvent` to every reader it names;
+`Bus.subscribe(user_id)` gives one stream its own bounded queue. Where an
+event travels between publishing and delivery is the bus's backend:
 
-- `memory://` keeps the queues in this process: enough for one worker.
-- `redis://` sends events through Redis pub/sub so that every process
-  serving streams receives them. Each process holds ONE pub/sub connection,
-  whatever the number of streams, and routes events to its local queues.
+- `MemoryBackend` (memory://) hands it straight back: enough for one process.
+- `RedisBackend` (redis://) sends it through Redis pub/sub so that the bus
+  of every process serving streams receives it. Each process holds ONE
+  pub/sub connection, whatever the number of streams.
 
-Ids only grow on a stream because writers take `ordered()` around "insert
-feed rows, commit, publish": two writers whose transactions overlapped could
-otherwise publish id 11 before id 10, and a stream that had sent 11 would
-have to drop 10.
+`Bus.ordered()` lets one writer at a time "write, commit, publish", which
+keeps ids growing on every stream (see `feed.service`).
 """
 
 import asyncio
@@ -20,12 +19,14 @@ import itertools
 import json
 import logging
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
 import redis.asyncio as redis
 from quart import current_app
+
+from feed.wire import PING, frame_tail
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,20 +42,6 @@ ORDER_LOCK = "quartfeed:feed-order"
 REDIS_TIMEOUT_S = 2  # connecting, or waiting for an answer, before Redis counts as down
 REDIS_RETRY_S = 1  # between attempts to subscribe again
 ORDER_WAIT_S = 10  # the longest a writer waits for its turn to write and publish
-
-
-def encode_data(data: dict) -> str:
-    """An event's data as one line of compact JSON."""
-    return json.dumps(data, separators=(",", ":"))
-
-
-def frame_tail(action: str, data: str) -> bytes:
-    """An SSE frame without its `id:` line, which differs per reader."""
-    return f"event: {action}\ndata: {data}\n\n".encode()
-
-
-def frame(feed_id: int, tail: bytes) -> bytes:
-    return b"id: %d\n" % feed_id + tail
 
 
 @dataclass(frozen=True)
@@ -85,7 +72,7 @@ class FeedEvent:
 
 # Put on every queue each SSE_HEARTBEAT_S by one timer for all streams (a
 # timer per stream would cost a timer handle per event); feed ids start at 1.
-HEARTBEAT = (0, b": ping\n\n")
+HEARTBEAT = (0, PING)
 
 
 class Subscription:
@@ -118,10 +105,13 @@ class Subscription:
         return items
 
 
-class MemoryBus:
-    """Delivers events to the streams of this process."""
+class Bus:
+    """Hands events to the streams of this process; its backend carries them
+    between processes (or, for memory://, straight back to this bus)."""
 
-    def __init__(self, heartbeat_s: float = 15) -> None:
+    def __init__(self, backend: "MemoryBackend | RedisBackend", heartbeat_s: float = 15) -> None:
+        self.backend = backend
+        backend.attach(self)
         self.heartbeat_s = heartbeat_s
         # Each reader's subscriptions, oldest first: a dict is an ordered set.
         self._subscriptions: dict[int, dict[Subscription, None]] = defaultdict(dict)
@@ -132,6 +122,7 @@ class MemoryBus:
 
     async def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._beat())
+        await self.backend.start()
 
     async def _beat(self) -> None:
         while True:
@@ -143,6 +134,7 @@ class MemoryBus:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
         self.close_streams()
+        await self.backend.close()
 
     def _every_subscription(self) -> list[Subscription]:
         return [sub for subscriptions in self._subscriptions.values() for sub in subscriptions]
@@ -174,24 +166,31 @@ class MemoryBus:
                 del self._subscriptions[user_id]
 
     async def ping(self) -> None:
-        """Raise if the broker does not answer; the process itself always does."""
+        """Raise if the broker does not answer."""
+        await self.backend.ping()
 
     def subscriber_count(self) -> int:
         return sum(len(subscriptions) for subscriptions in self._subscriptions.values())
 
     @contextlib.asynccontextmanager
     async def ordered(self) -> AsyncIterator[None]:
-        # A writer stuck behind a hung database gives up (a 503) rather than
-        # queueing for ever; the one holding the lock has deadlines of its own.
+        """One writer at a time, in this process and (through the backend) in all.
+
+        A writer stuck behind a hung database gives up (a 503) rather than
+        queueing for ever; the one holding the lock has deadlines of its own.
+        """
         async with asyncio.timeout(ORDER_WAIT_S):
             await self._order_lock.acquire()
         try:
-            yield
+            # The local lock keeps this process's writers off the backend's
+            # lock while they wait.
+            async with self.backend.ordered():
+                yield
         finally:
             self._order_lock.release()
 
     async def publish(self, event: FeedEvent) -> None:
-        self.deliver(event)
+        await self.backend.publish(event)
 
     def deliver(self, event: FeedEvent) -> None:
         """Queue the event for its readers' streams, which are woken soon after.
@@ -219,18 +218,40 @@ class MemoryBus:
             asyncio.get_running_loop().call_soon(self._wake_next_slice)
 
 
-class RedisBus(MemoryBus):
-    """Delivers events to the streams of every process, through Redis.
+class MemoryBackend:
+    """memory://: one process, so publishing an event is delivering it."""
 
-    The app starts, and keeps serving, while Redis is down: the listener
-    subscribes again and again until it answers. Streams cannot hear of
-    other processes' events meanwhile, so each time the subscription comes
-    back after a loss, every stream is ended: browsers reconnect and replay
-    what they missed from the database.
+    def attach(self, bus: Bus) -> None:
+        self._bus = bus
+
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    async def publish(self, event: FeedEvent) -> None:
+        self._bus.deliver(event)
+
+    def ordered(self) -> contextlib.AbstractAsyncContextManager:
+        return contextlib.nullcontext()  # the bus's own lock is enough in one process
+
+    async def ping(self) -> None:
+        """The process itself always answers."""
+
+    async def close(self) -> None:
+        """Nothing to release."""
+
+
+class RedisBackend:
+    """redis://: events go through Redis pub/sub to the bus of every process.
+
+    Each process holds ONE pub/sub connection, whatever the number of
+    streams. The app starts, and keeps serving, while Redis is down: the
+    listener subscribes again and again until it answers. Streams cannot
+    hear of other processes' events meanwhile, so each time the subscription
+    comes back after a loss, every stream is ended: browsers reconnect and
+    replay what they missed from the database.
     """
 
-    def __init__(self, url: str, heartbeat_s: float = 15) -> None:
-        super().__init__(heartbeat_s)
+    def __init__(self, url: str) -> None:
         # Publishing and pinging must fail promptly when Redis hangs; the
         # subscription waits for messages as long as it takes, so it has no
         # read timeout, only one for connecting.
@@ -242,35 +263,46 @@ class RedisBus(MemoryBus):
         self._listener: asyncio.Task | None = None
         self._subscribed = asyncio.Event()
 
+    def attach(self, bus: Bus) -> None:
+        self._bus = bus
+
     async def start(self) -> None:
-        await super().start()
-        self._listener = asyncio.create_task(self._listen())
+        self._listener = asyncio.create_task(self._listen(self._bus))
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
                 await self._subscribed.wait()
         except TimeoutError:
             logger.warning("Redis is not answering at start-up; serving, and retrying")
 
-    async def _listen(self) -> None:
+    async def _listen(self, bus: Bus) -> None:
         lost = False
         while True:
             try:
                 await self._pubsub.subscribe(CHANNEL)
                 self._subscribed.set()
                 if lost:
-                    self.close_streams()  # those opened while Redis was away
+                    bus.close_streams()  # those opened while Redis was away
                     lost = False
                 async for message in self._pubsub.listen():
-                    self.deliver(FeedEvent.from_json(message["data"]))
+                    bus.deliver(FeedEvent.from_json(message["data"]))
             except (redis.ConnectionError, redis.TimeoutError) as error:
                 if not lost:
                     logger.warning("Redis connection lost, retrying: %s", error)
-                    self.close_streams()
+                    bus.close_streams()
                 lost = True
                 await asyncio.sleep(REDIS_RETRY_S)
 
+    async def publish(self, event: FeedEvent) -> None:
+        await self._redis.publish(CHANNEL, event.to_json())
+
+    def ordered(self) -> contextlib.AbstractAsyncContextManager:
+        """The Redis lock: one writer at a time across processes."""
+        return self._redis.lock(ORDER_LOCK, timeout=10, sleep=0.002, blocking_timeout=ORDER_WAIT_S)
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
     async def close(self) -> None:
-        await super().close()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -279,45 +311,16 @@ class RedisBus(MemoryBus):
         await self._subscriber.aclose()
         await self._redis.aclose()
 
-    @contextlib.asynccontextmanager
-    async def ordered(self) -> AsyncIterator[None]:
-        # The local lock keeps this process's writers off Redis while they
-        # wait; the Redis lock orders writers across processes.
-        lock = self._redis.lock(ORDER_LOCK, timeout=10, sleep=0.002, blocking_timeout=ORDER_WAIT_S)
-        async with super().ordered(), lock:
-            yield
 
-    async def publish(self, event: FeedEvent) -> None:
-        await self._redis.publish(CHANNEL, event.to_json())
-
-    async def ping(self) -> None:
-        await self._redis.ping()
-
-
-def create_bus(url: str, heartbeat_s: float = 15) -> MemoryBus:
+def create_bus(url: str, heartbeat_s: float = 15) -> Bus:
     """The bus named by BROKER_URL: `memory://` or `redis://host:port/db`."""
     if url.startswith("memory://"):
-        return MemoryBus(heartbeat_s)
+        return Bus(MemoryBackend(), heartbeat_s)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisBus(url, heartbeat_s)
+        return Bus(RedisBackend(url), heartbeat_s)
     raise ValueError(f"BROKER_URL must be memory:// or redis://..., not {url!r}")
 
 
-def get_bus() -> MemoryBus:
+def get_bus() -> Bus:
     """The app's bus, for views."""
     return current_app.extensions["bus"]
-
-
-async def write_and_publish(
-    bus: MemoryBus, write: Callable[[], Awaitable[tuple[T, FeedEvent | None]]]
-) -> T:
-    """Run `write` (one committed transaction), then publish the event it made.
-
-    Both happen inside `bus.ordered()`, so events reach streams in id order.
-    Returns what `write` returned besides its event.
-    """
-    async with bus.ordered():
-        result, event = await write()
-        if event is not None:
-            await bus.publish(event)
-    return result

@@ -12,19 +12,16 @@ from datetime import datetime
 import sqlalchemy as sa
 from databases.interfaces import Record
 
-from db import AppDatabase, BigId, Timestamp, json_pairs, metadata, utc_now
-from feed.events import FeedEvent, encode_data
+from db import AppDatabase, BigId, Timestamp, json_pairs, metadata
 from post.models import (
     POST_COLUMNS,
     add_like,
-    comment_dict,
+    comments_and_likers,
     insert_post,
     likers_of,
-    post_dict,
     post_table,
     posts_with_authors,
     remove_like,
-    with_comments_and_likes,
 )
 from relationship.models import follower_ids_query
 from user.models import user_table
@@ -53,7 +50,7 @@ feed_table = sa.Table(
 )
 
 
-# --- Writing: each action is one transaction, and returns its event. --------
+# --- Writing: each action is one transaction. ------------------------------
 
 
 def _insert_feed_rows(readers: sa.Subquery, actor_id: int, post_id: int, action: str, now):
@@ -115,84 +112,50 @@ async def _bump(database: AppDatabase, post_id: int, now: datetime) -> None:
     await database.execute(query)
 
 
-def _event(action: str, data: dict, feed_ids: dict[int, int]) -> FeedEvent:
-    return FeedEvent(action, encode_data(data), feed_ids)
-
-
-async def create_post(database: AppDatabase, author: Record, body: str) -> tuple[dict, FeedEvent]:
-    """Publish a post to its author and every follower: three statements."""
-    now = utc_now()
+async def write_post(
+    database: AppDatabase, author_id: int, body: str, now: datetime
+) -> tuple[str, dict[int, int]]:
+    """Insert a post and give it to its author and every follower, in one
+    transaction of three statements. Returns its uid and {reader id: feed id}."""
     async with database.transaction():
-        post_id, uid = await insert_post(database, author["id"], body, now)
-        readers = _author_and_followers(author["id"])
-        feed_ids = await _fan_out(database, readers, author["id"], post_id, "post", now)
-    post = post_dict(_written(uid, body, now, author), likers=[], comments=[])
-    return post, _event("post", post_event_data(post), feed_ids)
+        post_id, uid = await insert_post(database, author_id, body, now)
+        readers = _author_and_followers(author_id)
+        feed_ids = await _fan_out(database, readers, author_id, post_id, "post", now)
+    return uid, feed_ids
 
 
-async def create_comment(
-    database: AppDatabase, author: Record, parent: Record, parent_uid: str, body: str
-) -> tuple[dict, FeedEvent]:
-    """Comment on a post: everyone who has the post hears of it, and it rises."""
-    now = utc_now()
+async def write_comment(
+    database: AppDatabase, author_id: int, parent_id: int, body: str, now: datetime
+) -> tuple[str, dict[int, int]]:
+    """Comment on a post: everyone who has the post hears of it, and it rises.
+    Returns the comment's uid and {reader id: feed id}."""
     async with database.transaction():
-        comment_id, uid = await insert_post(database, author["id"], body, now, parent["id"])
-        readers = _readers_of(parent["id"])
-        feed_ids = await _fan_out(database, readers, author["id"], comment_id, "comment", now)
-        await _bump(database, parent["id"], now)
-    comment = comment_dict(_written(uid, body, now, author))
-    return comment, _event("comment", comment_event_data(parent_uid, comment), feed_ids)
+        comment_id, uid = await insert_post(database, author_id, body, now, parent_id)
+        readers = _readers_of(parent_id)
+        feed_ids = await _fan_out(database, readers, author_id, comment_id, "comment", now)
+        await _bump(database, parent_id, now)
+    return uid, feed_ids
 
 
-async def change_like(
-    database: AppDatabase, user: Record, post: Record, post_uid: str, like: bool
-) -> tuple[dict, FeedEvent | None]:
-    """Like or unlike a post; the event is None when nothing changed."""
-    now = utc_now()
+async def write_like(
+    database: AppDatabase, user_id: int, post_id: int, like: bool, now: datetime
+) -> tuple[list[str], dict[int, int] | None]:
+    """Like or unlike a post. Returns its likers afterwards, and {reader id:
+    feed id} of the readers told, or None when nothing changed."""
     async with database.transaction():
         if like:
-            changed = await add_like(database, post["id"], user["id"], now)
+            changed = await add_like(database, post_id, user_id, now)
         else:
-            changed = await remove_like(database, post["id"], user["id"])
-        feed_ids = {}
+            changed = await remove_like(database, post_id, user_id)
+        feed_ids = None
         if changed:
             action = "like" if like else "unlike"
-            readers = _readers_of(post["id"])
-            feed_ids = await _fan_out(database, readers, user["id"], post["id"], action, now)
+            readers = _readers_of(post_id)
+            feed_ids = await _fan_out(database, readers, user_id, post_id, action, now)
             if like:
-                await _bump(database, post["id"], now)
-        likers = (await likers_of(database, [post["id"]]))[post["id"]]
-    state = {"liked": user["username"] in likers, "likes": len(likers), "likers": likers}
-    if not changed:
-        return state, None
-    data = like_event_data(post_uid, user["username"], likers)
-    return state, _event("like" if like else "unlike", data, feed_ids)
-
-
-def _written(uid: str, body: str, now: datetime, author: Record) -> dict:
-    """The fields of a just-written post, shaped like a row of POST_COLUMNS."""
-    return {
-        "uid": uid,
-        "body": body,
-        "created": now,
-        "username": author["username"],
-        "image": author["image"],
-    }
-
-
-# --- Event data: the same for a live event and for its replay. -------------
-
-
-def post_event_data(post: dict) -> dict:
-    return {"post": post}
-
-
-def comment_event_data(post_uid: str, comment: dict) -> dict:
-    return {"post_uid": post_uid, "comment": comment}
-
-
-def like_event_data(post_uid: str, username: str, likers: list[str]) -> dict:
-    return {"post_uid": post_uid, "user": username, "likes": len(likers), "likers": likers}
+                await _bump(database, post_id, now)
+        likers = (await likers_of(database, [post_id]))[post_id]
+    return likers, feed_ids
 
 
 # --- Reading ----------------------------------------------------------------
@@ -223,7 +186,7 @@ async def home_page(database: AppDatabase, user_id: int, before: int | None = No
     """One page of a person's home feed, most recently active post first.
 
     Three statements whatever the page shows: the posts, their comments and
-    their likers. Returns the posts, the feed id to ask for the next page
+    their likers. Returns those rows, the feed id to ask for the next page
     (None at the end), and the newest feed id, where the event stream starts.
     """
     query = (
@@ -241,8 +204,11 @@ async def home_page(database: AppDatabase, user_id: int, before: int | None = No
         query = query.where(_older_than(user_id, before))
     rows = await database.fetch_all(query)
     shown = rows[:PAGE_SIZE]
+    comments, likers = await comments_and_likers(database, shown)
     return {
-        "posts": await with_comments_and_likes(database, shown),
+        "posts": shown,
+        "comments": comments,
+        "likers": likers,
         "next_before": shown[-1]["feed_id"] if len(rows) > PAGE_SIZE else None,
         "newest_feed_id": rows[0]["newest_feed_id"] if rows else 0,
     }
@@ -273,11 +239,10 @@ REPLAY_QUERY = sa.select(
 
 async def events_after(
     database: AppDatabase, user_id: int, after: int, limit: int = REPLAY_BATCH
-) -> list[tuple[int, str, dict]]:
-    """(feed id, action, data) of a reader's feed rows after `after`, oldest first.
-
-    What a reconnecting stream missed, shaped exactly like the live events.
-    """
+) -> tuple[list[Record], dict[int, list[str]]]:
+    """A reader's feed rows after the feed id `after`, oldest first, with the
+    likers of the posts their likes and unlikes are about: what a
+    reconnecting stream missed."""
     query = (
         REPLAY_QUERY.where(feed_table.c.to_user_id == user_id, feed_table.c.id > after)
         .order_by(feed_table.c.id)
@@ -286,12 +251,4 @@ async def events_after(
     rows = await database.fetch_all(query)
     liked_ids = {row["post_id"] for row in rows if row["action"] in ("like", "unlike")}
     likers = await likers_of(database, liked_ids) if liked_ids else {}
-    return [(row["feed_id"], row["action"], _replayed_data(row, likers)) for row in rows]
-
-
-def _replayed_data(row: Record, likers: dict[int, list[str]]) -> dict:
-    if row["action"] == "post":
-        return post_event_data(post_dict(row, likers=[], comments=[]))
-    if row["action"] == "comment":
-        return comment_event_data(row["parent_uid"], comment_dict(row))
-    return like_event_data(row["uid"], row["actor_name"], likers.get(row["post_id"], []))
+    return rows, likers

@@ -5,16 +5,14 @@ rows after the cursor from the database, then sends live events, skipping
 ids it has already sent. An event committed during the replay is then in
 the replay, on the queue, or both, never in neither: nothing is lost and
 nothing is sent twice. Ids only grow because writers publish in id order
-(see `feed.events`).
+(see `feed.service`).
 """
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from feed.events import HEARTBEAT, MemoryBus, encode_data, frame, frame_tail
+from feed.events import HEARTBEAT, Bus
 from feed.models import REPLAY_BATCH
-
-RETRY_MS = 3000
-
+from feed.wire import PING, RETRY, encode_data, frame, frame_tail
 
 MissedEvents = Callable[[int], Awaitable[list[tuple[int, str, dict]]]]
 
@@ -31,7 +29,7 @@ async def replay(missed_events: MissedEvents, cursor: int) -> AsyncIterator[tupl
 
 
 async def event_stream(
-    bus: MemoryBus, user_id: int, cursor: int | None, missed_events: MissedEvents
+    bus: Bus, user_id: int, cursor: int | None, missed_events: MissedEvents
 ) -> AsyncIterator[bytes]:
     """The bytes of one reader's stream, until they disconnect or are dropped.
 
@@ -39,7 +37,7 @@ async def event_stream(
     no cursor the stream starts live, with nothing to replay.
     """
     with bus.subscribe(user_id) as subscription:
-        yield f"retry: {RETRY_MS}\n\n".encode()
+        yield RETRY
         last_sent = cursor or 0
         if cursor is not None:
             async for feed_id, replayed in replay(missed_events, cursor):
@@ -64,7 +62,7 @@ def live_chunk(events: list, last_sent: int) -> tuple[bytes, int, bool]:
         if event is None:
             return b"".join(frames), last_sent, True
         if event is HEARTBEAT:
-            frames.append(HEARTBEAT[1])  # keeps proxies from closing an idle connection
+            frames.append(PING)
             continue
         feed_id, tail = event
         if feed_id > last_sent:  # already sent by the replay otherwise

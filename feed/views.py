@@ -1,23 +1,10 @@
 """The home page, its older pages, and the live event stream."""
 
 import re
-from functools import partial
 
-from quart import (
-    Blueprint,
-    abort,
-    copy_current_request_context,
-    current_app,
-    g,
-    jsonify,
-    render_template,
-    request,
-)
+from quart import Blueprint, abort, current_app, g, jsonify, render_template, request
 
-from db import get_database
-from feed.events import get_bus
-from feed.models import events_after, home_page
-from feed.sse import event_stream
+from feed.service import get_feed
 from user.decorators import login_required
 from utilities.responses import wants_json
 
@@ -48,7 +35,7 @@ def feed_id_argument(value: str | None, name: str) -> int | None:
 @feed_app.route("/")
 @login_required
 async def home():
-    page = await home_page(get_database(), g.user["id"])
+    page = await get_feed().home_page(g.user["id"])
     return await render_template("feed/home.html", **page)
 
 
@@ -59,7 +46,7 @@ async def older():
     before = feed_id_argument(request.args.get("before"), "before")
     if before is None:
         abort(400, description="Say which page: /feed?before=<feed id>.")
-    page = await home_page(get_database(), g.user["id"], before)
+    page = await get_feed().home_page(g.user["id"], before)
     if wants_json():
         return jsonify(posts=page["posts"], next_before=page["next_before"])
     return await render_template("feed/home.html", older=True, **page)
@@ -73,12 +60,7 @@ async def sse():
     cursor = feed_id_argument(request.headers.get("Last-Event-ID"), "Last-Event-ID")
     if cursor is None:
         cursor = feed_id_argument(request.args.get("last_event_id"), "last_event_id")
-    # Replayed events carry avatar URLs, built from this request's context;
-    # live events come ready-made, so the live part of the stream needs none.
-    missed_events = copy_current_request_context(
-        partial(events_after, get_database(), g.user["id"])
-    )
-    stream = event_stream(get_bus(), g.user["id"], cursor, missed_events)
+    stream = get_feed().stream(g.user["id"], cursor)
     response = await current_app.make_response((stream, SSE_HEADERS))
     response.timeout = None  # a stream lasts as long as the page is open
     return response

@@ -1,9 +1,8 @@
 """The `post` and `like` tables and their queries.
 
-A comment is a post whose `parent_post_id` names the post it answers. Pages,
-the JSON API and the live events all describe posts with the same dicts,
-built by `post_dict` and `comment_dict` below, so the server's template and
-the browser's template render the same thing.
+A comment is a post whose `parent_post_id` names the post it answers. The
+queries return rows; `post.present` turns them into what pages, the JSON
+API and the live events show.
 """
 
 import re
@@ -16,9 +15,8 @@ import sqlalchemy as sa
 from databases import Database
 from databases.interfaces import Record
 
-from db import INTEGRITY_ERRORS, Timestamp, isoformat, metadata
+from db import INTEGRITY_ERRORS, Timestamp, metadata
 from user.models import user_table
-from utilities.imaging import avatar_url
 
 MAX_BODY_LENGTH = 280
 
@@ -131,8 +129,8 @@ async def likers_of(database: Database, post_ids: Iterable[int]) -> dict[int, li
     return likers
 
 
-async def comments_of(database: Database, post_ids: Iterable[int]) -> dict[int, list[dict]]:
-    """The comments on each post, oldest first."""
+async def comments_of(database: Database, post_ids: Iterable[int]) -> dict[int, list[Record]]:
+    """The comments on each post (rows of POST_COLUMNS), oldest first."""
     query = (
         sa.select(*POST_COLUMNS)
         .select_from(posts_with_authors)
@@ -141,21 +139,22 @@ async def comments_of(database: Database, post_ids: Iterable[int]) -> dict[int, 
     )
     comments = defaultdict(list)
     for row in await database.fetch_all(query):
-        comments[row["parent_post_id"]].append(comment_dict(row))
+        comments[row["parent_post_id"]].append(row)
     return comments
 
 
-async def with_comments_and_likes(database: Database, post_rows: list[Record]) -> list[dict]:
-    """Post dicts for rows of POST_COLUMNS, in two statements however many."""
+async def comments_and_likers(
+    database: Database, post_rows: list[Record]
+) -> tuple[dict[int, list[Record]], dict[int, list[str]]]:
+    """The comments and the likers of every post in `post_rows`, in two
+    statements however many posts there are."""
     post_ids = [row["id"] for row in post_rows]
     if not post_ids:
-        return []
-    comments = await comments_of(database, post_ids)
-    likers = await likers_of(database, post_ids)
-    return [post_dict(row, likers[row["id"]], comments[row["id"]]) for row in post_rows]
+        return {}, {}
+    return await comments_of(database, post_ids), await likers_of(database, post_ids)
 
 
-async def posts_by_user(database: Database, user_id: int, limit: int = 20) -> list[dict]:
+async def posts_by_user(database: Database, user_id: int, limit: int = 20) -> list[Record]:
     """A user's own latest posts (not comments), for their profile page."""
     query = (
         sa.select(*POST_COLUMNS)
@@ -164,27 +163,4 @@ async def posts_by_user(database: Database, user_id: int, limit: int = 20) -> li
         .order_by(post_table.c.id.desc())
         .limit(limit)
     )
-    return await with_comments_and_likes(database, await database.fetch_all(query))
-
-
-def author_dict(username: str, image: str | None) -> dict:
-    return {
-        "username": username,
-        "avatar": avatar_url(image, "sm"),
-        "url": f"/user/{username}",  # usernames are [A-Za-z0-9_]: nothing to escape
-    }
-
-
-def comment_dict(row) -> dict:
-    """A comment as pages, JSON and live events describe it."""
-    return {
-        "uid": row["uid"],
-        "body": row["body"],
-        "created": isoformat(row["created"]),
-        "author": author_dict(row["username"], row["image"]),
-    }
-
-
-def post_dict(row, likers: list[str], comments: list[dict]) -> dict:
-    """A post with its likes and comments, as pages, JSON and live events describe it."""
-    return {**comment_dict(row), "likes": len(likers), "likers": likers, "comments": comments}
+    return await database.fetch_all(query)

@@ -6,8 +6,7 @@ from databases.interfaces import Record
 from quart import Blueprint, abort, flash, g, jsonify, redirect, request, url_for
 
 from db import get_database
-from feed.events import get_bus, write_and_publish
-from feed.models import change_like, create_comment, create_post
+from feed.service import get_feed
 from post.models import (
     MAX_BODY_LENGTH,
     UNSTORABLE_TEXT_RULE,
@@ -19,6 +18,8 @@ from user.decorators import login_required
 from utilities.ratelimit import rate_limit
 
 post_app = Blueprint("post", __name__)
+# Templates (and through them broadcast.js) take the limit from here.
+post_app.add_app_template_global(MAX_BODY_LENGTH, "MAX_BODY_LENGTH")
 
 LENGTH_RULE = f"Write between 1 and {MAX_BODY_LENGTH} characters."
 
@@ -71,7 +72,7 @@ async def add_post():
             abort(400, description=LENGTH_RULE)
         await flash(LENGTH_RULE, "danger")
         return redirect(url_for("feed.home"))
-    post = await write_and_publish(get_bus(), lambda: create_post(get_database(), g.user, body))
+    post = await get_feed().publish_post(g.user, body)
     if from_form:
         return redirect(url_for("feed.home"))
     return jsonify(post), 201
@@ -88,19 +89,17 @@ async def add_comment():
     parent, parent_uid = await find_post(payload)
     if parent["parent_post_id"] is not None:
         abort(400, description="Comments cannot be commented on; answer the post instead.")
-    comment = await write_and_publish(
-        get_bus(), lambda: create_comment(get_database(), g.user, parent, parent_uid, body)
-    )
+    comment = await get_feed().publish_comment(g.user, parent, parent_uid, body)
     return jsonify(comment), 201
 
 
 async def set_like(like: bool):
     await rate_limit("LIKE_LIMIT_PER_USER", g.user["id"])  # liking and unliking alike
     post, uid = await find_post(await read_payload())
-    state = await write_and_publish(
-        get_bus(), lambda: change_like(get_database(), g.user, post, uid, like)
-    )
-    return jsonify(state)
+    if post["parent_post_id"] is not None:
+        # A like of a comment would be stored but shown nowhere.
+        abort(400, description="Comments cannot be liked; like the post instead.")
+    return jsonify(await get_feed().publish_like(g.user, post, uid, like))
 
 
 @post_app.route("/like", methods=["POST"])

@@ -15,10 +15,10 @@ from relationship.models import (
     is_following,
     unfollow,
 )
-from user.decorators import login_required
+from user.decorators import login_required, user_or_404
 from user.models import USERNAME_RULE, is_valid_username, newest_users
-from user.views import safe_next, user_or_404
 from utilities.pagination import Page, fetch_page, page_number, page_url
+from utilities.redirects import safe_next
 from utilities.responses import wants_json
 
 relationship_app = Blueprint("relationship", __name__)

@@ -42,14 +42,14 @@ MUTANTS = [
         "the stream replays from the database, then subscribes to the bus",
         "feed/sse.py",
         """    with bus.subscribe(user_id) as subscription:
-        yield f"retry: {RETRY_MS}\\n\\n".encode()
+        yield RETRY
         last_sent = cursor or 0
         if cursor is not None:
             async for feed_id, replayed in replay(missed_events, cursor):
                 yield replayed
                 last_sent = feed_id
         while True:""",
-        """    yield f"retry: {RETRY_MS}\\n\\n".encode()
+        """    yield RETRY
     last_sent = cursor or 0
     if cursor is not None:
         async for feed_id, replayed in replay(missed_events, cursor):
@@ -64,7 +64,7 @@ MUTANTS = [
         "the missed events are read before the stream subscribes, sent after",
         "feed/sse.py",
         """    with bus.subscribe(user_id) as subscription:
-        yield f"retry: {RETRY_MS}\\n\\n".encode()
+        yield RETRY
         last_sent = cursor or 0
         if cursor is not None:
             async for feed_id, replayed in replay(missed_events, cursor):""",
@@ -72,7 +72,7 @@ MUTANTS = [
         item async for item in replay(missed_events, cursor)
     ]
     with bus.subscribe(user_id) as subscription:
-        yield f"retry: {RETRY_MS}\\n\\n".encode()
+        yield RETRY
         last_sent = cursor or 0
         if cursor is not None:
             for feed_id, replayed in missed:""",
@@ -128,7 +128,7 @@ MUTANTS = [
         "comment-does-not-bump",
         "a comment no longer raises its post to the top of the home page",
         "feed/models.py",
-        '        await _bump(database, parent["id"], now)\n',
+        "        await _bump(database, parent_id, now)\n",
         "",
         ("tests/test_feed.py",),
     ),

@@ -142,6 +142,12 @@ def client(app):
 
 
 @pytest.fixture
+def feed(app):
+    """The app's feed service: writes posts, comments and likes, and reads pages."""
+    return app.extensions["feed"]
+
+
+@pytest.fixture
 async def database(app):
     """The app's database, inside a request context so that model functions
     called directly can build URLs (avatars, profiles) as a view would."""

@@ -12,9 +12,7 @@ from feed.events import (
     HEARTBEAT,
     QUEUE_SIZE,
     FeedEvent,
-    MemoryBus,
-    RedisBus,
-    write_and_publish,
+    create_bus,
 )
 from feed.sse import live_chunk
 from tests.conftest import empty_tables, unavailable
@@ -41,13 +39,13 @@ async def receive(subscription, count: int) -> list:
 @pytest.fixture(params=["memory", "redis"])
 async def bus(request):
     if request.param == "memory":
-        bus = MemoryBus()
+        bus = create_bus("memory://")
     else:
         try:
             redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
         except redis.RedisError as error:
             unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
-        bus = RedisBus(REDIS_URL)
+        bus = create_bus(REDIS_URL)
     await bus.start()
     yield bus
     await bus.close()
@@ -85,7 +83,8 @@ async def test_leaving_unsubscribes(bus):
 
 
 async def test_slow_stream_is_dropped_without_slowing_others():
-    bus = MemoryBus()
+    bus = create_bus("memory://")
+    await bus.start()
     with bus.subscribe(1) as slow, bus.subscribe(2) as fast:
         for feed_id in range(QUEUE_SIZE + 1):
             await bus.publish(event_for({1: feed_id, 2: feed_id}))
@@ -97,6 +96,14 @@ async def test_close_ends_every_stream(bus):
     with bus.subscribe(1) as stream:
         await bus.close()
         assert await stream.next_all() == [None]
+
+
+async def write_and_publish(bus, write) -> int:
+    """What the feed service does for each action: write, then publish, in turn."""
+    async with bus.ordered():
+        feed_id, event = await write()
+        await bus.publish(event)
+    return feed_id
 
 
 async def test_writers_publish_in_id_order(bus):
@@ -142,7 +149,8 @@ async def read_until(connection, marker: bytes) -> bytes:
 
 
 async def test_logged_out_stream_is_401(client):
-    response = await client.get("/sse")
+    # What EventSource sends: it asks for an event stream, not a page.
+    response = await client.get("/sse", headers={"Accept": "text/event-stream"})
     assert response.status_code == 401
     assert await response.get_json() == {"error": "Please log in first."}
 
@@ -190,7 +198,9 @@ async def test_idle_stream_pings_and_runs_no_queries(app_config):
 @pytest.mark.parametrize("cursor", ["abc", "-5", "1e3"])
 async def test_bad_cursor_is_400(client, cursor):
     await register_and_login(client, "alice")
-    response = await client.get(f"/sse?last_event_id={cursor}")
+    response = await client.get(
+        f"/sse?last_event_id={cursor}", headers={"Accept": "text/event-stream"}
+    )
     assert response.status_code == 400
     assert "last_event_id" in (await response.get_json())["error"]
 

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from db import json_pairs
-from feed.models import change_like, create_comment, create_post, feed_table
+from feed.models import feed_table
 from relationship.models import follow
 from tests.helpers import count_rows, post_form, post_json, register_and_login, text_of
 from user.models import create_user, user_by_name
@@ -104,13 +104,13 @@ async def test_fan_out_reaches_author_and_followers_only(alice, database):
 POST_ROUND_TRIPS = {"mysql": 5, "sqlite": 6}
 
 
-async def test_fan_out_takes_three_statements_whatever_the_followers(database, round_trips):
+async def test_fan_out_takes_three_statements_whatever_the_followers(database, round_trips, feed):
     author = await make_user(database, "author")
     for i in range(30):
         follower = await make_user(database, f"f{i}")
         await follow(database, follower["id"], author["id"])
     before, trips_before = database.statements, round_trips.count
-    _, event = await create_post(database, author, "hello all")
+    _, event = await feed.create_post(author, "hello all")
     assert database.statements - before == 3
     assert round_trips.count - trips_before == POST_ROUND_TRIPS[database.url.dialect]
     rows = await database.fetch_all(sa.select(feed_table.c.to_user_id, feed_table.c.id))
@@ -164,19 +164,17 @@ async def test_like_and_unlike_are_idempotent(alice, database):
     assert missing.status_code == 404
 
 
-async def test_comment_by_stranger_bumps_post_to_the_top(database):
+async def test_comment_by_stranger_bumps_post_to_the_top(database, feed):
     author = await make_user(database, "author")
     reader = await make_user(database, "reader")
     stranger = await make_user(database, "stranger")
     await follow(database, reader["id"], author["id"])
-    older, _ = await create_post(database, author, "older post")
-    await create_post(database, author, "newer post")
+    older, _ = await feed.create_post(author, "older post")
+    await feed.create_post(author, "newer post")
     parent = {"id": await _post_id(database, older["uid"]), "parent_post_id": None}
-    _, event = await create_comment(database, stranger, parent, older["uid"], "nice")
+    _, event = await feed.create_comment(stranger, parent, older["uid"], "nice")
     assert set(event.feed_ids) == {author["id"], reader["id"]}
-    from feed.models import home_page
-
-    page = await home_page(database, reader["id"])
+    page = await feed.home_page(reader["id"])
     assert [post["body"] for post in page["posts"]] == ["older post", "newer post"]
     assert page["posts"][0]["comments"][0]["body"] == "nice"
 
@@ -187,18 +185,16 @@ async def _post_id(database, uid):
     return (await post_by_uid(database, uid))["id"]
 
 
-async def test_like_bumps_post_too(database):
+async def test_like_bumps_post_too(database, feed):
     author = await make_user(database, "author")
     liker = await make_user(database, "liker")
-    older, _ = await create_post(database, author, "older")
-    await create_post(database, author, "newer")
+    older, _ = await feed.create_post(author, "older")
+    await feed.create_post(author, "newer")
     post = {"id": await _post_id(database, older["uid"])}
-    state, event = await change_like(database, liker, post, older["uid"], like=True)
+    state, event = await feed.change_like(liker, post, older["uid"], like=True)
     assert state["likes"] == 1
     assert event.action == "like"
-    from feed.models import home_page
-
-    page = await home_page(database, author["id"])
+    page = await feed.home_page(author["id"])
     assert page["posts"][0]["body"] == "older"
     assert page["posts"][0]["likers"] == ["liker"]
 
@@ -215,7 +211,7 @@ async def test_user_text_is_escaped_in_html(alice):
 HOME_ROUND_TRIPS = {"mysql": 4, "sqlite": 8}
 
 
-async def test_home_page_takes_constant_statements(alice, database, round_trips):
+async def test_home_page_takes_constant_statements(alice, database, round_trips, feed):
     async def statements_for_home() -> int:
         before, trips_before = database.statements, round_trips.count
         response = await alice.get("/")
@@ -227,15 +223,15 @@ async def test_home_page_takes_constant_statements(alice, database, round_trips)
 
     author = await user_by_name(database, "alice")
     likers = [await make_user(database, f"liker{i}") for i in range(20)]
-    await create_post(database, author, "the only post")
+    await feed.create_post(author, "the only post")
     one_post = await statements_for_home()
     for number in range(12):
-        post, _ = await create_post(database, author, f"post {number}")
+        post, _ = await feed.create_post(author, f"post {number}")
         parent = {"id": await _post_id(database, post["uid"]), "parent_post_id": None}
         for comment_number in range(5):
-            await create_comment(database, likers[comment_number], parent, post["uid"], "c")
+            await feed.create_comment(likers[comment_number], parent, post["uid"], "c")
         for liker in likers:
-            await change_like(database, liker, parent, post["uid"], like=True)
+            await feed.change_like(liker, parent, post["uid"], like=True)
     page = await text_of(await alice.get("/"))
     assert page.count('class="card post') == 10
     assert page.count('class="comment ') == 50
@@ -246,10 +242,10 @@ async def test_home_page_takes_constant_statements(alice, database, round_trips)
     assert trips == [HOME_ROUND_TRIPS[database.url.dialect]] * 2
 
 
-async def test_older_pages_for_infinite_scroll(alice, database):
+async def test_older_pages_for_infinite_scroll(alice, database, feed):
     author = await user_by_name(database, "alice")
     for number in range(25):
-        await create_post(database, author, f"post {number}")
+        await feed.create_post(author, f"post {number}")
     home = await text_of(await alice.get("/"))
     assert home.count('class="card post') == 10
     assert "post 24" in home and "post 15" in home and "post 14" not in home
@@ -265,10 +261,10 @@ async def test_older_pages_for_infinite_scroll(alice, database):
     assert seen == [f"post {number}" for number in range(14, -1, -1)]
 
 
-async def test_older_page_as_html_without_javascript(alice, database):
+async def test_older_page_as_html_without_javascript(alice, database, feed):
     author = await user_by_name(database, "alice")
     for number in range(11):
-        await create_post(database, author, f"post {number}")
+        await feed.create_post(author, f"post {number}")
     home = await text_of(await alice.get("/"))
     link = home.split('id="older-link" href="')[1].split('"')[0]
     older = await text_of(await alice.get(link.replace("&amp;", "&")))
@@ -289,13 +285,13 @@ async def test_empty_home_says_what_to_do(alice):
     assert 'data-last-event-id="0"' in home
 
 
-async def test_profile_lists_the_users_posts_with_comments(alice, database):
+async def test_profile_lists_the_users_posts_with_comments(alice, database, feed):
     author = await user_by_name(database, "alice")
     other = await make_user(database, "bob")
-    post, _ = await create_post(database, author, "on my profile")
-    await create_post(database, other, "not alice's")
+    post, _ = await feed.create_post(author, "on my profile")
+    await feed.create_post(other, "not alice's")
     parent = {"id": await _post_id(database, post["uid"]), "parent_post_id": None}
-    await create_comment(database, other, parent, post["uid"], "a comment from bob")
+    await feed.create_comment(other, parent, post["uid"], "a comment from bob")
     profile = await text_of(await alice.get("/user/alice"))
     assert f'id="post-{post["uid"]}"' in profile
     assert "a comment from bob" in profile

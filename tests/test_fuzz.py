@@ -23,7 +23,6 @@ from urllib.parse import urlencode
 
 import pytest
 
-from feed.models import create_post
 from feed.views import MAX_FEED_ID
 from post.models import UNSTORABLE_TEXT_RULE
 from relationship.models import follow
@@ -394,21 +393,21 @@ def app_config(app_config):
     return {**app_config, **dict.fromkeys(RATE_LIMITS, Rate(count=10**9, window_s=1))}
 
 
-async def known_values(database, usernames: list[str]) -> dict[str, list[str]]:
+async def known_values(database, feed, usernames: list[str]) -> dict[str, list[str]]:
     """Real values for route variables and fields: people, files, a post's uid."""
     await create_user(database, "target", PASSWORD)
-    post, _ = await create_post(database, await user_by_name(database, "target"), "a post")
+    post, _ = await feed.create_post(await user_by_name(database, "target"), "a post")
     return {"username": usernames, "filename": FILES, "post_uid": [post["uid"]]}
 
 
-async def test_no_malformed_request_fails_logged_out(app, client, database):
-    known = await known_values(database, ["target"])
+async def test_no_malformed_request_fails_logged_out(app, client, database, feed):
+    known = await known_values(database, feed, ["target"])
     await assert_no_failures(app, client, SEED, known, await csrf_token_from(client, "/login"))
 
 
-async def test_no_malformed_request_fails_logged_in(app, client, database):
+async def test_no_malformed_request_fails_logged_in(app, client, database, feed):
     await register_and_login(client, "fuzzer")
-    known = await known_values(database, ["fuzzer", "target"])
+    known = await known_values(database, feed, ["fuzzer", "target"])
     ids = await user_ids(database)
     await follow(database, ids["fuzzer"], ids["target"])
     await assert_no_failures(app, client, SEED + 1, known, await csrf_token_from(client, "/"))
@@ -469,7 +468,8 @@ async def test_feed_id_beyond_ascii_digits_or_64_bits_is_400(client, path, name,
 @pytest.mark.parametrize("feed_id", ["\xb2", str(MAX_FEED_ID + 1)], ids=["raw-0xB2", "2**63"])
 async def test_last_event_id_header_beyond_ascii_digits_or_64_bits_is_400(client, feed_id):
     await register_and_login(client, "alice")
-    status, body = await send(client, Probe("GET", "/sse", {"Last-Event-ID": feed_id}))
+    headers = {"Last-Event-ID": feed_id, "Accept": "text/event-stream"}  # as EventSource sends
+    status, body = await send(client, Probe("GET", "/sse", headers))
     assert (status, json.loads(body)) == (400, feed_id_rule("Last-Event-ID"))
 
 

@@ -7,7 +7,6 @@ import pytest
 import user.models
 from application import create_app
 from db import metadata
-from feed.models import create_post
 from tests.helpers import (
     PASSWORD,
     count_calls,
@@ -42,12 +41,12 @@ async def snapshot(client, database) -> dict:
 
 
 @pytest.fixture
-async def alice_with_something_to_change(client, database) -> str:
+async def alice_with_something_to_change(client, database, feed) -> str:
     """alice logged in, bob to follow, and a post of bob's to comment on or like."""
     await register_and_login(client, "alice")
     await create_users(database, ["bob"])
     bob = await user_by_name(database, "bob")
-    post, _ = await create_post(database, bob, "forge a like for me")
+    post, _ = await feed.create_post(bob, "forge a like for me")
     return post["uid"]
 
 

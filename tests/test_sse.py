@@ -18,7 +18,7 @@ import redis
 from bench.common import HOST
 from db import utc_now
 from feed.events import MAX_STREAMS_PER_USER
-from feed.models import create_post, feed_table
+from feed.models import feed_table
 from post.models import post_by_uid
 from relationship.models import follow
 from tests.conftest import unavailable
@@ -260,11 +260,11 @@ async def test_one_stream_too_many_ends_the_oldest(people):
     assert second_oldest.data["post"]["uid"] == post["uid"]
 
 
-async def fill_feed(database, username: str, rows: int) -> None:
+async def fill_feed(database, feed, username: str, rows: int) -> None:
     """Give `username` `rows` feed rows, each of which replays as a post of
     280 emoji: over 3 KB once JSON has escaped them, megabytes in all."""
     author = await user_by_name(database, username)
-    post, _ = await create_post(database, author, "\N{GRINNING FACE}" * 280)
+    post, _ = await feed.create_post(author, "\N{GRINNING FACE}" * 280)
     post_id = (await post_by_uid(database, post["uid"]))["id"]
     now = utc_now()
     row = dict(to_user_id=author["id"], fm_user_id=author["id"], post_id=post_id,
@@ -296,11 +296,11 @@ def server_holds_connection(server_port: int, client_port: int) -> bool:
     return False
 
 
-async def test_a_stream_nobody_reads_is_dropped(database_url, database):
+async def test_a_stream_nobody_reads_is_dropped(database_url, database, feed):
     environment = {**server_environment(database_url), "SEND_TIMEOUT_S": "1"}
     with LiveServer(environment) as server:
         reader = await Person(server.url, "reader").sign_up()
-        await fill_feed(database, "reader", rows=2000)
+        await fill_feed(database, feed, "reader", rows=2000)
         with unread_stream(server.port, reader.http.cookies["session"]) as client_port:
             assert server_holds_connection(server.port, client_port)
             await until_dropped(server.port, client_port, timeout_s=20)

@@ -14,8 +14,9 @@ import pytest
 import redis
 
 from db import utc_now
-from feed.events import FeedEvent, MemoryBus, RedisBus, write_and_publish
-from feed.models import REPLAY_BATCH, change_like, create_post, events_after, feed_table
+from feed.events import FeedEvent, create_bus
+from feed.models import REPLAY_BATCH, feed_table
+from feed.service import Feed
 from feed.sse import event_stream, replay
 from post.models import post_by_uid, post_table
 from relationship.models import follow
@@ -58,36 +59,38 @@ async def alice_and_bob(database):
 
 @pytest.mark.parametrize("committed", ["before the replay reads", "after the replay reads"])
 async def test_an_event_committed_during_the_replay_is_sent_exactly_once(
-    database, alice_and_bob, committed
+    database, feed, alice_and_bob, committed
 ):
     """Before the replay's query, the post is in the replay and on the queue
     (the stream must skip the copy); after it, only on the queue (the stream
     must have subscribed before replaying, or it is lost)."""
     alice, bob_id = alice_and_bob
-    bus = MemoryBus()
-    await write_and_publish(bus, lambda: create_post(database, alice, "before the stream"))
+    bus = create_bus("memory://")
+    # The app's feed service, on a bus of this test's own.
+    stream_feed = Feed(database, bus, feed.present)
+    await stream_feed.publish_post(alice, "before the stream")
 
     async def post_during_replay():
         # The bus hands an event to streams on a later turn of the event loop;
         # a witness of bob's returns once that is done, so the stream had
         # either subscribed by then or missed it for good.
         with bus.subscribe(bob_id) as witness:
-            await write_and_publish(bus, lambda: create_post(database, alice, "during the replay"))
+            await stream_feed.publish_post(alice, "during the replay")
             await witness.next_all()
 
     async def missed_events(after: int):
         if committed == "before the replay reads":
             await post_during_replay()
-        rows = await events_after(database, bob_id, after)
+        events = await stream_feed.events_after(bob_id, after)
         if committed == "after the replay reads":
             await post_during_replay()
-        return rows
+        return events
 
     stream = event_stream(bus, bob_id, 0, missed_events)
     try:
         await anext(stream)  # retry: 3000
         events = await read_events(stream, 2, "the post committed during the replay")
-        await write_and_publish(bus, lambda: create_post(database, alice, "after the replay"))
+        await stream_feed.publish_post(alice, "after the replay")
         events += await read_events(stream, 1, "the post after the replay")
     finally:
         await stream.aclose()
@@ -97,7 +100,7 @@ async def test_an_event_committed_during_the_replay_is_sent_exactly_once(
     assert ids == sorted(set(ids))
 
 
-async def test_a_replay_longer_than_one_batch_is_whole(database, alice_and_bob):
+async def test_a_replay_longer_than_one_batch_is_whole(database, feed, alice_and_bob):
     alice, bob_id = alice_and_bob
     missed = 2 * REPLAY_BATCH + 5
     now = utc_now()
@@ -119,28 +122,25 @@ async def test_a_replay_longer_than_one_batch_is_whole(database, alice_and_bob):
         ],
     )  # fmt: skip
     replayed = [
-        feed_id
-        async for feed_id, _ in replay(lambda after: events_after(database, bob_id, after), 0)
+        feed_id async for feed_id, _ in replay(lambda after: feed.events_after(bob_id, after), 0)
     ]
     assert len(replayed) == missed
     assert replayed == sorted(set(replayed))
 
 
-async def test_a_like_that_changes_nothing_tells_no_one(database, alice_and_bob):
+async def test_a_like_that_changes_nothing_tells_no_one(database, feed, alice_and_bob):
     alice, _ = alice_and_bob
-    post, _ = await create_post(database, alice, "like me once")
+    post, _ = await feed.create_post(alice, "like me once")
     row = await post_by_uid(database, post["uid"])
     bob = await user_by_name(database, "bob")
-    first = await change_like(database, bob, row, post["uid"], like=True)
-    again = await change_like(database, bob, row, post["uid"], like=True)
+    first = await feed.change_like(bob, row, post["uid"], like=True)
+    again = await feed.change_like(bob, row, post["uid"], like=True)
     assert first[1] is not None and again[1] is None
-    replayed = await events_after(database, alice["id"], 0)
+    replayed = await feed.events_after(alice["id"], 0)
     assert [action for _, action, _ in replayed] == ["post", "like"]
-    unlike_twice = [
-        await change_like(database, bob, row, post["uid"], like=False) for _ in range(2)
-    ]
+    unlike_twice = [await feed.change_like(bob, row, post["uid"], like=False) for _ in range(2)]
     assert [event is None for _, event in unlike_twice] == [False, True]
-    replayed = await events_after(database, alice["id"], 0)
+    replayed = await feed.events_after(alice["id"], 0)
     assert [action for _, action, _ in replayed] == ["post", "like", "unlike"]
 
 
@@ -151,7 +151,7 @@ async def two_redis_buses():
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.RedisError as error:
         unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
-    buses = RedisBus(REDIS_URL), RedisBus(REDIS_URL)
+    buses = create_bus(REDIS_URL), create_bus(REDIS_URL)
     for bus in buses:
         await bus.start()
     yield buses

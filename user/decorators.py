@@ -1,10 +1,14 @@
-"""`login_required`: the guard in front of every page that needs a person."""
+"""Guards in front of pages: `login_required` for pages that need a person,
+`user_or_404` for pages about one."""
 
 from functools import wraps
 from urllib.parse import urlencode
 
-from quart import g, redirect, request, url_for
+from databases.interfaces import Record
+from quart import abort, g, redirect, request, url_for
 
+from db import get_database
+from user.models import user_by_name
 from utilities.responses import json_error, wants_json
 
 
@@ -29,3 +33,11 @@ def login_required(view):
         return await view(*args, **kwargs)
 
     return guarded_view
+
+
+async def user_or_404(username: str) -> Record:
+    """The user called `username`, or a 404 page that says there is none."""
+    user = await user_by_name(get_database(), username)
+    if user is None:
+        abort(404, description=f"There is no one called {username} here.")
+    return user

@@ -1,12 +1,9 @@
 """Registration, login and logout; profiles and the profile editor."""
 
 import asyncio
-from urllib.parse import urlsplit
 
-from databases.interfaces import Record
 from quart import (
     Blueprint,
-    abort,
     current_app,
     flash,
     g,
@@ -19,9 +16,9 @@ from quart import (
 from werkzeug.datastructures import FileStorage
 
 from db import DATABASE_ERRORS, INTEGRITY_ERRORS, get_database
-from post.models import posts_by_user
+from feed.service import get_feed
 from relationship.models import follow_counts, is_following
-from user.decorators import login_required
+from user.decorators import login_required, user_or_404
 from user.models import (
     USERNAME_RULE,
     authenticate,
@@ -30,7 +27,6 @@ from user.models import (
     end_session,
     is_valid_username,
     update_user,
-    user_by_name,
     user_by_session,
     username_taken,
 )
@@ -43,6 +39,7 @@ from utilities.imaging import (
     store_profile_image,
 )
 from utilities.ratelimit import rate_limit
+from utilities.redirects import safe_next
 
 user_app = Blueprint("user", __name__)
 
@@ -71,16 +68,6 @@ async def load_logged_in_user() -> None:
     g.user = await user_by_session(get_database(), session_id) if session_id else None
     if session_id and g.user is None:
         session.clear()  # logged out elsewhere, or expired
-
-
-def safe_next(target: str | None) -> str | None:
-    """`target` if it is a path on this site, else None (no open redirects)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or any(ord(char) < 32 for char in target):
-        return None
-    return target
 
 
 async def read_credentials() -> tuple[str, str]:
@@ -191,14 +178,6 @@ async def logout():
     return redirect(url_for("user.login"))
 
 
-async def user_or_404(username: str) -> Record:
-    """The user called `username`, or a 404 page that says there is none."""
-    user = await user_by_name(get_database(), username)
-    if user is None:
-        abort(404, description=f"There is no one called {username} here.")
-    return user
-
-
 @user_app.route("/user/<username>")
 async def profile(username: str):
     user = await user_or_404(username)
@@ -211,7 +190,7 @@ async def profile(username: str):
         followers=followers,
         following=following,
         viewer_follows=viewer_follows,
-        posts=await posts_by_user(database, user["id"]),
+        posts=await get_feed().profile_posts(user["id"]),
     )
 
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from quart import Quart, jsonify
+from quart import Quart, current_app, jsonify
 
 from db import DATABASE_ERRORS, AppDatabase, get_database, is_missing_schema
-from feed.events import get_bus
 from utilities.errors import BROKER_ERRORS
 
 CHECK_TIMEOUT_S = 1.5  # both checks run at once: the answer comes within 2 s
@@ -48,7 +47,7 @@ async def database_health(database: AppDatabase) -> dict[str, str]:
 async def broker_health() -> dict[str, str]:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
-            await get_bus().ping()
+            await current_app.extensions["bus"].ping()
     except (*BROKER_ERRORS, TimeoutError):
         return {"broker": "unreachable"}
     return {"broker": "ok"}

@@ -1,5 +1,5 @@
-"""Profile images: checked, cropped, resized and stored with Wand (ImageMagick),
-and the URLs that show them.
+"""Profile images: checked, cropped, resized and stored with Wand (ImageMagick).
+(The URLs that show them are `utilities.avatars`'.)
 
 An upload is untrusted input handed to a large C library, so it passes
 several gates before and after ImageMagick sees it:
@@ -39,9 +39,13 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-from quart import Quart, current_app, send_from_directory, url_for
+from quart import Quart, current_app
+
+from utilities.avatars import AVATAR_SIZES, avatar_url
+from utilities.files import send_from_folder
 
 # ImageMagick reads its security policy once, when Wand loads the library, so
 # the policy's folder must be known before the first `import wand`.
@@ -59,7 +63,6 @@ from wand.resource import limits  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-AVATAR_SIZES = ("raw", "xlg", "lg", "sm")
 # Side in pixels of each size; "raw" keeps the side of the cropped upload.
 AVATAR_SIDES = {"xlg": 200, "lg": 75, "sm": 50}
 
@@ -567,16 +570,9 @@ def remove_profile_image(image_id: str, media_root: str) -> None:
         _avatar_path(media_root, image_id, size).unlink(missing_ok=True)
 
 
-def avatar_url(image: str | None, size: str = "sm") -> str:
-    """The URL of a user's profile image at one size, or the default image."""
-    if image is None:
-        return url_for("static", filename=f"images/user/profile.{size}.png")
-    return f"{current_app.config['MEDIA_URL']}/user/{image}.{size}.png"
-
-
 async def send_media(filename: str):
-    """Serve an uploaded file; send_from_directory refuses paths outside MEDIA_ROOT."""
-    return await send_from_directory(current_app.config["MEDIA_ROOT"], filename)
+    """Serve an uploaded file; paths outside MEDIA_ROOT are refused."""
+    return await send_from_folder(current_app.config["MEDIA_ROOT"], filename)
 
 
 def init_app(app: Quart) -> None:
@@ -584,4 +580,4 @@ def init_app(app: Quart) -> None:
     # names another server that serves MEDIA_ROOT, so there is no route here.
     if app.config["MEDIA_URL"].startswith("/"):
         app.add_url_rule(f"{app.config['MEDIA_URL']}/<path:filename>", "media", send_media)
-    app.jinja_env.globals["avatar_url"] = avatar_url
+    app.jinja_env.globals["avatar_url"] = partial(avatar_url, app.config["MEDIA_URL"])

@@ -2,17 +2,17 @@
 
 from quart import jsonify, request
 
+# What a client that cannot show an HTML page asks for: JSON (fetch() and
+# other API callers), or an event stream (EventSource, which cannot follow a
+# redirect to the login page, so it must be told 401 plainly).
+NOT_HTML = ("application/json", "text/event-stream")
+
 
 def wants_json() -> bool:
-    """True for fetch()/API callers: a JSON body, or JSON preferred in Accept.
-
-    The event stream counts too: EventSource cannot follow a redirect to a
-    login page, so it must be told 401 plainly.
-    """
-    if request.is_json or request.path == "/sse":
+    """True when the client sent JSON, or prefers JSON or an event stream to HTML."""
+    if request.is_json:
         return True
-    accept = request.accept_mimetypes
-    return accept.best_match(["text/html", "application/json"]) == "application/json"
+    return request.accept_mimetypes.best_match(["text/html", *NOT_HTML]) in NOT_HTML
 
 
 def json_error(message: str, status: int):

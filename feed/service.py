@@ -1,0 +1,160 @@
+"""The feed service: what the views ask for, one function per action.
+
+Writing a post, a comment or a like stores it (`feed.models`), describes it
+(`post.present`) and publishes the event that tells its readers (the bus),
+in that order and in one place: a post travels one way, from the view that
+received it to the streams that show it.
+
+Ids only grow on a stream because writers take `bus.ordered()` around
+"write and commit, then publish": two writers whose transactions overlapped
+could otherwise publish id 11 before id 10, and a stream that had sent 11
+would have to drop 10.
+"""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from databases.interfaces import Record
+from quart import current_app
+
+from db import AppDatabase, utc_now
+from feed import models
+from feed.events import Bus, FeedEvent
+from feed.sse import event_stream
+from feed.wire import encode_data
+from post.models import comments_and_likers, posts_by_user
+from post.present import Presenter
+
+
+def post_event_data(post: dict) -> dict:
+    return {"post": post}
+
+
+def comment_event_data(post_uid: str, comment: dict) -> dict:
+    return {"post_uid": post_uid, "comment": comment}
+
+
+def like_event_data(post_uid: str, username: str, likers: list[str]) -> dict:
+    return {"post_uid": post_uid, "user": username, "likes": len(likers), "likers": likers}
+
+
+def _event(action: str, data: dict, feed_ids: dict[int, int]) -> FeedEvent:
+    return FeedEvent(action, encode_data(data), feed_ids)
+
+
+def _written(uid: str, body: str, now: datetime, author: Record) -> dict:
+    """The fields of a just-written post, shaped like a row of POST_COLUMNS."""
+    return {
+        "uid": uid,
+        "body": body,
+        "created": now,
+        "username": author["username"],
+        "image": author["image"],
+    }
+
+
+@dataclass(frozen=True)
+class Feed:
+    """The feed of one app: its database, its bus and how it describes posts."""
+
+    database: AppDatabase
+    bus: Bus
+    present: Presenter
+
+    # --- Writing: store, describe, and the event that tells the readers. ----
+
+    async def create_post(self, author: Record, body: str) -> tuple[dict, FeedEvent]:
+        now = utc_now()
+        uid, feed_ids = await models.write_post(self.database, author["id"], body, now)
+        post = self.present.post(_written(uid, body, now, author), likers=[], comments=[])
+        return post, _event("post", post_event_data(post), feed_ids)
+
+    async def create_comment(
+        self, author: Record, parent: Record, parent_uid: str, body: str
+    ) -> tuple[dict, FeedEvent]:
+        now = utc_now()
+        uid, feed_ids = await models.write_comment(
+            self.database, author["id"], parent["id"], body, now
+        )
+        comment = self.present.comment(_written(uid, body, now, author))
+        return comment, _event("comment", comment_event_data(parent_uid, comment), feed_ids)
+
+    async def change_like(
+        self, user: Record, post: Record, post_uid: str, like: bool
+    ) -> tuple[dict, FeedEvent | None]:
+        """Like or unlike a post; the event is None when nothing changed."""
+        likers, feed_ids = await models.write_like(
+            self.database, user["id"], post["id"], like, utc_now()
+        )
+        state = {"liked": user["username"] in likers, "likes": len(likers), "likers": likers}
+        if feed_ids is None:
+            return state, None
+        data = like_event_data(post_uid, user["username"], likers)
+        return state, _event("like" if like else "unlike", data, feed_ids)
+
+    # --- Publishing: each write, then its event, in the bus's order. --------
+
+    async def publish_post(self, author: Record, body: str) -> dict:
+        async with self.bus.ordered():
+            post, event = await self.create_post(author, body)
+            await self.bus.publish(event)
+        return post
+
+    async def publish_comment(
+        self, author: Record, parent: Record, parent_uid: str, body: str
+    ) -> dict:
+        async with self.bus.ordered():
+            comment, event = await self.create_comment(author, parent, parent_uid, body)
+            await self.bus.publish(event)
+        return comment
+
+    async def publish_like(self, user: Record, post: Record, post_uid: str, like: bool) -> dict:
+        async with self.bus.ordered():
+            state, event = await self.change_like(user, post, post_uid, like)
+            if event is not None:
+                await self.bus.publish(event)
+        return state
+
+    # --- Reading ------------------------------------------------------------
+
+    async def home_page(self, user_id: int, before: int | None = None) -> dict:
+        """A page of the home feed: its posts described, and where the next
+        page and the event stream start."""
+        page = await models.home_page(self.database, user_id, before)
+        posts = self.present.posts(page["posts"], page["comments"], page["likers"])
+        return {
+            "posts": posts,
+            "next_before": page["next_before"],
+            "newest_feed_id": page["newest_feed_id"],
+        }
+
+    async def profile_posts(self, user_id: int) -> list[dict]:
+        """A user's own latest posts, with their comments and likes."""
+        rows = await posts_by_user(self.database, user_id)
+        comments, likers = await comments_and_likers(self.database, rows)
+        return self.present.posts(rows, comments, likers)
+
+    async def events_after(self, user_id: int, after: int) -> list[tuple[int, str, dict]]:
+        """(feed id, action, data) of what a reader missed after the feed id
+        `after`, oldest first, described exactly like the live events."""
+        rows, likers = await models.events_after(self.database, user_id, after)
+        return [(row["feed_id"], row["action"], self._replayed_data(row, likers)) for row in rows]
+
+    def _replayed_data(self, row: Record, likers: dict[int, list[str]]) -> dict:
+        if row["action"] == "post":
+            return post_event_data(self.present.post(row, likers=[], comments=[]))
+        if row["action"] == "comment":
+            return comment_event_data(row["parent_uid"], self.present.comment(row))
+        return like_event_data(row["uid"], row["actor_name"], likers.get(row["post_id"], []))
+
+    def stream(self, user_id: int, cursor: int | None) -> AsyncIterator[bytes]:
+        """The bytes of a reader's event stream (see `feed.sse`)."""
+        return event_stream(
+            self.bus, user_id, cursor, lambda after: self.events_after(user_id, after)
+        )
+
+
+def get_feed() -> Feed:
+    """The app's feed service, for views."""
+    return current_app.extensions["feed"]

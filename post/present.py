@@ -1,0 +1,48 @@
+"""How a post, a comment and their authors are described: one shape for the
+server's templates, the JSON API and the live events alike, so that the
+Jinja partial and broadcast.js's template render the same thing.
+
+The models return rows; this module turns them into these dicts. It needs
+no request, only where uploaded images are served (MEDIA_URL).
+"""
+
+from dataclasses import dataclass
+
+from db import isoformat
+from utilities.avatars import avatar_url
+
+
+@dataclass(frozen=True)
+class Presenter:
+    media_url: str
+
+    def author(self, username: str, image: str | None) -> dict:
+        return {
+            "username": username,
+            "avatar": avatar_url(self.media_url, image, "sm"),
+            "url": f"/user/{username}",  # usernames are [A-Za-z0-9_]: nothing to escape
+        }
+
+    def comment(self, row) -> dict:
+        """A comment, from a row with uid, body, created, username and image."""
+        return {
+            "uid": row["uid"],
+            "body": row["body"],
+            "created": isoformat(row["created"]),
+            "author": self.author(row["username"], row["image"]),
+        }
+
+    def post(self, row, likers: list[str], comments: list[dict]) -> dict:
+        """A post with its likes and comments."""
+        return {**self.comment(row), "likes": len(likers), "likers": likers, "comments": comments}
+
+    def posts(self, rows, comments: dict[int, list], likers: dict[int, list[str]]) -> list[dict]:
+        """Posts from rows of POST_COLUMNS, with their comment rows and likers by post id."""
+        return [
+            self.post(
+                row,
+                likers.get(row["id"], []),
+                [self.comment(comment) for comment in comments.get(row["id"], [])],
+            )
+            for row in rows
+        ]
