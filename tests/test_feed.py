@@ -300,3 +300,16 @@ async def test_profile_lists_the_users_posts_with_comments(alice, database, feed
     assert "not alice&#39;s" in await text_of(await alice.get("/user/bob"))
     await make_user(database, "carol")
     assert "carol has not posted yet." in await text_of(await alice.get("/user/carol"))
+
+
+@pytest.mark.parametrize("path", ["/like", "/unlike"])
+async def test_liking_a_comment_is_refused_clearly(alice, database, path):
+    post = await (await post_json(alice, "/post", {"post": "a post"})).get_json()
+    comment_fields = {"post_uid": post["uid"], "comment": "a comment"}
+    comment = await (await post_json(alice, "/comment", comment_fields)).get_json()
+    response = await post_json(alice, path, {"post_uid": comment["uid"]})
+    assert response.status_code == 400
+    assert await response.get_json() == {
+        "error": "Comments cannot be liked; like the post instead."
+    }
+    assert await count_rows(database, "like") == 0
