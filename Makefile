@@ -72,13 +72,15 @@ format: setup
 migration: setup
 	$(BIN)/alembic revision --autogenerate -m "$(MESSAGE)"
 
-# Re-pin every package after changing pyproject.toml's dependencies.
+# Re-pin every package after changing pyproject.toml's dependencies, then
+# write poetry.lock (for the course's `poetry install`) at the same versions.
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet --upgrade pip
 	.lock-venv/bin/pip install --quiet -e ".[test,bench]"
 	{ echo "# Every package, pinned: regenerate with 'make lock' after editing pyproject.toml."; \
 	  .lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e'; } > requirements.lock
+	.lock-venv/bin/python -m scripts.poetry_lock
 	rm -rf .lock-venv
 
 clean:
