@@ -170,7 +170,7 @@ MUTANTS = [
     Mutant(
         "open-redirect",
         "a `next` of //elsewhere sends the browser to another site after login",
-        "user/views.py",
+        "utilities/redirects.py",
         """    if not target or not target.startswith("/") or target.startswith(("//", "/\\\\")):
         return None
     parts = urlsplit(target)
