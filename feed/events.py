@@ -21,15 +21,12 @@ import logging
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
 
 import redis.asyncio as redis
-from quart import current_app
 
 from feed.wire import PING, frame_tail
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 QUEUE_SIZE = 256  # events a stream may fall behind by before it is dropped
 # Streams one person may hold open in one process. Another one ends their
@@ -319,8 +316,3 @@ def create_bus(url: str, heartbeat_s: float = 15) -> Bus:
     if url.startswith(("redis://", "rediss://", "unix://")):
         return Bus(RedisBackend(url), heartbeat_s)
     raise ValueError(f"BROKER_URL must be memory:// or redis://..., not {url!r}")
-
-
-def get_bus() -> Bus:
-    """The app's bus, for views."""
-    return current_app.extensions["bus"]
