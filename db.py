@@ -7,10 +7,11 @@ Alembic sees all of them through `migrations/env.py`.
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 import aiomysql
 import pymysql
@@ -24,6 +25,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 metadata = sa.MetaData()
 T = TypeVar("T")
+P = ParamSpec("P")
 
 # MySQL's DATETIME drops fractions of a second unless asked; the feed orders
 # by these times, so keep microseconds everywhere.
@@ -53,6 +55,11 @@ SQLITE_SCHEMA_MESSAGES = ("no such table", "no such column", "has no column name
 
 # What a driver raises when a UNIQUE constraint refuses a row.
 INTEGRITY_ERRORS = (pymysql.err.IntegrityError, sqlite3.IntegrityError)
+
+# Two transactions that each wait for a row the other has locked: MySQL
+# rolls one of them back with this error, and it may simply run again.
+MYSQL_DEADLOCK = 1213
+TRANSACTION_ATTEMPTS = 3
 
 
 class json_pairs(FunctionElement):
@@ -206,6 +213,36 @@ class AppDatabase(Database):
 
     async def fetch_val(self, query, values=None, column=0):
         return await self._run(lambda connection: connection.fetch_val(query, values, column))
+
+
+def _is_deadlock(error: pymysql.err.OperationalError) -> bool:
+    return bool(error.args) and error.args[0] == MYSQL_DEADLOCK
+
+
+def one_transaction(
+    write: Callable[Concatenate[AppDatabase, P], Awaitable[T]],
+) -> Callable[Concatenate[AppDatabase, P], Awaitable[T]]:
+    """Run `write(database, …)` as one transaction, and again if MySQL chose
+    it to break a deadlock (a few times at most).
+
+    Writers lock the feed counters of the readers they write to (see
+    feed.models); two writers with readers in common may lock them in
+    opposite orders, and one of them must then start over.
+    """
+
+    @functools.wraps(write)
+    async def run(database: AppDatabase, *args: P.args, **kwargs: P.kwargs) -> T:
+        for _ in range(TRANSACTION_ATTEMPTS - 1):
+            try:
+                async with database.transaction():
+                    return await write(database, *args, **kwargs)
+            except pymysql.err.OperationalError as error:
+                if not _is_deadlock(error):
+                    raise
+        async with database.transaction():  # the last attempt: whatever it raises goes up
+            return await write(database, *args, **kwargs)
+
+    return run
 
 
 def get_database() -> AppDatabase:

@@ -9,8 +9,8 @@ event travels between publishing and delivery is the bus's backend:
   of every process serving streams receives it. Each process holds ONE
   pub/sub connection, whatever the number of streams.
 
-`Bus.ordered()` lets one writer at a time "write, commit, publish", which
-keeps ids growing on every stream (see `feed.service`).
+Writers publish without waiting for each other, so a reader's events may
+arrive out of order; each stream puts them back in order (see `feed.sse`).
 """
 
 import asyncio
@@ -19,7 +19,7 @@ import itertools
 import json
 import logging
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import redis.asyncio as redis
@@ -35,45 +35,43 @@ QUEUE_SIZE = 256  # events a stream may fall behind by before it is dropped
 MAX_STREAMS_PER_USER = 10
 DELIVERY_SLICE = 100  # readers whose streams are woken per turn of the event loop
 CHANNEL = "quartfeed:feed"
-ORDER_LOCK = "quartfeed:feed-order"
 REDIS_TIMEOUT_S = 2  # connecting, or waiting for an answer, before Redis counts as down
 REDIS_RETRY_S = 1  # between attempts to subscribe again
-ORDER_WAIT_S = 10  # the longest a writer waits for its turn to write and publish
 
 
 @dataclass(frozen=True)
 class FeedEvent:
     """One action (post, comment, like, unlike) and who must hear of it.
 
-    `feed_ids` maps each reader's user id to their own feed row id, which is
-    the SSE event id they see. The rest of the frame is encoded once here,
+    `event_ids` maps each reader's user id to the event id of their own feed
+    row (see `feed.models`). The rest of the frame is encoded once here,
     not once per stream.
     """
 
     action: str
     data: str  # one line of JSON
-    feed_ids: dict[int, int]
+    event_ids: dict[int, int]
 
     def frame_tail(self) -> bytes:
         return frame_tail(self.action, self.data)
 
     def to_json(self) -> str:
-        return json.dumps({"action": self.action, "data": self.data, "feed_ids": self.feed_ids})
+        return json.dumps({"action": self.action, "data": self.data, "event_ids": self.event_ids})
 
     @classmethod
     def from_json(cls, message: str | bytes) -> "FeedEvent":
         fields = json.loads(message)
-        feed_ids = {int(user_id): feed_id for user_id, feed_id in fields["feed_ids"].items()}
-        return cls(fields["action"], fields["data"], feed_ids)
+        event_ids = {int(user_id): event_id for user_id, event_id in fields["event_ids"].items()}
+        return cls(fields["action"], fields["data"], event_ids)
 
 
 # Put on every queue each SSE_HEARTBEAT_S by one timer for all streams (a
-# timer per stream would cost a timer handle per event); feed ids start at 1.
+# timer per stream would cost a timer handle per event); event ids start at 1.
 HEARTBEAT = (0, PING)
 
 
 class Subscription:
-    """One open stream's queue of (feed id, encoded frame tail), or HEARTBEAT.
+    """One open stream's queue of (event id, encoded frame tail), or HEARTBEAT.
 
     `None` in the queue means "stop": the stream fell too far behind (it will
     reconnect and catch up from the database) or the server is shutting down.
@@ -112,7 +110,6 @@ class Bus:
         self.heartbeat_s = heartbeat_s
         # Each reader's subscriptions, oldest first: a dict is an ordered set.
         self._subscriptions: dict[int, dict[Subscription, None]] = defaultdict(dict)
-        self._order_lock = asyncio.Lock()
         self._heartbeat: asyncio.Task | None = None
         # Events being handed to streams: (frame tail, readers not yet woken).
         self._undelivered: deque[tuple[bytes, Iterator[tuple[int, int]]]] = deque()
@@ -169,33 +166,16 @@ class Bus:
     def subscriber_count(self) -> int:
         return sum(len(subscriptions) for subscriptions in self._subscriptions.values())
 
-    @contextlib.asynccontextmanager
-    async def ordered(self) -> AsyncIterator[None]:
-        """One writer at a time, in this process and (through the backend) in all.
-
-        A writer stuck behind a hung database gives up (a 503) rather than
-        queueing for ever; the one holding the lock has deadlines of its own.
-        """
-        async with asyncio.timeout(ORDER_WAIT_S):
-            await self._order_lock.acquire()
-        try:
-            # The local lock keeps this process's writers off the backend's
-            # lock while they wait.
-            async with self.backend.ordered():
-                yield
-        finally:
-            self._order_lock.release()
-
     async def publish(self, event: FeedEvent) -> None:
         await self.backend.publish(event)
 
     def deliver(self, event: FeedEvent) -> None:
         """Queue the event for its readers' streams, which are woken soon after.
 
-        The writer holding the order lock returns at once and lets the next
-        writer send its statements while this event is written to streams.
+        The writer returns at once, and its request ends, while this event
+        is written to streams.
         """
-        self._undelivered.append((event.frame_tail(), iter(event.feed_ids.items())))
+        self._undelivered.append((event.frame_tail(), iter(event.event_ids.items())))
         if len(self._undelivered) == 1:
             asyncio.get_running_loop().call_soon(self._wake_next_slice)
 
@@ -203,12 +183,12 @@ class Bus:
         # Wake the streams of DELIVERY_SLICE readers, then let the loop turn:
         # a database reply that arrived meanwhile waits behind a hundred
         # stream writes, not thousands. Events go out one after the other,
-        # whole, so every stream still receives them in id order.
+        # whole, in the order they were published.
         tail, readers = self._undelivered[0]
         batch = list(itertools.islice(readers, DELIVERY_SLICE))
-        for user_id, feed_id in batch:
+        for user_id, event_id in batch:
             for subscription in self._subscriptions.get(user_id, ()):
-                subscription.offer((feed_id, tail))
+                subscription.offer((event_id, tail))
         if len(batch) < DELIVERY_SLICE:  # that was the event's last slice
             self._undelivered.popleft()
         if self._undelivered:
@@ -226,9 +206,6 @@ class MemoryBackend:
 
     async def publish(self, event: FeedEvent) -> None:
         self._bus.deliver(event)
-
-    def ordered(self) -> contextlib.AbstractAsyncContextManager:
-        return contextlib.nullcontext()  # the bus's own lock is enough in one process
 
     async def ping(self) -> None:
         """The process itself always answers."""
@@ -291,10 +268,6 @@ class RedisBackend:
 
     async def publish(self, event: FeedEvent) -> None:
         await self._redis.publish(CHANNEL, event.to_json())
-
-    def ordered(self) -> contextlib.AbstractAsyncContextManager:
-        """The Redis lock: one writer at a time across processes."""
-        return self._redis.lock(ORDER_LOCK, timeout=10, sleep=0.002, blocking_timeout=ORDER_WAIT_S)
 
     async def ping(self) -> None:
         await self._redis.ping()

@@ -1,9 +1,18 @@
 """The `feed` table: one row per (reader, action), fanned out on write.
 
-Each row's id is also the id of the Server-Sent Event that tells the reader
-about it, so a browser that reconnects with `Last-Event-ID` is sent exactly
-the rows it missed. This module holds the fan-out, the home page query and
-the replay query of the event stream.
+Each reader numbers their own rows 1, 2, 3, … (`seq`), and that number is
+the id of the Server-Sent Event that tells them about the row, so a browser
+that reconnects with `Last-Event-ID` is sent exactly the rows it missed.
+
+The numbers come from a counter per reader (`feed_counter`), which the
+fan-out raises by one for each reader in the same transaction as it writes
+their rows. The database locks a counter from that UPDATE until the commit,
+so for any one reader, row n is committed before row n+1 is numbered:
+writers never wait for each other unless they write to the same reader, and
+then only for that reader's counter. See docs/architecture.md.
+
+This module holds the fan-out, the home page query and the replay query of
+the event stream.
 """
 
 import json
@@ -12,7 +21,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from databases.interfaces import Record
 
-from db import AppDatabase, BigId, Timestamp, json_pairs, metadata
+from db import AppDatabase, BigId, Timestamp, json_pairs, metadata, one_transaction
 from post.models import (
     POST_COLUMNS,
     add_like,
@@ -24,7 +33,7 @@ from post.models import (
     remove_like,
 )
 from relationship.models import follower_ids_query
-from user.models import user_table
+from user.models import feed_counter_table, user_table
 
 PAGE_SIZE = 10
 REPLAY_BATCH = 200
@@ -33,6 +42,7 @@ feed_table = sa.Table(
     "feed",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),  # the reader's event id
     # No foreign keys: the fan-out inserts a row per follower, and checking
     # three keys (and keeping their indexes) for each row cost about a fifth
     # of the insert. The rows are written only by the fan-out, from users and
@@ -43,7 +53,7 @@ feed_table = sa.Table(
     sa.Column("action", sa.String(10), nullable=False),
     sa.Column("created", Timestamp, nullable=False),
     sa.Column("updated", Timestamp, nullable=False),
-    sa.Index("ix_feed_to_user_id_id", "to_user_id", "id"),
+    sa.Index("uq_feed_to_user_id_seq", "to_user_id", "seq", unique=True),
     sa.Index("ix_feed_to_user_action_updated", "to_user_id", "action", "updated"),
     # Finds everyone who has a post in their feed, when it is commented or liked.
     sa.Index("ix_feed_post_id_action", "post_id", "action"),
@@ -53,20 +63,36 @@ feed_table = sa.Table(
 # --- Writing: each action is one transaction. ------------------------------
 
 
+def _number_next_rows(readers: sa.Subquery) -> sa.Update:
+    """Raise the counter of every reader in `readers` by one, in one UPDATE.
+
+    Each counter stays locked until the transaction ends: another writer
+    with the same reader waits for that, so the reader's rows are committed
+    in the order of their numbers, and their numbers have no holes.
+    """
+    return (
+        feed_counter_table.update()
+        .where(feed_counter_table.c.user_id == readers.c.reader_id)
+        .values(seq=feed_counter_table.c.seq + 1)
+    )
+
+
 def _insert_feed_rows(readers: sa.Subquery, actor_id: int, post_id: int, action: str, now):
-    """One INSERT … SELECT giving a feed row to every reader in `readers`.
+    """One INSERT … SELECT giving a feed row to every reader in `readers`,
+    numbered by their counter.
 
     However many followers, the database does the loop: one statement.
     """
     rows = sa.select(
-        readers.c.reader_id,
+        feed_counter_table.c.user_id,
+        feed_counter_table.c.seq,
         sa.literal(actor_id),
         sa.literal(post_id),
         sa.literal(action),
         sa.literal(now, Timestamp),
         sa.literal(now, Timestamp),
-    )
-    columns = ["to_user_id", "fm_user_id", "post_id", "action", "created", "updated"]
+    ).join_from(feed_counter_table, readers, feed_counter_table.c.user_id == readers.c.reader_id)
+    columns = ["to_user_id", "seq", "fm_user_id", "post_id", "action", "created", "updated"]
     return feed_table.insert().from_select(columns, rows)
 
 
@@ -87,13 +113,15 @@ def _readers_of(post_id: int) -> sa.Subquery:
 async def _fan_out(
     database: AppDatabase, readers: sa.Subquery, actor_id: int, post_id: int, action: str, now
 ) -> dict[int, int]:
-    """Insert the feed rows of one action; return {reader id: their feed id}."""
+    """Number and insert the feed rows of one action, in three statements
+    whatever the number of readers; return {reader id: their event id}."""
+    await database.execute(_number_next_rows(readers))
     await database.execute(_insert_feed_rows(readers, actor_id, post_id, action, now))
     # The rows of this action share post, action and timestamp (to the
     # microsecond), which no earlier like or unlike of the same post does.
     # (post_id, action) is indexed; the actor is left out on purpose, so the
     # planner has no other index to be tempted by.
-    query = sa.select(json_pairs(feed_table.c.to_user_id, feed_table.c.id)).where(
+    query = sa.select(json_pairs(feed_table.c.to_user_id, feed_table.c.seq)).where(
         feed_table.c.post_id == post_id,
         feed_table.c.action == action,
         feed_table.c.created == now,
@@ -112,61 +140,58 @@ async def _bump(database: AppDatabase, post_id: int, now: datetime) -> None:
     await database.execute(query)
 
 
+@one_transaction
 async def write_post(
     database: AppDatabase, author_id: int, body: str, now: datetime
 ) -> tuple[str, dict[int, int]]:
     """Insert a post and give it to its author and every follower, in one
-    transaction of three statements. Returns its uid and {reader id: feed id}."""
-    async with database.transaction():
-        post_id, uid = await insert_post(database, author_id, body, now)
-        readers = _author_and_followers(author_id)
-        feed_ids = await _fan_out(database, readers, author_id, post_id, "post", now)
-    return uid, feed_ids
+    transaction of four statements. Returns its uid and {reader id: event id}."""
+    post_id, uid = await insert_post(database, author_id, body, now)
+    readers = _author_and_followers(author_id)
+    return uid, await _fan_out(database, readers, author_id, post_id, "post", now)
 
 
+@one_transaction
 async def write_comment(
     database: AppDatabase, author_id: int, parent_id: int, body: str, now: datetime
 ) -> tuple[str, dict[int, int]]:
     """Comment on a post: everyone who has the post hears of it, and it rises.
-    Returns the comment's uid and {reader id: feed id}."""
-    async with database.transaction():
-        comment_id, uid = await insert_post(database, author_id, body, now, parent_id)
-        readers = _readers_of(parent_id)
-        feed_ids = await _fan_out(database, readers, author_id, comment_id, "comment", now)
-        await _bump(database, parent_id, now)
-    return uid, feed_ids
+    Returns the comment's uid and {reader id: event id}."""
+    comment_id, uid = await insert_post(database, author_id, body, now, parent_id)
+    readers = _readers_of(parent_id)
+    event_ids = await _fan_out(database, readers, author_id, comment_id, "comment", now)
+    await _bump(database, parent_id, now)
+    return uid, event_ids
 
 
+@one_transaction
 async def write_like(
     database: AppDatabase, user_id: int, post_id: int, like: bool, now: datetime
 ) -> tuple[list[str], dict[int, int] | None]:
     """Like or unlike a post. Returns its likers afterwards, and {reader id:
-    feed id} of the readers told, or None when nothing changed."""
-    async with database.transaction():
+    event id} of the readers told, or None when nothing changed."""
+    if like:
+        changed = await add_like(database, post_id, user_id, now)
+    else:
+        changed = await remove_like(database, post_id, user_id)
+    event_ids = None
+    if changed:
+        action = "like" if like else "unlike"
+        readers = _readers_of(post_id)
+        event_ids = await _fan_out(database, readers, user_id, post_id, action, now)
         if like:
-            changed = await add_like(database, post_id, user_id, now)
-        else:
-            changed = await remove_like(database, post_id, user_id)
-        feed_ids = None
-        if changed:
-            action = "like" if like else "unlike"
-            readers = _readers_of(post_id)
-            feed_ids = await _fan_out(database, readers, user_id, post_id, action, now)
-            if like:
-                await _bump(database, post_id, now)
-        likers = (await likers_of(database, [post_id]))[post_id]
-    return likers, feed_ids
+            await _bump(database, post_id, now)
+    likers = (await likers_of(database, [post_id]))[post_id]
+    return likers, event_ids
 
 
 # --- Reading ----------------------------------------------------------------
 
 
-def _newest_feed_id(user_id: int):
-    return (
-        sa.select(sa.func.max(feed_table.c.id))
-        .where(feed_table.c.to_user_id == user_id)
-        .scalar_subquery()
-    )
+def _newest_event_id(user_id: int):
+    """The reader's counter: the event id of the newest row in their feed."""
+    counter = feed_counter_table
+    return sa.select(counter.c.seq).where(counter.c.user_id == user_id).scalar_subquery()
 
 
 def _older_than(user_id: int, before: int):
@@ -187,12 +212,12 @@ async def home_page(database: AppDatabase, user_id: int, before: int | None = No
 
     Three statements whatever the page shows: the posts, their comments and
     their likers. Returns those rows, the feed id to ask for the next page
-    (None at the end), and the newest feed id, where the event stream starts.
+    (None at the end), and the newest event id, where the event stream starts.
     """
     query = (
         sa.select(
             feed_table.c.id.label("feed_id"),
-            _newest_feed_id(user_id).label("newest_feed_id"),
+            _newest_event_id(user_id).label("last_event_id"),
             *POST_COLUMNS,
         )
         .select_from(feed_table.join(posts_with_authors, post_table.c.id == feed_table.c.post_id))
@@ -210,7 +235,7 @@ async def home_page(database: AppDatabase, user_id: int, before: int | None = No
         "comments": comments,
         "likers": likers,
         "next_before": shown[-1]["feed_id"] if len(rows) > PAGE_SIZE else None,
-        "newest_feed_id": rows[0]["newest_feed_id"] if rows else 0,
+        "last_event_id": rows[0]["last_event_id"] if rows else 0,
     }
 
 
@@ -219,7 +244,7 @@ actor = user_table.alias("actor")
 parent = post_table.alias("parent")
 
 REPLAY_QUERY = sa.select(
-    feed_table.c.id.label("feed_id"),
+    feed_table.c.seq.label("event_id"),
     feed_table.c.action,
     feed_table.c.post_id,
     post_table.c.uid,
@@ -240,12 +265,12 @@ REPLAY_QUERY = sa.select(
 async def events_after(
     database: AppDatabase, user_id: int, after: int, limit: int = REPLAY_BATCH
 ) -> tuple[list[Record], dict[int, list[str]]]:
-    """A reader's feed rows after the feed id `after`, oldest first, with the
+    """A reader's feed rows after the event id `after`, oldest first, with the
     likers of the posts their likes and unlikes are about: what a
     reconnecting stream missed."""
     query = (
-        REPLAY_QUERY.where(feed_table.c.to_user_id == user_id, feed_table.c.id > after)
-        .order_by(feed_table.c.id)
+        REPLAY_QUERY.where(feed_table.c.to_user_id == user_id, feed_table.c.seq > after)
+        .order_by(feed_table.c.seq)
         .limit(limit)
     )
     rows = await database.fetch_all(query)

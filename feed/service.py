@@ -5,12 +5,13 @@ Writing a post, a comment or a like stores it (`feed.models`), describes it
 in that order and in one place: a post travels one way, from the view that
 received it to the streams that show it.
 
-Ids only grow on a stream because writers take `bus.ordered()` around
-"write and commit, then publish": two writers whose transactions overlapped
-could otherwise publish id 11 before id 10, and a stream that had sent 11
-would have to drop 10.
+Each event is published after its transaction commits, never before: a
+stream that hears of it can always read it from the database. Writers do
+not wait for each other; a reader's events may arrive out of order, and the
+stream puts them back in order (see `feed.sse`).
 """
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,9 @@ from feed.sse import event_stream
 from feed.wire import encode_data
 from post.models import comments_and_likers, posts_by_user
 from post.present import Presenter
+from utilities.errors import BROKER_ERRORS
+
+logger = logging.getLogger(__name__)
 
 
 def post_event_data(post: dict) -> dict:
@@ -39,8 +43,8 @@ def like_event_data(post_uid: str, username: str, likers: list[str]) -> dict:
     return {"post_uid": post_uid, "user": username, "likes": len(likers), "likers": likers}
 
 
-def _event(action: str, data: dict, feed_ids: dict[int, int]) -> FeedEvent:
-    return FeedEvent(action, encode_data(data), feed_ids)
+def _event(action: str, data: dict, event_ids: dict[int, int]) -> FeedEvent:
+    return FeedEvent(action, encode_data(data), event_ids)
 
 
 def _written(uid: str, body: str, now: datetime, author: Record) -> dict:
@@ -66,55 +70,61 @@ class Feed:
 
     async def create_post(self, author: Record, body: str) -> tuple[dict, FeedEvent]:
         now = utc_now()
-        uid, feed_ids = await models.write_post(self.database, author["id"], body, now)
+        uid, event_ids = await models.write_post(self.database, author["id"], body, now)
         post = self.present.post(_written(uid, body, now, author), likers=[], comments=[])
-        return post, _event("post", post_event_data(post), feed_ids)
+        return post, _event("post", post_event_data(post), event_ids)
 
     async def create_comment(
         self, author: Record, parent: Record, parent_uid: str, body: str
     ) -> tuple[dict, FeedEvent]:
         now = utc_now()
-        uid, feed_ids = await models.write_comment(
+        uid, event_ids = await models.write_comment(
             self.database, author["id"], parent["id"], body, now
         )
         comment = self.present.comment(_written(uid, body, now, author))
-        return comment, _event("comment", comment_event_data(parent_uid, comment), feed_ids)
+        return comment, _event("comment", comment_event_data(parent_uid, comment), event_ids)
 
     async def change_like(
         self, user: Record, post: Record, post_uid: str, like: bool
     ) -> tuple[dict, FeedEvent | None]:
         """Like or unlike a post; the event is None when nothing changed."""
-        likers, feed_ids = await models.write_like(
+        likers, event_ids = await models.write_like(
             self.database, user["id"], post["id"], like, utc_now()
         )
         state = {"liked": user["username"] in likers, "likes": len(likers), "likers": likers}
-        if feed_ids is None:
+        if event_ids is None:
             return state, None
         data = like_event_data(post_uid, user["username"], likers)
-        return state, _event("like" if like else "unlike", data, feed_ids)
+        return state, _event("like" if like else "unlike", data, event_ids)
 
-    # --- Publishing: each write, then its event, in the bus's order. --------
+    # --- Publishing: each write, committed, then its event. ----------------
 
     async def publish_post(self, author: Record, body: str) -> dict:
-        async with self.bus.ordered():
-            post, event = await self.create_post(author, body)
-            await self.bus.publish(event)
+        post, event = await self.create_post(author, body)
+        await self._publish(event)
         return post
 
     async def publish_comment(
         self, author: Record, parent: Record, parent_uid: str, body: str
     ) -> dict:
-        async with self.bus.ordered():
-            comment, event = await self.create_comment(author, parent, parent_uid, body)
-            await self.bus.publish(event)
+        comment, event = await self.create_comment(author, parent, parent_uid, body)
+        await self._publish(event)
         return comment
 
     async def publish_like(self, user: Record, post: Record, post_uid: str, like: bool) -> dict:
-        async with self.bus.ordered():
-            state, event = await self.change_like(user, post, post_uid, like)
-            if event is not None:
-                await self.bus.publish(event)
+        state, event = await self.change_like(user, post, post_uid, like)
+        if event is not None:
+            await self._publish(event)
         return state
+
+    async def _publish(self, event: FeedEvent) -> None:
+        """Tell the readers' open streams. The write is committed already, so
+        a broker that is down loses nothing: its loss ends every stream, and
+        each replays the event from the database when it reconnects."""
+        try:
+            await self.bus.publish(event)
+        except BROKER_ERRORS as error:
+            logger.warning("Event not published, streams will replay it: %s", error)
 
     # --- Reading ------------------------------------------------------------
 
@@ -126,7 +136,7 @@ class Feed:
         return {
             "posts": posts,
             "next_before": page["next_before"],
-            "newest_feed_id": page["newest_feed_id"],
+            "last_event_id": page["last_event_id"],
         }
 
     async def profile_posts(self, user_id: int) -> list[dict]:
@@ -136,10 +146,10 @@ class Feed:
         return self.present.posts(rows, comments, likers)
 
     async def events_after(self, user_id: int, after: int) -> list[tuple[int, str, dict]]:
-        """(feed id, action, data) of what a reader missed after the feed id
+        """(event id, action, data) of what a reader missed after the event id
         `after`, oldest first, described exactly like the live events."""
         rows, likers = await models.events_after(self.database, user_id, after)
-        return [(row["feed_id"], row["action"], self._replayed_data(row, likers)) for row in rows]
+        return [(row["event_id"], row["action"], self._replayed_data(row, likers)) for row in rows]
 
     def _replayed_data(self, row: Record, likers: dict[int, list[str]]) -> dict:
         if row["action"] == "post":

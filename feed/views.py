@@ -18,17 +18,17 @@ SSE_HEADERS = {
 
 
 # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
-FEED_ID_DIGITS = re.compile(r"[0-9]{1,19}")
-# Feed ids are signed 64-bit integers; SQLite cannot even bind a larger number.
-MAX_FEED_ID = 2**63 - 1
+ID_DIGITS = re.compile(r"[0-9]{1,19}")
+# Feed and event ids are signed 64-bit integers; SQLite cannot even bind a larger number.
+MAX_ID = 2**63 - 1
 
 
-def feed_id_argument(value: str | None, name: str) -> int | None:
-    """A feed id from the query string or a header; 400 if it is not one."""
+def id_argument(value: str | None, name: str) -> int | None:
+    """A feed or event id from the query string or a header; 400 if it is not one."""
     if value is None or value == "":
         return None
-    if FEED_ID_DIGITS.fullmatch(value) is None or int(value) > MAX_FEED_ID:
-        abort(400, description=f"{name} must be a feed id (a whole number).")
+    if ID_DIGITS.fullmatch(value) is None or int(value) > MAX_ID:
+        abort(400, description=f"{name} must be an id (a whole number).")
     return int(value)
 
 
@@ -43,7 +43,7 @@ async def home():
 @login_required
 async def older():
     """The page after feed row `before`: JSON for infinite scroll, or HTML."""
-    before = feed_id_argument(request.args.get("before"), "before")
+    before = id_argument(request.args.get("before"), "before")
     if before is None:
         abort(400, description="Say which page: /feed?before=<feed id>.")
     page = await get_feed().home_page(g.user["id"], before)
@@ -56,10 +56,10 @@ async def older():
 @login_required
 async def sse():
     # The browser sends Last-Event-ID when it reconnects by itself; the page
-    # passes ?last_event_id= (the newest feed id it rendered) the first time.
-    cursor = feed_id_argument(request.headers.get("Last-Event-ID"), "Last-Event-ID")
+    # passes ?last_event_id= (its newest event id when it was rendered) the first time.
+    cursor = id_argument(request.headers.get("Last-Event-ID"), "Last-Event-ID")
     if cursor is None:
-        cursor = feed_id_argument(request.args.get("last_event_id"), "last_event_id")
+        cursor = id_argument(request.args.get("last_event_id"), "last_event_id")
     stream = get_feed().stream(g.user["id"], cursor)
     response = await current_app.make_response((stream, SSE_HEADERS))
     response.timeout = None  # a stream lasts as long as the page is open

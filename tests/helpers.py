@@ -6,8 +6,8 @@ import re
 import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
-from db import metadata, utc_now
-from user.models import user_table
+from db import metadata
+from user.models import insert_user, user_table
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 PASSWORD = "correct horse battery staple"
@@ -81,9 +81,7 @@ async def create_users(database, usernames: list[str]) -> dict[str, int]:
     password hashing. They cannot log in.
     """
     for username in usernames:
-        await database.execute(
-            user_table.insert().values(username=username, password="!", created=utc_now())
-        )
+        await insert_user(database, username, "!")
     return await user_ids(database)
 
 

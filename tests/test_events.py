@@ -22,8 +22,8 @@ from tests.live import EVENT_DEADLINE_S
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def event_for(feed_ids: dict[int, int], action: str = "post") -> FeedEvent:
-    return FeedEvent(action, '{"n":1}', feed_ids)
+def event_for(event_ids: dict[int, int], action: str = "post") -> FeedEvent:
+    return FeedEvent(action, '{"n":1}', event_ids)
 
 
 async def receive(subscription, count: int) -> list:
@@ -96,41 +96,6 @@ async def test_close_ends_every_stream(bus):
     with bus.subscribe(1) as stream:
         await bus.close()
         assert await stream.next_all() == [None]
-
-
-async def write_and_publish(bus, write) -> int:
-    """What the feed service does for each action: write, then publish, in turn."""
-    async with bus.ordered():
-        feed_id, event = await write()
-        await bus.publish(event)
-    return feed_id
-
-
-async def test_writers_publish_in_id_order(bus):
-    """A writer whose transaction took id 1 publishes before one that took id 2,
-    even when the second finishes first: streams never see ids go backwards."""
-    next_id = iter(range(1, 100))
-    first_has_its_id = asyncio.Event()
-    first_may_commit = asyncio.Event()
-
-    async def write(wait_for: asyncio.Event | None):
-        feed_id = next(next_id)  # the id the insert got
-        if wait_for is not None:
-            first_has_its_id.set()
-            await wait_for.wait()  # a slow commit
-        return feed_id, event_for({1: feed_id})
-
-    with bus.subscribe(1) as stream:
-        first = asyncio.create_task(write_and_publish(bus, lambda: write(first_may_commit)))
-        await first_has_its_id.wait()
-        second = asyncio.create_task(write_and_publish(bus, lambda: write(None)))
-        # While the first has not committed, the second cannot finish: it
-        # waits for its turn (a window of time is the only way to see "not").
-        done, _ = await asyncio.wait([second], timeout=0.2)
-        assert not done
-        first_may_commit.set()
-        assert await asyncio.gather(first, second) == [1, 2]
-        assert [feed_id for feed_id, _ in await receive(stream, 2)] == [1, 2]
 
 
 async def test_event_survives_the_trip_through_json():

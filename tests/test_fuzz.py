@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from feed.views import MAX_FEED_ID
+from feed.views import MAX_ID
 from post.models import UNSTORABLE_TEXT_RULE
 from relationship.models import follow
 from settings import RATE_LIMITS, Rate
@@ -60,7 +60,7 @@ QUERY_KEYS = [
 # and values at and beyond 64 bits.
 ODD_NUMBERS = [
     *["-1", "-0", "+1", " 1", "1 ", "1_000", "0x10", "", "²", "٣", "１"],
-    *["1.5", "1e3", "1E400", "NaN", "inf", str(MAX_FEED_ID), str(MAX_FEED_ID + 1)],
+    *["1.5", "1e3", "1E400", "NaN", "inf", str(MAX_ID), str(MAX_ID + 1)],
     *[str(2**64), "9" * 20, "9" * 5000],
 ]
 NUMBERS = ["0", "1", "2", "00", *ODD_NUMBERS]
@@ -417,7 +417,7 @@ async def test_no_malformed_request_fails_logged_in(app, client, database, feed)
 
 
 def feed_id_rule(name: str) -> dict:
-    return {"error": f"{name} must be a feed id (a whole number)."}
+    return {"error": f"{name} must be an id (a whole number)."}
 
 
 @pytest.mark.parametrize(
@@ -455,7 +455,7 @@ async def test_body_that_is_not_json_is_400(client, body):
     assert await response.get_json() == {"error": "The body is not valid JSON."}
 
 
-@pytest.mark.parametrize("feed_id", ["²", "٣", str(MAX_FEED_ID + 1)])
+@pytest.mark.parametrize("feed_id", ["²", "٣", str(MAX_ID + 1)])
 @pytest.mark.parametrize(("path", "name"), [("/feed", "before"), ("/sse", "last_event_id")])
 async def test_feed_id_beyond_ascii_digits_or_64_bits_is_400(client, path, name, feed_id):
     await register_and_login(client, "alice")
@@ -465,7 +465,7 @@ async def test_feed_id_beyond_ascii_digits_or_64_bits_is_400(client, path, name,
     assert (status, json.loads(body)) == (400, feed_id_rule(name))
 
 
-@pytest.mark.parametrize("feed_id", ["\xb2", str(MAX_FEED_ID + 1)], ids=["raw-0xB2", "2**63"])
+@pytest.mark.parametrize("feed_id", ["\xb2", str(MAX_ID + 1)], ids=["raw-0xB2", "2**63"])
 async def test_last_event_id_header_beyond_ascii_digits_or_64_bits_is_400(client, feed_id):
     await register_and_login(client, "alice")
     headers = {"Last-Event-ID": feed_id, "Accept": "text/event-stream"}  # as EventSource sends
@@ -475,9 +475,7 @@ async def test_last_event_id_header_beyond_ascii_digits_or_64_bits_is_400(client
 
 async def test_largest_feed_id_is_a_cursor_like_any_other(client):
     await register_and_login(client, "alice")
-    response = await client.get(
-        f"/feed?before={MAX_FEED_ID}", headers={"Accept": "application/json"}
-    )
+    response = await client.get(f"/feed?before={MAX_ID}", headers={"Accept": "application/json"})
     assert response.status_code == 200
     assert await response.get_json() == {"posts": [], "next_before": None}
 

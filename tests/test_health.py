@@ -9,9 +9,9 @@ from sqlalchemy.engine import make_url
 from application import create_app
 from feed.events import FeedEvent
 from tests.conftest import MYSQL_SERVER_URL, empty_tables, unavailable
-from tests.helpers import count_rows, csrf_token_from, register_and_login
+from tests.helpers import csrf_token_from, register_and_login
 from tests.test_events import REDIS_URL
-from utilities.errors import BROKER_DOWN
+from user.models import user_by_name
 
 # How long a test waits for answers that a hung dependency must not hold up.
 HUNG_DEADLINE_S = 20
@@ -238,18 +238,21 @@ async def test_writers_give_up_on_a_hung_database_and_leave_nothing_half_written
     assert sorted(row[0] for row in posts) == sorted(row[0] for row in feed_rows)
 
 
-async def test_a_post_while_the_broker_is_down_is_a_clear_503_and_writes_nothing(app_config, app):
-    """(The `app` fixture is there to empty the tables afterwards.)"""
+async def test_a_post_while_the_broker_is_down_is_kept_for_the_replay(app_config, app):
+    """The post is committed before it is published: with the broker down it
+    is still saved, and a stream that reconnects replays it.
+    (The `app` fixture is there to empty the tables afterwards.)"""
     brokerless = create_app({**app_config, "BROKER_URL": "redis://127.0.0.1:1/0"})
     async with brokerless.test_app():
         client = brokerless.test_client()
         await register_and_login(client, "writer")
         token = await csrf_token_from(client, "/")
         response = await client.post("/post", json={"post": "hi"}, headers={"X-CSRFToken": token})
-        posts = await count_rows(brokerless.extensions["database"], "post")
-    assert response.status_code == 503
-    assert await response.get_json() == {"error": BROKER_DOWN}
-    assert posts == 0
+        writer = await user_by_name(brokerless.extensions["database"], "writer")
+        replayed = await brokerless.extensions["feed"].events_after(writer["id"], 0)
+    assert response.status_code == 201
+    assert [(event_id, action) for event_id, action, _ in replayed] == [(1, "post")]
+    assert replayed[0][2]["post"]["uid"] == (await response.get_json())["uid"]
 
 
 async def test_healthz_names_a_hung_broker_promptly(app_config):

@@ -269,7 +269,9 @@ async def fill_feed(database, feed, username: str, rows: int) -> None:
     now = utc_now()
     row = dict(to_user_id=author["id"], fm_user_id=author["id"], post_id=post_id,
                action="post", created=now, updated=now)  # fmt: skip
-    await database.execute(feed_table.insert().values([row] * rows))
+    first = 2  # the post above is the author's event 1
+    rows = [{**row, "seq": seq} for seq in range(first, first + rows)]
+    await database.execute(feed_table.insert().values(rows))
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from databases.interfaces import Record
 from passlib.context import CryptContext
 from sqlalchemy.dialects import sqlite
 
-from db import Timestamp, metadata, utc_now
+from db import AppDatabase, Timestamp, metadata, one_transaction, utc_now
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,15}")
 USERNAME_RULE = "Usernames are 1 to 15 letters, digits or underscores"
@@ -28,6 +28,18 @@ user_table = sa.Table(
     sa.Column("password", sa.String(128), nullable=False),
     sa.Column("image", sa.String(45), nullable=True),
     sa.Column("created", Timestamp, nullable=False),
+)
+
+# Each person's feed counter: the event id of the newest row in their feed.
+# Each new row gets the next one (see feed.models), so their event stream
+# counts 1, 2, 3, … A table of its own, not a column of `user`: inserting a
+# post or a like locks its author's `user` row for a foreign key check, and
+# a writer that then raised a counter there would deadlock with another.
+feed_counter_table = sa.Table(
+    "feed_counter",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id"), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
 )
 
 # One row per login. The session cookie holds only the row's random id: a
@@ -78,12 +90,16 @@ async def create_user(database: Database, username: str, password: str) -> int:
     return await insert_user(database, username, await hash_password(password))
 
 
-async def insert_user(database: Database, username: str, password_hash: str) -> int:
-    """Insert a user whose password is already hashed (bench/ seeds thousands)."""
+@one_transaction
+async def insert_user(database: AppDatabase, username: str, password_hash: str) -> int:
+    """Insert a user whose password is already hashed (bench/ seeds thousands),
+    and their feed counter."""
     query = user_table.insert().values(
         username=username, password=password_hash, created=utc_now()
     )
-    return await database.execute(query)
+    user_id = await database.execute(query)
+    await database.execute(feed_counter_table.insert().values(user_id=user_id, seq=0))
+    return user_id
 
 
 async def user_by_id(database: Database, user_id: int) -> Record | None:

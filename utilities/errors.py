@@ -30,7 +30,7 @@ SCHEMA_MISSING = (
 )
 # What redis-py raises when Redis (the broker of BROKER_URL) is down or hung,
 # or holds a writer's turn (its lock) longer than a writer waits.
-BROKER_ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.LockError)
+BROKER_ERRORS = (redis.ConnectionError, redis.TimeoutError)
 BROKER_DOWN = "QuartFeed cannot reach its message broker right now. Please try again shortly."
 
 
