@@ -10,7 +10,7 @@ from quart import Quart
 
 import settings
 from db import DATABASE_ERRORS, AppDatabase
-from feed.events import create_bus
+from feed.events import channel_of, create_bus
 from feed.service import Feed
 from feed.views import feed_app
 from post.present import Presenter
@@ -41,7 +41,11 @@ def create_app(overrides: dict | None = None) -> Quart:
         app.config["DATABASE_TIMEOUT_S"],
     )
     app.extensions["database"] = database
-    bus = create_bus(app.config["BROKER_URL"], app.config["SSE_HEARTBEAT_S"])
+    bus = create_bus(
+        app.config["BROKER_URL"],
+        app.config["SSE_HEARTBEAT_S"],
+        channel_of(app.config["DATABASE_URL"]),
+    )
     app.extensions["bus"] = bus
     app.extensions["feed"] = Feed(database, bus, Presenter(app.config["MEDIA_URL"]))
 

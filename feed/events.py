@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import redis.asyncio as redis
+from sqlalchemy.engine import make_url
 
 from feed.wire import PING, frame_tail
 
@@ -34,7 +35,7 @@ QUEUE_SIZE = 256  # events a stream may fall behind by before it is dropped
 # neither someone's tabs nor a script with their cookie can fill the server.
 MAX_STREAMS_PER_USER = 10
 DELIVERY_SLICE = 100  # readers whose streams are woken per turn of the event loop
-CHANNEL = "quartfeed:feed"
+CHANNEL = "quartfeed:feed"  # with the database's name after it (see `channel_of`)
 REDIS_TIMEOUT_S = 2  # connecting, or waiting for an answer, before Redis counts as down
 REDIS_RETRY_S = 1  # between attempts to subscribe again
 
@@ -225,7 +226,8 @@ class RedisBackend:
     replay what they missed from the database.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, channel: str = CHANNEL) -> None:
+        self._channel = channel
         # Publishing and pinging must fail promptly when Redis hangs; the
         # subscription waits for messages as long as it takes, so it has no
         # read timeout, only one for connecting.
@@ -252,13 +254,13 @@ class RedisBackend:
         lost = False
         while True:
             try:
-                await self._pubsub.subscribe(CHANNEL)
+                await self._pubsub.subscribe(self._channel)
                 self._subscribed.set()
                 if lost:
                     bus.close_streams()  # those opened while Redis was away
                     lost = False
                 async for message in self._pubsub.listen():
-                    bus.deliver(FeedEvent.from_json(message["data"]))
+                    self._deliver(bus, message["data"])
             except (redis.ConnectionError, redis.TimeoutError) as error:
                 if not lost:
                     logger.warning("Redis connection lost, retrying: %s", error)
@@ -266,8 +268,19 @@ class RedisBackend:
                 lost = True
                 await asyncio.sleep(REDIS_RETRY_S)
 
+    @staticmethod
+    def _deliver(bus: Bus, message: bytes) -> None:
+        try:
+            event = FeedEvent.from_json(message)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            # Not ours, or from a version that spoke differently: one bad
+            # message must not end the listener, and with it every stream.
+            logger.warning("Ignored a message on the feed channel: %.200r", message)
+            return
+        bus.deliver(event)
+
     async def publish(self, event: FeedEvent) -> None:
-        await self._redis.publish(CHANNEL, event.to_json())
+        await self._redis.publish(self._channel, event.to_json())
 
     async def ping(self) -> None:
         await self._redis.ping()
@@ -282,10 +295,17 @@ class RedisBackend:
         await self._redis.aclose()
 
 
-def create_bus(url: str, heartbeat_s: float = 15) -> Bus:
+def channel_of(database_url: str) -> str:
+    """The pub/sub channel for the events of one database's feed: apps that
+    share a Redis but not a database (say, two test runs) do not hear each
+    other's events."""
+    return f"{CHANNEL}:{make_url(database_url).database}"
+
+
+def create_bus(url: str, heartbeat_s: float = 15, channel: str = CHANNEL) -> Bus:
     """The bus named by BROKER_URL: `memory://` or `redis://host:port/db`."""
     if url.startswith("memory://"):
         return Bus(MemoryBackend(), heartbeat_s)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return Bus(RedisBackend(url), heartbeat_s)
+        return Bus(RedisBackend(url, channel), heartbeat_s)
     raise ValueError(f"BROKER_URL must be memory:// or redis://..., not {url!r}")

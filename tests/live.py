@@ -138,6 +138,13 @@ class Person:
         self.csrf = await self._token("/")
         return self
 
+    def on(self, server_url: str) -> "Person":
+        """The same person, logged in, in a tab served by another server."""
+        tab = Person(server_url, self.username)
+        tab.http.cookies = self.http.cookies
+        tab.csrf = self.csrf
+        return tab
+
     async def send(self, path: str, payload: dict) -> dict:
         response = await self.http.post(path, json=payload, headers={"X-CSRFToken": self.csrf})
         assert response.status_code in (200, 201), response.text
