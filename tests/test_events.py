@@ -7,14 +7,18 @@ import pytest
 import redis
 
 from application import create_app
+from feed import sse
 from feed.events import (
     DELIVERY_SLICE,
     HEARTBEAT,
     QUEUE_SIZE,
     FeedEvent,
+    RedisBackend,
+    channel_of,
     create_bus,
 )
-from feed.sse import live_chunk
+from feed.sse import InOrder, live_chunk
+from feed.wire import RETRY
 from tests.conftest import empty_tables, unavailable
 from tests.helpers import register_and_login
 from tests.live import EVENT_DEADLINE_S
@@ -170,14 +174,66 @@ async def test_bad_cursor_is_400(client, cursor):
     assert "last_event_id" in (await response.get_json())["error"]
 
 
+TAIL = b"event: post\ndata: {}\n\n"
+
+
 def test_events_that_piled_up_go_out_in_one_chunk():
-    tail = b"event: post\ndata: {}\n\n"
-    events = [(5, tail), HEARTBEAT, (4, tail), (6, tail)]
-    chunk, last_sent, stopped = live_chunk(events, last_sent=4)
-    assert chunk == b"id: 5\n" + tail + b": ping\n\n" + b"id: 6\n" + tail
-    assert (last_sent, stopped) == (6, False)
+    order = InOrder(last_sent=4)
+    chunk, stopped = live_chunk([(5, TAIL), HEARTBEAT, (4, TAIL), (6, TAIL)], order)
+    assert chunk == b"id: 5\n" + TAIL + b": ping\n\n" + b"id: 6\n" + TAIL
+    assert (order.last_sent, stopped) == (6, False)
 
 
 def test_stop_marker_ends_the_stream_after_what_came_before():
-    chunk, last_sent, stopped = live_chunk([(7, b"x"), None], last_sent=0)
-    assert (chunk, last_sent, stopped) == (b"id: 7\nx", 7, True)
+    order = InOrder(last_sent=0)
+    assert live_chunk([(1, b"x"), None], order) == (b"id: 1\nx", True)
+
+
+def test_an_early_event_waits_for_the_one_before_it():
+    order = InOrder(last_sent=4)
+    assert order.receive(6, b"six") == []
+    assert order.gap_wait_left() is not None
+    assert order.receive(5, b"five") == [b"id: 5\nfive", b"id: 6\nsix"]
+    assert order.gap_wait_left() is None
+    assert order.receive(6, b"six") == []  # a copy of one sent already
+
+
+def test_without_a_cursor_the_first_live_event_starts_the_stream():
+    assert InOrder(last_sent=None).receive(41, b"x") == [b"id: 41\nx"]
+
+
+async def test_a_gap_that_does_not_close_is_read_from_the_database(bus, monkeypatch):
+    """Event 1 was committed but never published (its writer died): once
+    event 2 has waited GAP_WAIT_S, the stream reads 1 from the database."""
+    monkeypatch.setattr(sse, "GAP_WAIT_S", 0.05)
+    in_database = []
+
+    async def missed_events(after: int):
+        return [event for event in in_database if event[0] > after]
+
+    stream = sse.event_stream(bus, 1, 0, missed_events)
+    assert await anext(stream) == RETRY  # subscribed, and nothing to replay yet
+    in_database += [(1, "post", {"n": 1}), (2, "post", {"n": 2})]
+    await bus.publish(event_for({1: 2}))
+    chunks = [await anext(stream)]
+    while b"id: 2" not in chunks[-1]:
+        chunks.append(await anext(stream))
+    await stream.aclose()
+    sent = b"".join(chunks)
+    assert sent.index(b"id: 1\n") < sent.index(b"id: 2\n")
+    assert sent.count(b"id: 2\n") == 1
+
+
+async def test_a_message_the_bus_cannot_read_is_ignored(bus):
+    with bus.subscribe(1) as stream:
+        RedisBackend._deliver(bus, b'{"action": "post", "data": "{}", "feed_ids": {"1": 5}}')
+        RedisBackend._deliver(bus, b"not json")
+        RedisBackend._deliver(bus, event_for({1: 6}).to_json().encode())
+        assert [event_id for event_id, _ in await receive(stream, 1)] == [6]
+
+
+def test_each_database_has_its_own_channel():
+    first = channel_of("mysql+aiomysql://user:pw@db:3306/quartfeed")
+    second = channel_of("mysql+aiomysql://user:pw@db:3306/quartfeed_staging")
+    assert first != second
+    assert first == channel_of("mysql+aiomysql://other:secret@db:3306/quartfeed")
