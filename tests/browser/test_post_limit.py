@@ -30,4 +30,4 @@ async def test_a_post_rendered_live_limits_its_comments_like_the_server(alice_an
     await alice.write_post("Any plans?")  # alice's from her request, bob's from the event
     for visitor in (alice, bob):
         comment_box = visitor.post("Any plans?").get_by_placeholder("Write a comment")
-        await expect(comment_box).to_have_attribute("maxlength", str(MAX_BODY_LENGTH))
+        await expect(comment_box).to_have_attribute("data-max-length", str(MAX_BODY_LENGTH))
