@@ -10,6 +10,7 @@ import re
 from playwright.async_api import ConsoleMessage, Dialog, Locator, Page, expect
 
 from tests.helpers import PASSWORD
+from tests.live import Person
 
 
 def exactly(text: str) -> re.Pattern:
@@ -126,7 +127,7 @@ class Visitor:
 
     # --- People ----------------------------------------------------------------
 
-    async def follow(self, other: "Visitor") -> None:
+    async def follow(self, other: "Visitor | Person") -> None:
         """Find `other` on the People page and follow them."""
         await self.page.goto("/people")
         person = self.page.locator(f'#people-list li[data-username="{other.username}"]')
