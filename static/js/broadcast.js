@@ -279,11 +279,14 @@ function readingAnchor() {
 
 // Runs `change` (a live update) and scrolls by as much as it moved the
 // anchor: whatever grew, arrived or rose above it, the anchor stays put.
+// At once, not smoothly: the page must not be seen to move.
 function keepingPlace(change) {
   const anchor = readingAnchor();
   const topBefore = anchor?.getBoundingClientRect().top;
   change();
-  if (anchor?.isConnected) window.scrollBy(0, anchor.getBoundingClientRect().top - topBefore);
+  if (!anchor?.isConnected) return;
+  const moved = anchor.getBoundingClientRect().top - topBefore;
+  window.scrollBy({ top: moved, behavior: "instant" });
 }
 
 // ---- Telling screen readers what arrived --------------------------------------
