@@ -56,6 +56,14 @@ async def test_live_updates_keep_focus_typed_text_and_what_you_read_in_place(peo
     await expect(reading).to_be_in_viewport()
     await bob.page.keyboard.type(" dessert")  # where the focus is: still the box
     await expect(comment_box).to_have_value("I'll bring dessert")
+
+    # The feed's articles are numbered as they now stand, and Page Down goes
+    # from one to the next.
+    await expect(bob.post("Post 7")).to_have_attribute("aria-posinset", "2")
+    await expect(reading).to_have_attribute("aria-posinset", "7")
+    await reading.focus()
+    await bob.page.keyboard.press("PageDown")
+    await expect(bob.post("Post 2")).to_be_focused()
     await alice.close()
 
 
