@@ -1,11 +1,12 @@
 # QuartFeed's web image: `docker compose up` builds and runs it with MySQL
 # and Redis (see docker-compose.yml).
 
-# Bootstrap comes from the npm registry, fetched in a throwaway stage.
+# Bootstrap comes from the npm registry, fetched in a throwaway stage
+# (without the development packages: axe-core serves the browser tests only).
 FROM node:24-bookworm-slim AS assets
 WORKDIR /assets
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -66,12 +66,20 @@ def is_storable_text(text: str) -> bool:
     return UNSTORABLE_CHARACTERS.search(text) is None
 
 
+def character_count(text: str) -> int:
+    """QuartFeed's one rule for the length of a post or comment, the same as
+    the page's (characterCount in static/js/broadcast.js): the Unicode code
+    points of the text without the spaces around it. "😀" is one character,
+    "é" written as "e" and a combining accent is two."""
+    return len(text.strip())
+
+
 def clean_body(text: object) -> str | None:
     """The text of a post or comment, trimmed, or None if it is not 1–280 chars."""
     if not isinstance(text, str):
         return None
     text = text.strip()
-    return text if 0 < len(text) <= MAX_BODY_LENGTH else None
+    return text if 0 < character_count(text) <= MAX_BODY_LENGTH else None
 
 
 async def insert_post(

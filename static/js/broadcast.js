@@ -8,7 +8,11 @@
 //   each new post, comment and like. After a dropped connection the browser
 //   reconnects by itself and sends Last-Event-ID, so the server replays
 //   exactly what was missed.
-// - Sends posts, comments and likes with fetch(), CSRF token in X-CSRFToken.
+// - Never takes the reader's place: live changes keep focus, typed text and
+//   what is on screen where they are, and are announced to screen readers
+//   once per burst ("2 new posts").
+// - Sends posts, comments and likes with fetch(), CSRF token in X-CSRFToken,
+//   and shows a failure next to what failed.
 // - Writes no URL and no limit of its own: the templates put them in the page
 //   (data- attributes, the post form's action and maxlength), so each is
 //   defined once, for the server and the script alike.
@@ -59,7 +63,7 @@ function renderLikes(post) {
 function renderComment(comment) {
   const author = comment.author;
   return html`<div class="comment d-flex gap-2 mt-2" id="comment-${comment.uid}">
-    <a href="${author.url}"><img class="avatar" src="${author.avatar}" width="32" height="32" alt="${author.username}"></a>
+    <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="32" height="32" alt=""></a>
     <div>
       <a class="fw-semibold" href="${author.url}">${author.username}</a>
       <span class="comment-body">${comment.body}</span>
@@ -71,22 +75,28 @@ function renderComment(comment) {
 // `maxLength`: the longest comment the server accepts, from the page.
 function renderPost(post, viewer, maxLength) {
   const author = post.author;
+  const uid = post.uid;
   const liked = post.likers.includes(viewer);
-  return html`<article class="card post mb-3" id="post-${post.uid}" data-post-uid="${post.uid}">
+  return html`<article class="card post mb-3" id="post-${uid}" data-post-uid="${uid}" tabindex="0"
+      aria-labelledby="post-author-${uid}" aria-describedby="post-body-${uid}">
     <div class="card-body d-flex gap-3">
-      <a href="${author.url}"><img class="avatar" src="${author.avatar}" width="50" height="50" alt="${author.username}"></a>
+      <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="50" height="50" alt=""></a>
       <div class="flex-grow-1 post-main">
-        <a class="post-author fw-semibold" href="${author.url}">${author.username}</a>
-        <p class="post-body mb-1">${post.body}</p>
+        <a class="post-author fw-semibold" id="post-author-${uid}" href="${author.url}">${author.username}</a>
+        <p class="post-body mb-1" id="post-body-${uid}">${post.body}</p>
         <div class="post-meta small text-body-secondary">
           <time datetime="${post.created}" data-relative-time>${post.created}</time>
-          <button type="button" class="btn btn-link btn-sm like-button" data-liked="${liked}">${liked ? "Unlike" : "Like"}</button>
-          <button type="button" class="btn btn-link btn-sm comment-toggle">Comment</button>
+          <button type="button" class="btn btn-link btn-sm like-button" aria-pressed="${liked}" aria-describedby="post-body-${uid}">Like<span class="visually-hidden"> ${author.username}'s post</span></button>
+          <button type="button" class="btn btn-link btn-sm comment-toggle" aria-expanded="false" aria-controls="comment-form-${uid}">Comment<span class="visually-hidden"> on ${author.username}'s post</span></button>
         </div>
+        <div class="action-error small" role="alert"></div>
         ${renderLikes(post)}
         <div class="comments">${post.comments.map(renderComment)}</div>
-        <form class="comment-form d-none mt-2">
-          <input type="text" class="form-control form-control-sm" name="comment" maxlength="${maxLength}" placeholder="Write a comment" aria-label="Comment" required>
+        <form class="comment-form d-none mt-2" id="comment-form-${uid}">
+          <div class="input-group input-group-sm">
+            <input type="text" class="form-control" name="comment" data-max-length="${maxLength}" placeholder="Write a comment" aria-label="Comment on ${author.username}'s post" required>
+            <button type="submit" class="btn btn-primary">Send</button>
+          </div>
         </form>
       </div>
     </div>
@@ -94,6 +104,11 @@ function renderPost(post, viewer, maxLength) {
 }
 
 // ---- Relative times ("3 minutes ago") --------------------------------------
+
+// plural(1, "minute") is "1 minute", plural(3, "minute") "3 minutes".
+function plural(count, noun) {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
+}
 
 const TIME_UNITS = [
   ["year", 365 * 24 * 3600],
@@ -108,7 +123,7 @@ function timeAgo(date, now = new Date()) {
   const seconds = Math.max(0, (now - date) / 1000);
   for (const [unit, size] of TIME_UNITS) {
     const count = Math.floor(seconds / size);
-    if (count >= 1) return `${count} ${unit}${count === 1 ? "" : "s"} ago`;
+    if (count >= 1) return `${plural(count, unit)} ago`;
   }
   return "just now";
 }
@@ -121,7 +136,35 @@ function refreshTimes(root = document) {
   }
 }
 
+// ---- Lengths ------------------------------------------------------------------
+
+// QuartFeed's one rule for the length of a post or comment, the same as the
+// server's (character_count in post/models.py): the Unicode code points of
+// the text without the spaces around it. "😀" is one character, "é" typed as
+// "e" and a combining accent is two. (String.length and the maxlength
+// attribute count UTF-16 units instead: "😀" would be two.)
+function characterCount(text) {
+  return [...text.trim()].length;
+}
+
+// Checks a field with a data-max-length against the rule: the browser will
+// not submit its form while it is too long. Returns the characters left.
+function checkLength(field) {
+  const maxLength = Number(field.dataset.maxLength);
+  const left = maxLength - characterCount(field.value);
+  field.setCustomValidity(left < 0 ? `Write at most ${maxLength} characters.` : "");
+  return left;
+}
+
 // ---- Talking to the server ------------------------------------------------
+
+class RequestFailed extends Error {
+  constructor(response, body) {
+    super(body.error || `The server answered ${response.status}.`);
+    this.status = response.status;
+    this.retryAfter = response.headers.get("Retry-After");
+  }
+}
 
 function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]').content;
@@ -134,8 +177,28 @@ async function sendJSON(url, payload) {
     body: JSON.stringify(payload),
   });
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error || `The server answered ${response.status}.`);
+  if (!response.ok) throw new RequestFailed(response, body);
   return body;
+}
+
+// What to tell the person when an action failed, and what they can do.
+function failureNotice(failure) {
+  if (!(failure instanceof RequestFailed)) {
+    return html`QuartFeed could not be reached. Check your connection and try again.`;
+  }
+  if (failure.status === 401) {
+    return html`Only people who are logged in can do that. <a href="${endpointURL("login")}">Log in</a>`;
+  }
+  if (failure.status === 429 && failure.retryAfter) {
+    return html`Too many at once. Try again in ${failure.retryAfter} seconds.`;
+  }
+  return html`${failure.message}`;
+}
+
+// An empty `.action-error` region (role="alert") next to each form and post
+// shows, and reads out, why its action failed; `null` empties it.
+function showFailure(region, failure) {
+  region.innerHTML = failure ? failureNotice(failure).text : "";
 }
 
 // ---- The page --------------------------------------------------------------
@@ -145,49 +208,129 @@ const viewer = () => document.body.dataset.viewer || "";
 const endpointURL = (name) => document.body.dataset[`${name}Url`];
 const postList = () => document.getElementById("posts");
 const postElement = (uid) => document.getElementById(`post-${uid}`);
+const isLive = (list) => list?.hasAttribute("data-live");
 
 function insertHTML(container, position, markup) {
   container.insertAdjacentHTML(position, markup.text);
   refreshTimes(container);
 }
 
+// The feed pattern: each post says where it stands in the list. How many
+// there are is unknown (aria-setsize -1): older ones load as you scroll.
+function numberPosts(list) {
+  [...list.children].forEach((article, index) => {
+    article.setAttribute("aria-posinset", index + 1);
+    article.setAttribute("aria-setsize", -1);
+  });
+}
+
+// Returns whether the post was new to the page.
 function showPost(post, position = "afterbegin") {
   const list = postList();
-  if (!list || postElement(post.uid)) return;
+  if (!list || postElement(post.uid)) return false;
   insertHTML(list, position, renderPost(post, viewer(), list.dataset.maxLength));
+  numberPosts(list);
   document.getElementById("feed-empty")?.remove();
+  return true;
 }
 
-// FriendFeed's way: a post that gets a comment or a like rises to the top.
+function isOnScreen(element) {
+  const box = element.getBoundingClientRect();
+  return box.bottom > 0 && box.top < window.innerHeight;
+}
+
+// FriendFeed's way: a post that gets a comment or a like rises to the top of
+// the live feed. Not while someone reads it or works in it, though: a post
+// on screen, or holding the focus, stays where it is.
 function raise(element) {
   const list = postList();
-  if (list?.hasAttribute("data-live") && element.parentElement === list) list.prepend(element);
+  if (!isLive(list) || element.parentElement !== list) return;
+  if (isOnScreen(element) || element.contains(document.activeElement)) return;
+  list.prepend(element);
+  numberPosts(list);
 }
 
+// Returns whether the comment was new to the page.
 function showComment(postUid, comment) {
   const element = postElement(postUid);
-  if (!element || document.getElementById(`comment-${comment.uid}`)) return;
+  if (!element || document.getElementById(`comment-${comment.uid}`)) return false;
   insertHTML(element.querySelector(".comments"), "beforeend", renderComment(comment));
   raise(element);
+  return true;
 }
 
 function showLikes(postUid, likers, rise) {
   const element = postElement(postUid);
   if (!element) return;
-  const liked = likers.includes(viewer());
-  const button = element.querySelector(".like-button");
-  button.dataset.liked = String(liked);
-  button.textContent = liked ? "Unlike" : "Like";
+  element.querySelector(".like-button").setAttribute("aria-pressed", likers.includes(viewer()));
   element.querySelector(".likes").outerHTML = renderLikes({ likes: likers.length, likers }).text;
   if (rise) raise(element);
 }
 
+// ---- Keeping the reader's place ----------------------------------------------
+
+// What the person is on: the element with the focus if it is in view, else
+// the first post in view.
+function readingAnchor() {
+  const focused = document.activeElement;
+  if (focused && focused !== document.body && isOnScreen(focused)) return focused;
+  return [...(postList()?.children ?? [])].find(isOnScreen) ?? null;
+}
+
+// Runs `change` (a live update) and scrolls by as much as it moved the
+// anchor: whatever grew, arrived or rose above it, the anchor stays put.
+// At once, not smoothly: the page must not be seen to move.
+function keepingPlace(change) {
+  const anchor = readingAnchor();
+  const topBefore = anchor?.getBoundingClientRect().top;
+  change();
+  if (!anchor?.isConnected) return;
+  const moved = anchor.getBoundingClientRect().top - topBefore;
+  window.scrollBy({ top: moved, behavior: "instant" });
+}
+
+// ---- Telling screen readers what arrived --------------------------------------
+
+// Arrivals are counted for this long, then announced in one message.
+const ANNOUNCE_AFTER_MS = 1000;
+const arrivals = { post: 0, comment: 0 };
+let announcement = null;
+
+function noteArrival(kind) {
+  arrivals[kind] += 1;
+  if (announcement) return;
+  document.getElementById("live-status").textContent = "";
+  announcement = setTimeout(announceArrivals, ANNOUNCE_AFTER_MS);
+}
+
+function announceArrivals() {
+  const parts = Object.entries(arrivals)
+    .filter(([, count]) => count > 0)
+    .map(([kind, count]) => plural(count, `new ${kind}`));
+  document.getElementById("live-status").textContent = parts.join(", ");
+  arrivals.post = 0;
+  arrivals.comment = 0;
+  announcement = null;
+}
+
+// ---- Live events ---------------------------------------------------------------
+
+// What people do themselves comes back to them as events too: not news.
+const isNews = (author) => author.username !== viewer();
+
+// Each handler updates the page and returns what arrived that is news to
+// the person ("post" or "comment"), if anything.
 const EVENT_HANDLERS = {
-  post: (data) => showPost(data.post),
-  comment: (data) => showComment(data.post_uid, data.comment),
+  post: (data) => (showPost(data.post) && isNews(data.post.author) ? "post" : null),
+  comment: (data) =>
+    showComment(data.post_uid, data.comment) && isNews(data.comment.author) ? "comment" : null,
   like: (data) => showLikes(data.post_uid, data.likers, true),
   unlike: (data) => showLikes(data.post_uid, data.likers, false),
 };
+
+function showStreamStatus(message) {
+  document.getElementById("stream-status").textContent = message;
+}
 
 function listen(list) {
   let lastEventId = list.dataset.lastEventId || "0";
@@ -197,34 +340,43 @@ function listen(list) {
     for (const [name, handle] of Object.entries(EVENT_HANDLERS)) {
       source.addEventListener(name, (event) => {
         lastEventId = event.lastEventId;
-        handle(JSON.parse(event.data));
+        let arrived;
+        keepingPlace(() => {
+          arrived = handle(JSON.parse(event.data));
+        });
+        if (arrived) noteArrival(arrived);
       });
     }
-    source.addEventListener("open", () => document.body.classList.remove("stream-lost"));
+    source.addEventListener("open", () => showStreamStatus(""));
     source.addEventListener("error", () => {
       // The browser retries by itself after a network error, but gives up
       // when the server answered with an error status (a 503 while the
       // database restarts, say): then try again ourselves, a little later.
-      document.body.classList.add("stream-lost");
+      showStreamStatus("Reconnecting…");
       if (source.readyState === EventSource.CLOSED) setTimeout(open, 5000);
     });
   };
   open();
 }
 
-function showError(element, message) {
-  element.textContent = message;
-  element.classList.toggle("d-none", !message);
-}
+// ---- Forms and buttons ---------------------------------------------------------
+
+// Near the limit, the counter also speaks (its status region stays quiet
+// before, not to read out every keystroke).
+const NEAR_THE_LIMIT = 20;
 
 function setUpPostForm() {
   const form = document.getElementById("post-form");
   if (!form) return;
   const text = form.querySelector("textarea");
   const counter = document.getElementById("post-chars");
+  const spokenCounter = document.getElementById("post-chars-status");
   const error = document.getElementById("post-error");
   const showCharactersLeft = () => {
-    counter.textContent = `${text.maxLength - text.value.length} characters left`;
+    const left = checkLength(text);
+    counter.textContent =
+      left >= 0 ? `${plural(left, "character")} left` : `${plural(-left, "character")} too many`;
+    spokenCounter.textContent = left <= NEAR_THE_LIMIT ? counter.textContent : "";
   };
   text.addEventListener("input", showCharactersLeft);
   form.addEventListener("submit", async (event) => {
@@ -234,29 +386,40 @@ function setUpPostForm() {
       showPost(await sendJSON(form.action, { post: text.value }));
       text.value = "";
       showCharactersLeft();
-      showError(error, "");
+      showFailure(error, null);
     } catch (failure) {
-      showError(error, failure.message); // the text stays in the box
+      showFailure(error, failure); // the text stays in the box
     }
   });
 }
 
 async function toggleLike(button) {
   const article = button.closest("article.post");
-  const url = button.dataset.liked === "true" ? endpointURL("unlike") : endpointURL("like");
-  const state = await sendJSON(url, { post_uid: article.dataset.postUid });
-  showLikes(article.dataset.postUid, state.likers, false);
+  const liked = button.getAttribute("aria-pressed") === "true";
+  const error = article.querySelector(".action-error");
+  try {
+    const state = await sendJSON(endpointURL(liked ? "unlike" : "like"), {
+      post_uid: article.dataset.postUid,
+    });
+    showLikes(article.dataset.postUid, state.likers, false);
+    showFailure(error, null);
+  } catch (failure) {
+    showFailure(error, failure);
+  }
 }
 
 function toggleCommentForm(button) {
   const form = button.closest("article.post").querySelector(".comment-form");
-  form.classList.toggle("d-none");
-  if (!form.classList.contains("d-none")) form.querySelector("input").focus();
+  const opening = form.classList.contains("d-none");
+  form.classList.toggle("d-none", !opening);
+  button.setAttribute("aria-expanded", opening);
+  if (opening) form.querySelector("input").focus();
 }
 
 async function sendComment(form) {
   const article = form.closest("article.post");
   const input = form.querySelector("input");
+  const error = article.querySelector(".action-error");
   try {
     const comment = await sendJSON(endpointURL("comment"), {
       post_uid: article.dataset.postUid,
@@ -264,18 +427,21 @@ async function sendComment(form) {
     });
     showComment(article.dataset.postUid, comment);
     input.value = "";
-    form.classList.add("d-none");
+    showFailure(error, null);
+    // The form closes; the focus, which would be lost with it, goes back to
+    // the button that opened it.
+    const toggle = article.querySelector(".comment-toggle");
+    toggleCommentForm(toggle);
+    toggle.focus();
   } catch (failure) {
-    input.setCustomValidity(failure.message);
-    input.reportValidity();
-    input.addEventListener("input", () => input.setCustomValidity(""), { once: true });
+    showFailure(error, failure); // the comment stays in the box
   }
 }
 
 function setUpPostActions() {
   document.addEventListener("click", (event) => {
     const button = event.target.closest("button");
-    if (button?.classList.contains("like-button")) toggleLike(button).catch(console.warn);
+    if (button?.classList.contains("like-button")) toggleLike(button);
     if (button?.classList.contains("comment-toggle")) toggleCommentForm(button);
   });
   document.addEventListener("submit", (event) => {
@@ -283,17 +449,35 @@ function setUpPostActions() {
     event.preventDefault();
     sendComment(event.target);
   });
+  document.addEventListener("input", (event) => {
+    if (event.target.dataset.maxLength) checkLength(event.target);
+  });
+}
+
+// The feed pattern's keys: on a post, Page Down and Page Up go to the next
+// and the previous one.
+function setUpFeedKeys() {
+  document.addEventListener("keydown", (event) => {
+    const article = event.target;
+    if (!article.matches?.('[role="feed"] > article')) return;
+    const next = { PageDown: article.nextElementSibling, PageUp: article.previousElementSibling };
+    if (!next[event.key]) return;
+    event.preventDefault();
+    next[event.key].focus();
+  });
 }
 
 // Infinite scroll: load the next page when the bottom of the list shows.
 function setUpOlderPosts() {
   const more = document.getElementById("feed-more");
-  if (!more || !postList()?.hasAttribute("data-live")) return;
+  const list = postList();
+  if (!more || !isLive(list)) return;
   let loading = false;
   const loadMore = async () => {
     const before = more.dataset.nextBefore;
     if (loading || !before) return;
     loading = true;
+    list.setAttribute("aria-busy", "true");
     try {
       const url = `${more.dataset.olderUrl}?before=${encodeURIComponent(before)}`;
       const response = await fetch(url, { headers: { Accept: "application/json" } });
@@ -305,6 +489,7 @@ function setUpOlderPosts() {
       }
     } finally {
       loading = false;
+      list.setAttribute("aria-busy", "false");
     }
   };
   more.addEventListener("click", (event) => {
@@ -322,13 +507,23 @@ function start() {
   setInterval(refreshTimes, 30000);
   setUpPostForm();
   setUpPostActions();
+  setUpFeedKeys();
   setUpOlderPosts();
   const list = postList();
-  if (list?.hasAttribute("data-live")) listen(list);
+  if (list) numberPosts(list);
+  if (isLive(list)) listen(list);
 }
 
 if (typeof module !== "undefined") {
-  module.exports = { html, escapeHTML, renderPost, renderComment, renderLikes, timeAgo };
+  module.exports = {
+    html,
+    escapeHTML,
+    renderPost,
+    renderComment,
+    renderLikes,
+    timeAgo,
+    characterCount,
+  };
 } else {
   start();
 }

@@ -1,5 +1,6 @@
-"""The live feed survives a server restart: the open page reconnects by
-itself and shows what was posted meanwhile, each post once."""
+"""The live feed survives a server restart: the open page says it is
+reconnecting, reconnects by itself and shows what was posted meanwhile, each
+post once."""
 
 import pytest
 from playwright.async_api import expect
@@ -57,6 +58,8 @@ async def test_posts_made_while_the_server_was_down_appear_once_after_it_restart
         visitor.tolerate("net::ERR_INCOMPLETE_CHUNKED_ENCODING", about="/sse")
         visitor.tolerate("net::ERR_CONNECTION_REFUSED", about="/sse")
     server.stop()
+    for visitor in (alice, bob):
+        await expect(visitor.page.locator("#stream-status")).to_have_text("Reconnecting…")
     missed = ["While it was down 1", "While it was down 2", "While it was down 3"]
     other_server = start_server()
     await post_elsewhere(other_server, "alice", missed)
@@ -65,6 +68,7 @@ async def test_posts_made_while_the_server_was_down_appear_once_after_it_restart
 
     expected = [*missed[::-1], "Before the restart"]
     await expect(bob.post_bodies).to_have_text(expected, timeout=RECONNECT_TIMEOUT_MS)
+    await expect(bob.page.locator("#stream-status")).to_be_empty()
     await alice.write_post("After the restart")
     await expect(bob.post_bodies).to_have_text(["After the restart", *expected])
     await bob.expect_no_reload()

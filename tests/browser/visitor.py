@@ -10,6 +10,7 @@ import re
 from playwright.async_api import ConsoleMessage, Dialog, Locator, Page, expect
 
 from tests.helpers import PASSWORD
+from tests.live import Person
 
 
 def exactly(text: str) -> re.Pattern:
@@ -64,8 +65,9 @@ class Visitor:
 
     @property
     def alert(self) -> Locator:
-        """The flash message or the form's error message."""
-        return self.page.get_by_role("alert")
+        """The alert that says something: the flash message, or the message of
+        a form or an action that failed (their regions are empty until then)."""
+        return self.page.get_by_role("alert").filter(has_text=re.compile(r"\S"))
 
     @property
     def navbar_username(self) -> Locator:
@@ -125,7 +127,7 @@ class Visitor:
 
     # --- People ----------------------------------------------------------------
 
-    async def follow(self, other: "Visitor") -> None:
+    async def follow(self, other: "Visitor | Person") -> None:
         """Find `other` on the People page and follow them."""
         await self.page.goto("/people")
         person = self.page.locator(f'#people-list li[data-username="{other.username}"]')
@@ -154,16 +156,19 @@ class Visitor:
         post = self.post(post_text)
         await post.get_by_role("button", name="Comment").click()
         await post.get_by_placeholder("Write a comment").fill(text)
-        await post.get_by_placeholder("Write a comment").press("Enter")
+        await post.get_by_role("button", name="Send").click()
         await expect(self.comments_on(post_text).filter(has_text=exactly(text))).to_be_visible()
 
+    def like_button(self, post_text: str) -> Locator:
+        """The toggle named "Like <author>'s post"; aria-pressed says if it is on."""
+        return self.post(post_text).get_by_role("button", name=re.compile(r"^Like "))
+
     async def like(self, post_text: str) -> None:
-        await self._press_like_button(post_text, "Like", then="Unlike")
+        await self._press_like_button(post_text, pressed="true")
 
     async def unlike(self, post_text: str) -> None:
-        await self._press_like_button(post_text, "Unlike", then="Like")
+        await self._press_like_button(post_text, pressed="false")
 
-    async def _press_like_button(self, post_text: str, name: str, then: str) -> None:
-        post = self.post(post_text)
-        await post.get_by_role("button", name=name, exact=True).click()
-        await expect(post.get_by_role("button", name=then, exact=True)).to_be_visible()
+    async def _press_like_button(self, post_text: str, pressed: str) -> None:
+        await self.like_button(post_text).click()
+        await expect(self.like_button(post_text)).to_have_attribute("aria-pressed", pressed)
