@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"  # samples and profiles, not committed
 HOST = "127.0.0.1"  # every load goes to loopback, nowhere else
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -140,6 +140,16 @@ async def seed_posters(count: int) -> list[int]:
     return ids
 
 
+async def ensure_home_page() -> None:
+    """The home page's people and posts, unless `python -m bench` seeded them."""
+    database = AppDatabase(DATABASE_URL)
+    await database.connect()
+    seeded = await user_by_name(database, "homeowner") is not None
+    await database.disconnect()
+    if not seeded:
+        await seed_home_page()
+
+
 async def user_id(username: str) -> int:
     database = AppDatabase(DATABASE_URL)
     await database.connect()
@@ -196,7 +206,12 @@ class Target:
     counts_statements: bool = False  # /healthz tells how many SQL statements ran
 
 
-def quartfeed_server(workers: int = 1, broker_url: str = "memory://", **settings) -> Server:
+def quartfeed_server(
+    workers: int = 1,
+    broker_url: str = "memory://",
+    app: str = "application:create_app()",
+    **settings,
+) -> Server:
     environment = {
         "DATABASE_URL": DATABASE_URL,
         "BROKER_URL": broker_url,
@@ -206,7 +221,7 @@ def quartfeed_server(workers: int = 1, broker_url: str = "memory://", **settings
         **{name: "1000000/1" for name in RATE_LIMITS},
         **settings,
     }
-    return Server("QuartFeed", hypercorn("application:create_app()", workers), environment)
+    return Server("QuartFeed", hypercorn(app, workers), environment)
 
 
 async def reader_cookies(size: int) -> list[str | None]:

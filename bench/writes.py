@@ -73,6 +73,12 @@ async def measure_bare(user_ids: list[int], seconds: float) -> Setup:
     return setup
 
 
+def http_client(server: Server, posters: int) -> httpx.AsyncClient:
+    # One connection per poster, kept alive, as each person's browser keeps one.
+    limits = httpx.Limits(max_connections=posters)
+    return httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30)
+
+
 def http_posters(http: httpx.AsyncClient, cookies: list[str]) -> list[Callable[[], Awaitable]]:
     """One client per logged-in poster, as the home page's script posts."""
 
@@ -93,10 +99,8 @@ async def measure_quartfeed(
 ) -> Setup:
     cookies = await targets.session_cookies(user_ids)
     setup = Setup("QuartFeed", processes, broker_url.split(":")[0], {})
-    # One connection per poster, kept alive, as each person's browser keeps one.
-    limits = httpx.Limits(max_connections=max(POSTERS))
     with targets.quartfeed_server(processes, broker_url) as server:
-        async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=30) as http:
+        async with http_client(server, max(POSTERS)) as http:
             for count in POSTERS:
                 clients = http_posters(http, cookies[:count])
                 setup.measured[count] = await measure(clients, seconds, server)
