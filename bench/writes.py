@@ -11,7 +11,7 @@ HTTP and no lock, the floor for this stack.
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -42,7 +42,8 @@ class Setup:
     name: str
     processes: int
     bus: str  # the BROKER_URL's scheme, for the table
-    measured: dict[int, tuple[Load, dict[str, float]]]  # posters: (load, CPU seconds)
+    # {posters: (the load, the CPU seconds spent)}
+    measured: dict[int, tuple[Load, dict[str, float]]] = field(default_factory=dict)
 
 
 async def measure(
@@ -61,7 +62,7 @@ async def measure(
 async def measure_bare(user_ids: list[int], seconds: float) -> Setup:
     session_ids = await targets.start_sessions(user_ids)
     posters = [bare_writes.Poster(*pair) for pair in zip(user_ids, session_ids, strict=True)]
-    setup = Setup("bare aiomysql", 1, "none", {})
+    setup = Setup("bare aiomysql", 1, "none")
     pool = await bare_writes.create_pool(targets.DATABASE_URL)
     try:
         for count in POSTERS:
@@ -98,7 +99,7 @@ async def measure_quartfeed(
     user_ids: list[int], seconds: float, processes: int, broker_url: str
 ) -> Setup:
     cookies = await targets.session_cookies(user_ids)
-    setup = Setup("QuartFeed", processes, broker_url.split(":")[0], {})
+    setup = Setup("QuartFeed", processes, broker_url.split(":")[0])
     with targets.quartfeed_server(processes, broker_url) as server:
         async with http_client(server, max(POSTERS)) as http:
             for count in POSTERS:
