@@ -35,7 +35,9 @@ from user.models import create_session, create_user, hash_password, insert_user,
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "mysql+aiomysql://root@127.0.0.1:3306/quartfeed_bench"
 )
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Database 1: the tests use 0, and the bus's ordering lock and the rate
+# limits' counts are keys there, which a test run and a bench run must not share.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/1")
 SECRET_KEY = secrets.token_hex(16)
 LOGIN_PASSWORD = "bench password"
 
