@@ -9,7 +9,18 @@ import os
 import platform
 import subprocess
 
-from bench import delivery, fanout, home, idle, images, logins, plot, targets, throughput
+from bench import (
+    delivery,
+    fanout,
+    home,
+    idle,
+    images,
+    logins,
+    plot,
+    targets,
+    throughput,
+    writes,
+)
 
 
 def describe_machine() -> None:
@@ -31,6 +42,7 @@ def main(quick: bool) -> None:
     idle.main([1000] if quick else [1000, 10000], 10 if quick else 30)
     fanout.main()
     home.main(5 if quick else 15)
+    writes.main(2 if quick else 5)
     logins.main()
     images.main()
 

@@ -1,6 +1,7 @@
 """What every benchmark piece shares: servers in subprocesses, /proc
 readings, the file limit, percentiles and printed tables."""
 
+import asyncio
 import gc
 import os
 import resource
@@ -10,10 +11,14 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"  # samples and profiles, not committed
 HOST = "127.0.0.1"  # every load goes to loopback, nowhere else
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -135,19 +140,18 @@ def database_server_pid() -> int | None:
 @dataclass
 class CpuMeter:
     """CPU seconds spent by the server, the database server and this client
-    between `start()` and `stop()`: where a machine's cores went."""
+    between `start()` and `stop()`: where a machine's cores went. With no
+    server, the work measured runs in this process: it is the "client"."""
 
-    server: Server
+    server: Server | None
     database_pid: int | None = field(default_factory=database_server_pid)
     spent: dict[str, float] = field(default_factory=dict)  # and "wall": seconds elapsed
 
     def _readings(self) -> dict[str, float]:
         client = resource.getrusage(resource.RUSAGE_SELF)
-        readings = {
-            "wall": time.perf_counter(),
-            "server": self.server.cpu_seconds(),
-            "client": client.ru_utime + client.ru_stime,
-        }
+        readings = {"wall": time.perf_counter(), "client": client.ru_utime + client.ru_stime}
+        if self.server is not None:
+            readings["server"] = self.server.cpu_seconds()
         if self.database_pid is not None:
             readings["database"] = _cpu_seconds(self.database_pid)
         return readings
@@ -158,6 +162,48 @@ class CpuMeter:
     def stop(self) -> None:
         now = self._readings()
         self.spent = {name: now[name] - self._started[name] for name in now}
+
+
+def mysql_parameters(url: str) -> dict:
+    """The driver's connection arguments (aiomysql's) for a SQLAlchemy URL."""
+    parts = make_url(url)
+    return {
+        "host": parts.host,
+        "port": parts.port or 3306,
+        "user": parts.username,
+        "password": parts.password or "",
+        "db": parts.database,
+    }
+
+
+@dataclass
+class Load:
+    """What `closed_loop` measured: each request's duration, and the time it all took."""
+
+    durations: list[float]
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        return len(self.durations) / self.elapsed
+
+
+async def closed_loop(clients: list[Callable[[], Awaitable[object]]], seconds: float) -> Load:
+    """Each client makes its request again as soon as the last one is
+    answered, for `seconds`: as many requests in flight as there are clients,
+    as with people who each wait for their page before clicking again."""
+    durations: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def repeat(request: Callable[[], Awaitable[object]]) -> None:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            await request()
+            durations.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(repeat(request) for request in clients))
+    return Load(durations, time.perf_counter() - started)
 
 
 def hypercorn(app: str, workers: int = 1, graceful_timeout_s: float = 3) -> list[str]:

@@ -15,9 +15,15 @@ import httpx
 
 from bench import targets
 from bench.client import close_all, open_streams
-from bench.common import ROOT, CpuMeter, milliseconds, percentile, prepare_client, print_table
+from bench.common import (
+    RESULTS,
+    CpuMeter,
+    milliseconds,
+    percentile,
+    prepare_client,
+    print_table,
+)
 
-RESULTS = ROOT / "bench" / "results"
 _markers = itertools.count()
 
 

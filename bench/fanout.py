@@ -1,5 +1,6 @@
 """Fan-out on write: POST /post by an author with 1,000 and 10,000 followers,
-its time, the server's CPU for it and its statements.
+its time, the server's CPU for it and its statements; then the model's
+`write_post` alone, for the same authors.
 
 python -m bench.fanout
 """
@@ -9,14 +10,11 @@ import statistics
 import time
 
 import httpx
-from sqlalchemy.dialects import mysql
 
 from bench import targets
 from bench.common import milliseconds, print_table
-from db import utc_now
-
-# The app's own fan-out statement, to time it without the app around it.
-from feed.models import _author_and_followers, _insert_feed_rows
+from db import AppDatabase, utc_now
+from feed.models import write_post
 
 FOLLOWERS = 10_000
 POSTS = 5
@@ -49,24 +47,27 @@ async def measure(target: targets.Target, followers: int) -> list:
     ]
 
 
-async def statement_alone(followers: int, repeats: int = 10) -> list:
-    """The fan-out INSERT … SELECT alone, sent straight to MySQL and rolled
-    back: the floor under any post's delivery, which no server code changes."""
+async def write_alone(followers: int, repeats: int = 10) -> list:
+    """`feed.models.write_post` called straight, with no server, no request
+    and no bus around it: the write's own time, and its statements."""
     author_id = await targets.user_id(f"author{followers}")
-    readers = _author_and_followers(author_id)
-    statement = _insert_feed_rows(readers, author_id, 0, "bench", utc_now())
-    sql = str(statement.compile(dialect=mysql.dialect(), compile_kwargs={"literal_binds": True}))
-    connection = await targets.mysql_connection(targets.DATABASE_URL)
+    database = AppDatabase(targets.DATABASE_URL, count_statements=True)
+    await database.connect()
+    await write_post(database, author_id, "warm-up", utc_now())  # opens the connection
+    statements_before = database.statements
     durations = []
-    async with connection.cursor() as cursor:
-        for _ in range(repeats):
-            await connection.begin()
-            started = time.perf_counter()
-            await cursor.execute(sql)
-            durations.append(time.perf_counter() - started)
-            await connection.rollback()
-    connection.close()
-    return [followers, milliseconds(min(durations)), milliseconds(statistics.median(durations))]
+    for number in range(repeats):
+        started = time.perf_counter()
+        await write_post(database, author_id, f"alone-{number}", utc_now())
+        durations.append(time.perf_counter() - started)
+    statements = (database.statements - statements_before) / repeats
+    await database.disconnect()
+    return [
+        followers,
+        milliseconds(min(durations)),
+        milliseconds(statistics.median(durations)),
+        statements,
+    ]
 
 
 def main(followers: int = FOLLOWERS) -> list[list]:
@@ -75,9 +76,9 @@ def main(followers: int = FOLLOWERS) -> list[list]:
     headers = ["followers", "min ms", "median ms", "max ms", "server CPU ms", "statements"]
     print_table("5. Fan-out: POST /post (no stream open), per POST", headers, rows)
     print("   Statements per POST: 1 to load the logged-in user, 3 for the post and its fan-out.")
-    floors = [asyncio.run(statement_alone(size)) for size in sizes]
-    headers = ["followers", "min ms", "median ms"]
-    print_table("   The INSERT … SELECT alone, straight to MySQL (rolled back)", headers, floors)
+    alone = [asyncio.run(write_alone(size)) for size in sizes]
+    headers = ["followers", "min ms", "median ms", "statements"]
+    print_table("   feed.models.write_post alone: no server, no request", headers, alone)
     return rows
 
 

@@ -1,17 +1,17 @@
 """The home page: statements per GET / for 10 posts × 5 comments × 20 likes,
-and requests per second with 16 concurrent clients.
+then requests per second, latency and the server's CPU per GET / with 16
+concurrent clients.
 
     python -m bench.home [--quick]
 """
 
 import argparse
 import asyncio
-import time
 
 import httpx
 
 from bench import targets
-from bench.common import milliseconds, percentile, print_table
+from bench.common import CpuMeter, Load, Server, closed_loop, milliseconds, percentile, print_table
 
 CLIENTS = 16
 
@@ -25,25 +25,22 @@ async def statements_per_page(target: targets.Target, cookie: str) -> int:
         return await targets.statements_run(target) - before - 1
 
 
-async def load(target: targets.Target, cookie: str, seconds: float) -> tuple[float, list[float]]:
-    """(requests per second, durations) with CLIENTS clients asking as fast as they can."""
-    durations: list[float] = []
+async def load(server: Server, cookie: str, seconds: float) -> tuple[Load, dict[str, float]]:
+    """CLIENTS clients asking for the page as fast as they are answered, and
+    the CPU the server spent answering them."""
     limits = httpx.Limits(max_connections=CLIENTS)
-    deadline = time.perf_counter() + seconds
-
-    async def client(http: httpx.AsyncClient) -> None:
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            (await http.get("/")).raise_for_status()
-            durations.append(time.perf_counter() - started)
-
     async with httpx.AsyncClient(
-        base_url=target.server.url, cookies={"session": cookie}, limits=limits
+        base_url=server.url, cookies={"session": cookie}, limits=limits
     ) as http:
-        started = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(CLIENTS)))
-        elapsed = time.perf_counter() - started
-    return len(durations) / elapsed, durations
+
+        async def client() -> None:
+            (await http.get("/")).raise_for_status()
+
+        meter = CpuMeter(server)
+        meter.start()
+        page_loads = await closed_loop([client] * CLIENTS, seconds)
+        meter.stop()
+    return page_loads, meter.spent
 
 
 async def measure(seconds: float) -> list[list]:
@@ -51,14 +48,16 @@ async def measure(seconds: float) -> list[list]:
     (cookie,) = await targets.session_cookies([await targets.user_id("homeowner")])
     with target.server:
         statements = await statements_per_page(target, cookie)
-        rate, durations = await load(target, cookie, seconds)
-    return [[statements, rate, milliseconds(percentile(durations, 0.5)),
-             milliseconds(percentile(durations, 0.99))]]  # fmt: skip
+        page_loads, spent = await load(target.server, cookie, seconds)
+    durations = page_loads.durations
+    return [[statements, page_loads.rate, milliseconds(percentile(durations, 0.5)),
+             milliseconds(percentile(durations, 0.99)),
+             milliseconds(spent["server"] / len(durations))]]  # fmt: skip
 
 
 def main(seconds: float = 15) -> list[list]:
     rows = asyncio.run(measure(seconds))
-    headers = ["statements per GET /", "requests/s", "p50 ms", "p99 ms"]
+    headers = ["statements per GET /", "requests/s", "p50 ms", "p99 ms", "server CPU ms per GET /"]
     print_table(
         f"6. Home page (10 posts × 5 comments × 20 likes, {CLIENTS} clients)", headers, rows
     )

@@ -10,8 +10,7 @@ import matplotlib
 matplotlib.use("Agg")  # no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 
-from bench.common import ROOT  # noqa: E402
-from bench.delivery import RESULTS  # noqa: E402
+from bench.common import RESULTS, ROOT  # noqa: E402
 
 OUTPUT = ROOT / "docs" / "bench-latency.png"
 PLOTTED = ("QuartFeed", "Quart baseline", "sse-starlette baseline")

@@ -5,6 +5,7 @@ import asyncio
 import os
 import secrets
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -15,10 +16,17 @@ from alembic.config import Config
 from sqlalchemy.engine import make_url
 
 from application import create_app
-from bench.common import ROOT, Server, hypercorn, quart_baseline, starlette_baseline
+from bench.common import (
+    ROOT,
+    Server,
+    hypercorn,
+    mysql_parameters,
+    quart_baseline,
+    starlette_baseline,
+)
 from db import AppDatabase, utc_now
-from feed.events import encode_data
-from feed.models import change_like, create_comment, create_post
+from feed.models import write_comment, write_like, write_post
+from feed.wire import encode_data
 from post.models import post_by_uid
 from relationship.models import follow
 from settings import RATE_LIMITS
@@ -27,7 +35,9 @@ from user.models import create_session, create_user, hash_password, insert_user,
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "mysql+aiomysql://root@127.0.0.1:3306/quartfeed_bench"
 )
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Database 1: the tests use 0, and the bus's ordering lock and the rate
+# limits' counts are keys there, which a test run and a bench run must not share.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/1")
 SECRET_KEY = secrets.token_hex(16)
 LOGIN_PASSWORD = "bench password"
 
@@ -37,28 +47,32 @@ LOGIN_PASSWORD = "bench password"
 
 async def mysql_connection(url: str, use_database: bool = True) -> aiomysql.Connection:
     """A plain driver connection to the server of `url` (and its database)."""
-    parts = make_url(url)
-    return await aiomysql.connect(
-        host=parts.host,
-        port=parts.port or 3306,
-        user=parts.username,
-        password=parts.password or "",
-        db=parts.database if use_database else None,
-    )
+    parameters = mysql_parameters(url)
+    if not use_database:
+        parameters["db"] = None
+    return await aiomysql.connect(**parameters)
 
 
-async def _recreate_database(url: str) -> None:
+async def _create_database(url: str, fresh: bool) -> None:
     parts = make_url(url)
     connection = await mysql_connection(url, use_database=False)
-    async with connection.cursor() as cursor:
-        await cursor.execute(f"DROP DATABASE IF EXISTS {parts.database}")
-        await cursor.execute(f"CREATE DATABASE {parts.database} CHARACTER SET utf8mb4")
+    # MariaDB answers IF [NOT] EXISTS with a note, which aiomysql turns into
+    # a warning that says only what was asked.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", aiomysql.Warning)
+        async with connection.cursor() as cursor:
+            if fresh:
+                await cursor.execute(f"DROP DATABASE IF EXISTS {parts.database}")
+            await cursor.execute(
+                f"CREATE DATABASE IF NOT EXISTS {parts.database} CHARACTER SET utf8mb4"
+            )
     connection.close()
 
 
-def prepare_database() -> None:
-    """A fresh, migrated bench database (dropped and created again)."""
-    asyncio.run(_recreate_database(DATABASE_URL))
+def prepare_database(fresh: bool = True) -> None:
+    """A migrated bench database: dropped and created again if `fresh`,
+    otherwise the one there (created if missing) brought up to date."""
+    asyncio.run(_create_database(DATABASE_URL, fresh))
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("sqlalchemy.url", DATABASE_URL)
     config.attributes["configure_logger"] = False
@@ -93,19 +107,49 @@ async def seed_home_page(posts: int = 10, comments: int = 5, likes: int = 20) ->
     await database.connect()
     password_hash = await hash_password(secrets.token_hex(8))
     names = ["homeowner", "homeauthor"] + [f"fan{number}" for number in range(likes)]
-    for name in names:
-        await insert_user(database, name, password_hash)
-    owner, author, *fans = [await user_by_name(database, name) for name in names]
-    await follow(database, owner["id"], author["id"])
-    async with _signing_app.test_request_context("/"):  # posts carry avatar URLs
-        for number in range(posts):
-            post, _ = await create_post(database, author, f"home post {number}")
-            parent = await post_by_uid(database, post["uid"])
-            for fan in fans[:comments]:
-                await create_comment(database, fan, parent, post["uid"], "a comment")
-            for fan in fans:
-                await change_like(database, fan, parent, post["uid"], like=True)
+    owner_id, author_id, *fan_ids = [
+        await insert_user(database, name, password_hash) for name in names
+    ]
+    await follow(database, owner_id, author_id)
+    for number in range(posts):
+        uid, _ = await write_post(database, author_id, f"home post {number}", utc_now())
+        post_id = (await post_by_uid(database, uid))["id"]
+        for fan_id in fan_ids[:comments]:
+            await write_comment(database, fan_id, post_id, "a comment", utc_now())
+        for fan_id in fan_ids:
+            await write_like(database, fan_id, post_id, True, utc_now())
     await database.disconnect()
+
+
+def poster_name(number: int) -> str:
+    return f"poster{number}"
+
+
+async def seed_posters(count: int) -> list[int]:
+    """The ids of `poster0`… `poster{count-1}`, accounts nobody follows,
+    created if missing: the writes bench can run again on the same database."""
+    database = AppDatabase(DATABASE_URL)
+    await database.connect()
+    password_hash = await hash_password(secrets.token_hex(8))  # nobody logs in as them
+    ids = []
+    for number in range(count):
+        poster = await user_by_name(database, poster_name(number))
+        if poster is None:
+            ids.append(await insert_user(database, poster_name(number), password_hash))
+        else:
+            ids.append(poster["id"])
+    await database.disconnect()
+    return ids
+
+
+async def ensure_home_page() -> None:
+    """The home page's people and posts, unless `python -m bench` seeded them."""
+    database = AppDatabase(DATABASE_URL)
+    await database.connect()
+    seeded = await user_by_name(database, "homeowner") is not None
+    await database.disconnect()
+    if not seeded:
+        await seed_home_page()
 
 
 async def user_id(username: str) -> int:
@@ -122,17 +166,24 @@ _signing_app = create_app({"SECRET_KEY": SECRET_KEY, "DATABASE_URL": DATABASE_UR
 CSRF_TOKEN = secrets.token_urlsafe(16)
 
 
-async def session_cookies(user_ids: list[int]) -> list[str]:
-    """The cookies browsers would hold after logging in as each of `user_ids`.
+async def start_sessions(user_ids: list[int]) -> list[str]:
+    """The ids of new sessions, one logged in as each of `user_ids`.
 
-    Starting the sessions straight in the database, and signing the cookies
-    with the server's key, saves thousands of password hashes.
+    Starting the sessions straight in the database saves thousands of
+    password hashes.
     """
     database = AppDatabase(DATABASE_URL)
     await database.connect()
     lifetime = _signing_app.permanent_session_lifetime
     session_ids = [await create_session(database, account, lifetime) for account in user_ids]
     await database.disconnect()
+    return session_ids
+
+
+async def session_cookies(user_ids: list[int]) -> list[str]:
+    """The cookies browsers would hold after logging in as each of `user_ids`,
+    signed with the server's key, each with the session's CSRF token."""
+    session_ids = await start_sessions(user_ids)
     serializer = _signing_app.session_interface.get_signing_serializer(_signing_app)
     return [
         serializer.dumps({"session_id": session_id, "csrf_token": CSRF_TOKEN})
@@ -157,7 +208,12 @@ class Target:
     counts_statements: bool = False  # /healthz tells how many SQL statements ran
 
 
-def quartfeed_server(workers: int = 1, broker_url: str = "memory://", **settings) -> Server:
+def quartfeed_server(
+    workers: int = 1,
+    broker_url: str = "memory://",
+    app: str = "application:create_app()",
+    **settings,
+) -> Server:
     environment = {
         "DATABASE_URL": DATABASE_URL,
         "BROKER_URL": broker_url,
@@ -167,7 +223,7 @@ def quartfeed_server(workers: int = 1, broker_url: str = "memory://", **settings
         **{name: "1000000/1" for name in RATE_LIMITS},
         **settings,
     }
-    return Server("QuartFeed", hypercorn("application:create_app()", workers), environment)
+    return Server("QuartFeed", hypercorn(app, workers), environment)
 
 
 async def reader_cookies(size: int) -> list[str | None]:
@@ -178,12 +234,15 @@ async def reader_cookies(size: int) -> list[str | None]:
     return await session_cookies([first_id + number for number in range(size)])
 
 
+def logged_in_headers(cookie: str) -> dict[str, str]:
+    """What a logged-in page's fetch() sends with a POST: the session cookie,
+    and the session's CSRF token as X-CSRFToken (see utilities/csrf.py)."""
+    return {"Cookie": f"session={cookie}", "X-CSRFToken": CSRF_TOKEN}
+
+
 async def author_sender(size: int) -> Send:
     (cookie,) = await session_cookies([await user_id(f"author{size}")])
-    headers = {
-        "Cookie": f"session={cookie}",
-        "X-CSRFToken": CSRF_TOKEN,
-    }
+    headers = logged_in_headers(cookie)
 
     async def send(http: httpx.AsyncClient, number: int) -> None:
         response = await http.post("/post", json={"post": f"bench-{number}"}, headers=headers)
