@@ -43,39 +43,18 @@ MUTANTS = [
         "feed/sse.py",
         """    with bus.subscribe(user_id) as subscription:
         yield RETRY
-        last_sent = cursor or 0
+        order = InOrder(cursor)
         if cursor is not None:
-            async for feed_id, replayed in replay(missed_events, cursor):
+            async for replayed in catch_up(missed_events, order):
                 yield replayed
-                last_sent = feed_id
         while True:""",
         """    yield RETRY
-    last_sent = cursor or 0
+    order = InOrder(cursor)
     if cursor is not None:
-        async for feed_id, replayed in replay(missed_events, cursor):
+        async for replayed in catch_up(missed_events, order):
             yield replayed
-            last_sent = feed_id
     with bus.subscribe(user_id) as subscription:
         while True:""",
-        STREAM_TESTS,
-    ),
-    Mutant(
-        "replay-read-before-subscribe",
-        "the missed events are read before the stream subscribes, sent after",
-        "feed/sse.py",
-        """    with bus.subscribe(user_id) as subscription:
-        yield RETRY
-        last_sent = cursor or 0
-        if cursor is not None:
-            async for feed_id, replayed in replay(missed_events, cursor):""",
-        """    missed = [] if cursor is None else [
-        item async for item in replay(missed_events, cursor)
-    ]
-    with bus.subscribe(user_id) as subscription:
-        yield RETRY
-        last_sent = cursor or 0
-        if cursor is not None:
-            for feed_id, replayed in missed:""",
         STREAM_TESTS,
     ),
     Mutant(
@@ -87,26 +66,52 @@ MUTANTS = [
         STREAM_TESTS,
     ),
     Mutant(
-        "dedupe-lets-repeats-through",
-        "the live part resends an id the replay already sent",
+        "early-event-sent-at-once",
+        "a live event is sent as soon as it arrives, before the ones it follows",
         "feed/sse.py",
-        "        if feed_id > last_sent:",
-        "        if feed_id >= last_sent:",
-        STREAM_TESTS,
+        "        if event_id > self.last_sent:  # otherwise sent already, e.g. by the replay\n"
+        "            self.early[event_id] = tail",
+        "        if event_id > self.last_sent:\n"
+        "            self.last_sent = event_id\n"
+        "            return [frame(event_id, tail)]",
+        (*STREAM_TESTS, "tests/test_lock_free.py"),
+    ),
+    Mutant(
+        "gap-waits-for-ever",
+        "an early event waits for the one before it however long it takes",
+        "feed/sse.py",
+        "        async with asyncio.timeout(order.gap_wait_left()):",
+        "        async with asyncio.timeout(None):",
+        (*STREAM_TESTS, "tests/test_lock_free.py"),
     ),
     Mutant(
         "idle-stream-polls",
         "an idle stream asks the database every half second",
         "feed/sse.py",
-        "            chunk, last_sent, stopped = live_chunk("
-        "await subscription.next_all(), last_sent)",
+        "            items = await next_items(subscription, order)\n",
         """            try:
-                waiting = await __import__("asyncio").wait_for(subscription.next_all(), 0.5)
+                items = await asyncio.wait_for(subscription.next_all(), 0.5)
             except TimeoutError:
-                await missed_events(last_sent)
+                await missed_events(order.last_sent or 0)
                 continue
-            chunk, last_sent, stopped = live_chunk(waiting, last_sent)""",
+""",
         ("tests/test_events.py",),
+    ),
+    Mutant(
+        "counters-not-raised",
+        "the fan-out numbers each reader's row without raising their counter",
+        "feed/models.py",
+        "    await database.execute(_number_next_rows(readers))\n",
+        "",
+        ("tests/test_feed.py", "tests/test_lock_free.py"),
+    ),
+    Mutant(
+        "deadlock-not-retried",
+        "a transaction MySQL rolled back to break a deadlock fails the request",
+        "db.py",
+        "                if not _is_deadlock(error):",
+        "                if True:",
+        ("tests/test_transactions.py",),
     ),
     Mutant(
         "unchanged-like-fanned-out",
@@ -136,7 +141,7 @@ MUTANTS = [
         "redis-publish-stays-local",
         "the Redis bus hands an event to this process's streams only",
         "feed/events.py",
-        "        await self._redis.publish(CHANNEL, event.to_json())",
+        "        await self._redis.publish(self._channel, event.to_json())",
         "        self.deliver(event)",
         ("tests/test_stream_guarantees.py",),
     ),

@@ -13,8 +13,9 @@ The statements are those MariaDB's general log shows for one `POST /post`
     the logged-in user, from the session id (every logged-in request)
     BEGIN
     INSERT INTO post …
+    UPDATE feed_counter …        (the author's and each follower's next event id)
     INSERT INTO feed … SELECT …  (a feed row for the author and each follower)
-    SELECT JSON_ARRAYAGG(…)      (the new feed ids, read back)
+    SELECT JSON_ARRAYAGG(…)      (the new event ids, read back)
     COMMIT
 """
 
@@ -40,15 +41,22 @@ INSERT_POST = """
 INSERT INTO post (uid, parent_post_id, body, user_id, created, updated)
 VALUES (%s, NULL, %s, %s, %s, %s)"""
 
-FAN_OUT = """
-INSERT INTO feed (to_user_id, fm_user_id, post_id, action, created, updated)
-SELECT readers.reader_id, %s, %s, 'post', %s, %s
-FROM (SELECT %s AS reader_id
+READERS = """(SELECT %s AS reader_id
       UNION ALL SELECT relationship.fm_user_id FROM relationship
       WHERE relationship.to_user_id = %s) AS readers"""
 
-NEW_FEED_IDS = """
-SELECT JSON_ARRAYAGG(JSON_ARRAY(feed.to_user_id, feed.id)) FROM feed
+NEXT_EVENT_IDS = f"""
+UPDATE feed_counter, {READERS}
+SET feed_counter.seq = feed_counter.seq + 1
+WHERE feed_counter.user_id = readers.reader_id"""
+
+FAN_OUT = f"""
+INSERT INTO feed (to_user_id, seq, fm_user_id, post_id, action, created, updated)
+SELECT feed_counter.user_id, feed_counter.seq, %s, %s, 'post', %s, %s
+FROM feed_counter INNER JOIN {READERS} ON feed_counter.user_id = readers.reader_id"""
+
+NEW_EVENT_IDS = """
+SELECT JSON_ARRAYAGG(JSON_ARRAY(feed.to_user_id, feed.seq)) FROM feed
 WHERE feed.post_id = %s AND feed.action = 'post' AND feed.created = %s"""
 
 
@@ -86,8 +94,9 @@ async def write_post(pool: aiomysql.Pool, poster: Poster, body: str) -> None:
         await cursor.execute(INSERT_POST, (str(uuid.uuid4()), body, poster.user_id, now, now))
         post_id = cursor.lastrowid
         author = poster.user_id
+        await cursor.execute(NEXT_EVENT_IDS, (author, author))
         await cursor.execute(FAN_OUT, (author, post_id, now, now, author, author))
-        await cursor.execute(NEW_FEED_IDS, (post_id, now))
+        await cursor.execute(NEW_EVENT_IDS, (post_id, now))
         await cursor.fetchone()
         await connection.commit()
 
