@@ -117,7 +117,7 @@ async def seed_home_page(posts: int = 10, comments: int = 5, likes: int = 20) ->
         for fan_id in fan_ids[:comments]:
             await write_comment(database, fan_id, post_id, "a comment", utc_now())
         for fan_id in fan_ids:
-            await write_like(database, fan_id, post_id, True, utc_now())
+            await write_like(database, fan_id, post_id, post_id, True, utc_now())
     await database.disconnect()
 
 

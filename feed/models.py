@@ -23,9 +23,11 @@ from databases.interfaces import Record
 
 from db import AppDatabase, BigId, Timestamp, json_pairs, metadata, one_transaction
 from post.models import (
+    NOT_DELETED,
     POST_COLUMNS,
     add_like,
     comments_and_likers,
+    delete_post,
     insert_post,
     likers_of,
     post_table,
@@ -166,9 +168,10 @@ async def write_comment(
 
 @one_transaction
 async def write_like(
-    database: AppDatabase, user_id: int, post_id: int, like: bool, now: datetime
+    database: AppDatabase, user_id: int, post_id: int, thread_id: int, like: bool, now: datetime
 ) -> tuple[list[str], dict[int, int] | None]:
-    """Like or unlike a post. Returns its likers afterwards, and {reader id:
+    """Like or unlike a post or a comment (`thread_id` is the post, the
+    comment's or itself). Returns its likers afterwards, and {reader id:
     event id} of the readers told, or None when nothing changed."""
     if like:
         changed = await add_like(database, post_id, user_id, now)
@@ -177,12 +180,22 @@ async def write_like(
     event_ids = None
     if changed:
         action = "like" if like else "unlike"
-        readers = _readers_of(post_id)
+        readers = _readers_of(thread_id)
         event_ids = await _fan_out(database, readers, user_id, post_id, action, now)
-        if like:
+        if like and post_id == thread_id:  # a liked post rises; a liked comment does not
             await _bump(database, post_id, now)
     likers = (await likers_of(database, [post_id]))[post_id]
     return likers, event_ids
+
+
+@one_transaction
+async def write_delete(
+    database: AppDatabase, user_id: int, post_id: int, thread_id: int, now: datetime
+) -> dict[int, int]:
+    """Delete a post (with its comments and likes) or a comment, and tell
+    everyone who has the post. Returns {reader id: event id}."""
+    await delete_post(database, post_id, now)
+    return await _fan_out(database, _readers_of(thread_id), user_id, post_id, "delete", now)
 
 
 # --- Reading ----------------------------------------------------------------
@@ -221,7 +234,7 @@ async def home_page(database: AppDatabase, user_id: int, before: int | None = No
             *POST_COLUMNS,
         )
         .select_from(feed_table.join(posts_with_authors, post_table.c.id == feed_table.c.post_id))
-        .where(feed_table.c.to_user_id == user_id, feed_table.c.action == "post")
+        .where(feed_table.c.to_user_id == user_id, feed_table.c.action == "post", NOT_DELETED)
         .order_by(feed_table.c.updated.desc(), feed_table.c.id.desc())
         .limit(PAGE_SIZE + 1)  # one more than shown tells whether there is a next page
     )
@@ -267,9 +280,13 @@ async def events_after(
 ) -> tuple[list[Record], dict[int, list[str]]]:
     """A reader's feed rows after the event id `after`, oldest first, with the
     likers of the posts their likes and unlikes are about: what a
-    reconnecting stream missed."""
+    reconnecting stream missed. What was deleted since is left out, all but
+    the deletion itself."""
+    still_there = sa.or_(NOT_DELETED, feed_table.c.action == "delete")
     query = (
-        REPLAY_QUERY.where(feed_table.c.to_user_id == user_id, feed_table.c.seq > after)
+        REPLAY_QUERY.where(
+            feed_table.c.to_user_id == user_id, feed_table.c.seq > after, still_there
+        )
         .order_by(feed_table.c.seq)
         .limit(limit)
     )

@@ -39,8 +39,30 @@ def comment_event_data(post_uid: str, comment: dict) -> dict:
     return {"post_uid": post_uid, "comment": comment}
 
 
-def like_event_data(post_uid: str, username: str, likers: list[str]) -> dict:
-    return {"post_uid": post_uid, "user": username, "likes": len(likers), "likers": likers}
+def like_event_data(
+    post_uid: str, comment_uid: str | None, username: str, likers: list[str]
+) -> dict:
+    """A like or unlike of a post, or of one of its comments (`comment_uid`)."""
+    return {
+        "post_uid": post_uid,
+        "comment_uid": comment_uid,
+        "user": username,
+        "likes": len(likers),
+        "likers": likers,
+    }
+
+
+def delete_event_data(post_uid: str, comment_uid: str | None) -> dict:
+    """A post deleted (with its comments), or one of its comments."""
+    return {"post_uid": post_uid, "comment_uid": comment_uid}
+
+
+def thread_of(post: Record) -> tuple[int, str, str | None]:
+    """(the post's id, the post's uid, the comment's uid or None) for a row of
+    `post_by_uid`, which is a post or a comment."""
+    if post["parent_post_id"] is None:
+        return post["id"], post["uid"], None
+    return post["parent_post_id"], post["parent_uid"], post["uid"]
 
 
 def _event(action: str, data: dict, event_ids: dict[int, int]) -> FeedEvent:
@@ -85,17 +107,27 @@ class Feed:
         return comment, _event("comment", comment_event_data(parent_uid, comment), event_ids)
 
     async def change_like(
-        self, user: Record, post: Record, post_uid: str, like: bool
+        self, user: Record, post: Record, like: bool
     ) -> tuple[dict, FeedEvent | None]:
-        """Like or unlike a post; the event is None when nothing changed."""
+        """Like or unlike a post or a comment (a row of `post_by_uid`); the
+        event is None when nothing changed."""
+        thread_id, post_uid, comment_uid = thread_of(post)
         likers, event_ids = await models.write_like(
-            self.database, user["id"], post["id"], like, utc_now()
+            self.database, user["id"], post["id"], thread_id, like, utc_now()
         )
         state = {"liked": user["username"] in likers, "likes": len(likers), "likers": likers}
         if event_ids is None:
             return state, None
-        data = like_event_data(post_uid, user["username"], likers)
+        data = like_event_data(post_uid, comment_uid, user["username"], likers)
         return state, _event("like" if like else "unlike", data, event_ids)
+
+    async def delete(self, user: Record, post: Record) -> FeedEvent:
+        """Delete a post or a comment (a row of `post_by_uid`)."""
+        thread_id, post_uid, comment_uid = thread_of(post)
+        event_ids = await models.write_delete(
+            self.database, user["id"], post["id"], thread_id, utc_now()
+        )
+        return _event("delete", delete_event_data(post_uid, comment_uid), event_ids)
 
     # --- Publishing: each write, committed, then its event. ----------------
 
@@ -111,11 +143,14 @@ class Feed:
         await self._publish(event)
         return comment
 
-    async def publish_like(self, user: Record, post: Record, post_uid: str, like: bool) -> dict:
-        state, event = await self.change_like(user, post, post_uid, like)
+    async def publish_like(self, user: Record, post: Record, like: bool) -> dict:
+        state, event = await self.change_like(user, post, like)
         if event is not None:
             await self._publish(event)
         return state
+
+    async def publish_delete(self, user: Record, post: Record) -> None:
+        await self._publish(await self.delete(user, post))
 
     async def _publish(self, event: FeedEvent) -> None:
         """Tell the readers' open streams. The write is committed already, so
@@ -156,7 +191,14 @@ class Feed:
             return post_event_data(self.present.post(row, likers=[], comments=[]))
         if row["action"] == "comment":
             return comment_event_data(row["parent_uid"], self.present.comment(row))
-        return like_event_data(row["uid"], row["actor_name"], likers.get(row["post_id"], []))
+        # A like, an unlike or a deletion: of a post, or of a comment on one.
+        post_uid, comment_uid = row["uid"], None
+        if row["parent_uid"] is not None:
+            post_uid, comment_uid = row["parent_uid"], row["uid"]
+        if row["action"] == "delete":
+            return delete_event_data(post_uid, comment_uid)
+        liked = likers.get(row["post_id"], [])
+        return like_event_data(post_uid, comment_uid, row["actor_name"], liked)
 
     def stream(self, user_id: int, cursor: int | None) -> AsyncIterator[bytes]:
         """The bytes of a reader's event stream (see `feed.sse`)."""

@@ -30,6 +30,9 @@ post_table = sa.Table(
     sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False, index=True),
     sa.Column("created", Timestamp, nullable=False),
     sa.Column("updated", Timestamp, nullable=False),
+    # When its author deleted it. The row stays, its text does not: its uid
+    # is what tells open pages, and streams that reconnect, what to remove.
+    sa.Column("deleted", Timestamp, nullable=True),
     sa.UniqueConstraint("uid", name="uq_post_uid"),
 )
 
@@ -54,6 +57,8 @@ POST_COLUMNS = (
     user_table.c.image,
 )
 posts_with_authors = post_table.join(user_table, user_table.c.id == post_table.c.user_id)
+NOT_DELETED = post_table.c.deleted.is_(None)
+parent_table = post_table.alias("parent")
 
 
 # NUL and lone surrogates (JSON can send "\ud800") are nothing anyone types,
@@ -99,12 +104,35 @@ async def insert_post(
 
 
 async def post_by_uid(database: Database, uid: str) -> Record | None:
-    query = sa.select(post_table.c.id, post_table.c.parent_post_id).where(post_table.c.uid == uid)
+    """A post or comment that is not deleted: its id, uid and author, and for
+    a comment the post it answers (id, uid, author)."""
+    query = (
+        sa.select(
+            post_table.c.id,
+            post_table.c.uid,
+            post_table.c.user_id,
+            post_table.c.parent_post_id,
+            parent_table.c.uid.label("parent_uid"),
+            parent_table.c.user_id.label("parent_user_id"),
+        )
+        .select_from(
+            post_table.outerjoin(parent_table, parent_table.c.id == post_table.c.parent_post_id)
+        )
+        .where(post_table.c.uid == uid, NOT_DELETED)
+    )
     return await database.fetch_one(query)
 
 
+async def delete_post(database: Database, post_id: int, now: datetime) -> None:
+    """Delete a post with its comments, or a comment: their text and their likes."""
+    thread = sa.or_(post_table.c.id == post_id, post_table.c.parent_post_id == post_id)
+    thread_ids = sa.select(post_table.c.id).where(thread)
+    await database.execute(like_table.delete().where(like_table.c.post_id.in_(thread_ids)))
+    await database.execute(post_table.update().where(thread).values(deleted=now, body=""))
+
+
 async def add_like(database: Database, post_id: int, user_id: int, now: datetime) -> bool:
-    """Like a post; False if this user already liked it (liking is idempotent)."""
+    """Like a post or comment; False if this user already liked it (liking is idempotent)."""
     query = like_table.insert().values(post_id=post_id, user_id=user_id, created=now)
     try:
         await database.execute(query)
@@ -114,7 +142,7 @@ async def add_like(database: Database, post_id: int, user_id: int, now: datetime
 
 
 async def remove_like(database: Database, post_id: int, user_id: int) -> bool:
-    """Unlike a post; False if this user did not like it."""
+    """Unlike a post or comment; False if this user did not like it."""
     where = (like_table.c.post_id == post_id, like_table.c.user_id == user_id)
     liked = await database.fetch_val(sa.select(like_table.c.id).where(*where))
     if liked is None:
@@ -124,7 +152,7 @@ async def remove_like(database: Database, post_id: int, user_id: int) -> bool:
 
 
 async def likers_of(database: Database, post_ids: Iterable[int]) -> dict[int, list[str]]:
-    """The usernames who liked each post, first liker first."""
+    """The usernames who liked each post or comment, first liker first."""
     query = (
         sa.select(like_table.c.post_id, user_table.c.username)
         .join(user_table, user_table.c.id == like_table.c.user_id)
@@ -142,7 +170,7 @@ async def comments_of(database: Database, post_ids: Iterable[int]) -> dict[int, 
     query = (
         sa.select(*POST_COLUMNS)
         .select_from(posts_with_authors)
-        .where(post_table.c.parent_post_id.in_(list(post_ids)))
+        .where(post_table.c.parent_post_id.in_(list(post_ids)), NOT_DELETED)
         .order_by(post_table.c.id)
     )
     comments = defaultdict(list)
@@ -154,12 +182,14 @@ async def comments_of(database: Database, post_ids: Iterable[int]) -> dict[int, 
 async def comments_and_likers(
     database: Database, post_rows: list[Record]
 ) -> tuple[dict[int, list[Record]], dict[int, list[str]]]:
-    """The comments and the likers of every post in `post_rows`, in two
-    statements however many posts there are."""
+    """The comments of every post in `post_rows`, and the likers of the posts
+    and their comments (by id), in two statements however many there are."""
     post_ids = [row["id"] for row in post_rows]
     if not post_ids:
         return {}, {}
-    return await comments_of(database, post_ids), await likers_of(database, post_ids)
+    comments = await comments_of(database, post_ids)
+    comment_ids = [comment["id"] for thread in comments.values() for comment in thread]
+    return comments, await likers_of(database, post_ids + comment_ids)
 
 
 async def posts_by_user(database: Database, user_id: int, limit: int = 20) -> list[Record]:
@@ -167,7 +197,7 @@ async def posts_by_user(database: Database, user_id: int, limit: int = 20) -> li
     query = (
         sa.select(*POST_COLUMNS)
         .select_from(posts_with_authors)
-        .where(post_table.c.user_id == user_id, post_table.c.parent_post_id.is_(None))
+        .where(post_table.c.user_id == user_id, post_table.c.parent_post_id.is_(None), NOT_DELETED)
         .order_by(post_table.c.id.desc())
         .limit(limit)
     )

@@ -23,26 +23,33 @@ class Presenter:
             "url": f"/user/{username}",  # usernames are [A-Za-z0-9_]: nothing to escape
         }
 
-    def comment(self, row) -> dict:
-        """A comment, from a row with uid, body, created, username and image."""
+    def comment(self, row, likers: list[str] = ()) -> dict:
+        """A comment with its likes, from a row with uid, body, created,
+        username and image (a new comment has no likes yet)."""
         return {
             "uid": row["uid"],
             "body": row["body"],
             "created": isoformat(row["created"]),
             "author": self.author(row["username"], row["image"]),
+            "likes": len(likers),
+            "likers": list(likers),
         }
 
     def post(self, row, likers: list[str], comments: list[dict]) -> dict:
         """A post with its likes and comments."""
-        return {**self.comment(row), "likes": len(likers), "likers": likers, "comments": comments}
+        return {**self.comment(row, likers), "comments": comments}
 
     def posts(self, rows, comments: dict[int, list], likers: dict[int, list[str]]) -> list[dict]:
-        """Posts from rows of POST_COLUMNS, with their comment rows and likers by post id."""
+        """Posts from rows of POST_COLUMNS, with their comment rows, and the
+        likers of posts and comments by id."""
         return [
             self.post(
                 row,
                 likers.get(row["id"], []),
-                [self.comment(comment) for comment in comments.get(row["id"], [])],
+                [
+                    self.comment(comment, likers.get(comment["id"], []))
+                    for comment in comments.get(row["id"], [])
+                ],
             )
             for row in rows
         ]

@@ -50,13 +50,13 @@ async def read_json_object() -> dict:
     return payload
 
 
-async def find_post(payload: dict) -> tuple[Record, str]:
-    """The post named by `post_uid`, and that uid; 404 if there is none."""
+async def find_post(payload: dict) -> Record:
+    """The post or comment named by `post_uid`; 404 if there is none."""
     uid = payload.get("post_uid")
     post = await post_by_uid(get_database(), uid) if isinstance(uid, str) else None
     if post is None:
         abort(404, description="That post does not exist.")
-    return post, uid
+    return post
 
 
 @post_app.route("/post", methods=["POST"])
@@ -86,20 +86,18 @@ async def add_comment():
     body = clean_body(payload.get("comment"))
     if body is None:
         abort(400, description=LENGTH_RULE)
-    parent, parent_uid = await find_post(payload)
+    parent = await find_post(payload)
     if parent["parent_post_id"] is not None:
         abort(400, description="Comments cannot be commented on; answer the post instead.")
-    comment = await get_feed().publish_comment(g.user, parent, parent_uid, body)
+    comment = await get_feed().publish_comment(g.user, parent, parent["uid"], body)
     return jsonify(comment), 201
 
 
 async def set_like(like: bool):
+    """Like or unlike a post or a comment."""
     await rate_limit("LIKE_LIMIT_PER_USER", g.user["id"])  # liking and unliking alike
-    post, uid = await find_post(await read_payload())
-    if post["parent_post_id"] is not None:
-        # A like of a comment would be stored but shown nowhere.
-        abort(400, description="Comments cannot be liked; like the post instead.")
-    return jsonify(await get_feed().publish_like(g.user, post, uid, like))
+    post = await find_post(await read_payload())
+    return jsonify(await get_feed().publish_like(g.user, post, like))
 
 
 @post_app.route("/like", methods=["POST"])
@@ -112,3 +110,20 @@ async def like():
 @login_required
 async def unlike():
     return await set_like(False)
+
+
+def may_delete(user_id: int, post: Record) -> bool:
+    """Authors delete what they wrote; a post's author also deletes the
+    comments on it."""
+    return user_id in (post["user_id"], post["parent_user_id"])
+
+
+@post_app.route("/delete", methods=["POST"])
+@login_required
+async def delete():
+    """Delete a post (with its comments and likes) or a comment."""
+    post = await find_post(await read_payload())
+    if not may_delete(g.user["id"], post):
+        abort(403, description="You can only delete what you wrote, or comments on your posts.")
+    await get_feed().publish_delete(g.user, post)
+    return jsonify(deleted=post["uid"])

@@ -131,12 +131,12 @@ async def test_a_like_that_changes_nothing_tells_no_one(database, feed, alice_an
     post, _ = await feed.create_post(alice, "like me once")
     row = await post_by_uid(database, post["uid"])
     bob = await user_by_name(database, "bob")
-    first = await feed.change_like(bob, row, post["uid"], like=True)
-    again = await feed.change_like(bob, row, post["uid"], like=True)
+    first = await feed.change_like(bob, row, like=True)
+    again = await feed.change_like(bob, row, like=True)
     assert first[1] is not None and again[1] is None
     replayed = await feed.events_after(alice["id"], 0)
     assert [action for _, action, _ in replayed] == ["post", "like"]
-    unlike_twice = [await feed.change_like(bob, row, post["uid"], like=False) for _ in range(2)]
+    unlike_twice = [await feed.change_like(bob, row, like=False) for _ in range(2)]
     assert [event is None for _, event in unlike_twice] == [False, True]
     replayed = await feed.events_after(alice["id"], 0)
     assert [action for _, action, _ in replayed] == ["post", "like", "unlike"]

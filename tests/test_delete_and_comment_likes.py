@@ -1,0 +1,156 @@
+"""Likes on comments, and deleting what you wrote: who may, what the pages
+show afterwards, and what every reader hears, live and on replay."""
+
+import pytest
+
+from relationship.models import follow
+from tests import test_sse
+from tests.helpers import count_rows, post_json, register_and_login
+from tests.test_sse import follows
+from user.models import user_by_name
+
+# The live server of this module, and the people who sign up on it.
+server = test_sse.server
+people = test_sse.people
+
+
+@pytest.fixture
+async def three(app, database):
+    """alice, bob and carol, each on their own client; bob and carol follow alice."""
+    clients = {}
+    for name in ("alice", "bob", "carol"):
+        clients[name] = app.test_client()
+        await register_and_login(clients[name], name)
+    users = {name: await user_by_name(database, name) for name in clients}
+    for follower in ("bob", "carol"):
+        await follow(database, users[follower]["id"], users["alice"]["id"])
+    return clients, users
+
+
+async def send(client, path: str, payload: dict) -> tuple[int, dict]:
+    response = await post_json(client, path, payload)
+    return response.status_code, await response.get_json()
+
+
+async def a_post_with_a_comment(clients) -> tuple[dict, dict]:
+    """alice's post, and bob's comment on it."""
+    _, post = await send(clients["alice"], "/post", {"post": "a post"})
+    _, comment = await send(clients["bob"], "/comment", {"post_uid": post["uid"], "comment": "hi"})
+    return post, comment
+
+
+async def test_a_comment_is_liked_and_unliked_once_whatever_the_clicks(three, feed):
+    clients, users = three
+    post, comment = await a_post_with_a_comment(clients)
+    answers = [await send(clients["carol"], "/like", {"post_uid": comment["uid"]}) for _ in "12"]
+    assert answers == [(200, {"liked": True, "likes": 1, "likers": ["carol"]})] * 2
+    page = await feed.home_page(users["alice"]["id"])
+    assert page["posts"][0]["comments"][0]["likers"] == ["carol"]
+    assert page["posts"][0]["likes"] == 0  # the post itself is not liked
+    answers = [await send(clients["carol"], "/unlike", {"post_uid": comment["uid"]}) for _ in "12"]
+    assert answers == [(200, {"liked": False, "likes": 0, "likers": []})] * 2
+
+
+async def test_a_comment_like_reaches_everyone_who_has_the_post(three, feed):
+    clients, users = three
+    post, comment = await a_post_with_a_comment(clients)
+    await send(clients["alice"], "/like", {"post_uid": comment["uid"]})
+    for reader in ("alice", "bob", "carol"):
+        *_, (_, action, data) = await feed.events_after(users[reader]["id"], 0)
+        assert action == "like"
+        assert data == {"post_uid": post["uid"], "comment_uid": comment["uid"], "user": "alice",
+                        "likes": 1, "likers": ["alice"]}  # fmt: skip
+
+
+async def test_a_liked_comment_does_not_raise_its_post(three, feed):
+    clients, users = three
+    older, comment = await a_post_with_a_comment(clients)
+    await send(clients["alice"], "/post", {"post": "newer"})
+    await send(clients["carol"], "/like", {"post_uid": comment["uid"]})
+    page = await feed.home_page(users["carol"]["id"])
+    assert [post["body"] for post in page["posts"]] == ["newer", "a post"]
+
+
+async def test_deleting_a_post_removes_it_its_comments_and_likes(three, feed, database):
+    clients, users = three
+    post, comment = await a_post_with_a_comment(clients)
+    await send(clients["carol"], "/like", {"post_uid": post["uid"]})
+    await send(clients["carol"], "/like", {"post_uid": comment["uid"]})
+    assert await send(clients["alice"], "/delete", {"post_uid": post["uid"]}) == (
+        200,
+        {"deleted": post["uid"]},
+    )
+    assert await count_rows(database, "like") == 0
+    for reader in ("alice", "bob", "carol"):
+        assert (await feed.home_page(users[reader]["id"]))["posts"] == []
+        replayed = await feed.events_after(users[reader]["id"], 0)
+        # What was deleted is not replayed; its deletion is.
+        assert [(action, data) for _, action, data in replayed] == [
+            ("delete", {"post_uid": post["uid"], "comment_uid": None})
+        ]
+    assert "a post" not in (await (await clients["bob"].get("/user/alice")).get_data()).decode()
+
+
+@pytest.mark.parametrize("deleter", ["bob", "alice"])  # the comment's author, the post's
+async def test_a_comment_is_deleted_by_its_author_or_the_post_author(three, feed, deleter):
+    clients, users = three
+    post, comment = await a_post_with_a_comment(clients)
+    status, _ = await send(clients[deleter], "/delete", {"post_uid": comment["uid"]})
+    assert status == 200
+    page = await feed.home_page(users["carol"]["id"])
+    assert page["posts"][0]["comments"] == []
+    *_, (_, action, data) = await feed.events_after(users["carol"]["id"], 0)
+    assert (action, data) == ("delete", {"post_uid": post["uid"], "comment_uid": comment["uid"]})
+
+
+async def test_only_the_author_may_delete(three, feed):
+    clients, users = three
+    post, comment = await a_post_with_a_comment(clients)
+    for uid in (post["uid"], comment["uid"]):
+        status, answer = await send(clients["carol"], "/delete", {"post_uid": uid})
+        assert (status, answer) == (
+            403,
+            {"error": "You can only delete what you wrote, or comments on your posts."},
+        )
+    status, _ = await send(clients["bob"], "/delete", {"post_uid": post["uid"]})  # bob commented
+    assert status == 403
+    page = await feed.home_page(users["carol"]["id"])
+    assert [len(post["comments"]) for post in page["posts"]] == [1]
+
+
+async def test_what_does_not_exist_or_is_deleted_is_404(three):
+    clients, _ = three
+    post, comment = await a_post_with_a_comment(clients)
+    await send(clients["alice"], "/delete", {"post_uid": post["uid"]})
+    not_there = {"error": "That post does not exist."}
+    for path, payload in [
+        ("/delete", {"post_uid": "no-such-post"}),
+        ("/delete", {"post_uid": post["uid"]}),  # twice
+        ("/delete", {"post_uid": comment["uid"]}),  # went with its post
+        ("/like", {"post_uid": post["uid"]}),
+        ("/comment", {"post_uid": post["uid"], "comment": "too late"}),
+    ]:
+        assert await send(clients["bob"], path, payload) == (404, not_there)
+
+
+async def test_a_logged_out_delete_deletes_nothing(three, app, feed):
+    clients, users = three
+    post, _ = await a_post_with_a_comment(clients)
+    visitor = app.test_client()
+    response = await post_json(visitor, "/delete", {"post_uid": post["uid"]}, token_page="/login")
+    assert response.status_code == 401
+    assert len((await feed.home_page(users["bob"]["id"]))["posts"]) == 1
+
+
+async def test_an_open_page_hears_of_a_deletion(people, database):
+    alice, bob = await people("alice", "bob")
+    await follows(database, bob, alice)
+    post = await alice.post("soon gone")
+    async with bob.stream(last_event_id=0) as stream:
+        assert (await stream.next()).data["post"]["uid"] == post["uid"]
+        await alice.send("/delete", {"post_uid": post["uid"]})
+        deletion = await stream.next("the deletion")
+    assert (deletion.name, deletion.data) == (
+        "delete",
+        {"post_uid": post["uid"], "comment_uid": None},
+    )
