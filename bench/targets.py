@@ -25,7 +25,7 @@ from bench.common import (
     starlette_baseline,
 )
 from db import AppDatabase, utc_now
-from feed.models import write_comment, write_like, write_post
+from feed.models import Thread, write_comment, write_like, write_post
 from feed.wire import encode_data
 from post.models import post_by_uid
 from relationship.models import follow
@@ -115,9 +115,9 @@ async def seed_home_page(posts: int = 10, comments: int = 5, likes: int = 20) ->
         uid, _ = await write_post(database, author_id, f"home post {number}", utc_now())
         post_id = (await post_by_uid(database, uid))["id"]
         for fan_id in fan_ids[:comments]:
-            await write_comment(database, fan_id, post_id, "a comment", utc_now())
+            await write_comment(database, fan_id, Thread(post_id), "a comment", utc_now())
         for fan_id in fan_ids:
-            await write_like(database, fan_id, post_id, post_id, True, utc_now())
+            await write_like(database, fan_id, post_id, Thread(post_id), True, utc_now())
     await database.disconnect()
 
 

@@ -30,9 +30,10 @@ from feed.wire import PING, frame_tail
 logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 256  # events a stream may fall behind by before it is dropped
-# Streams one person may hold open in one process. Another one ends their
-# oldest (most likely a forgotten tab, which reconnects if it is still open):
-# neither someone's tabs nor a script with their cookie can fill the server.
+# Streams one person may hold open in one process, home and group pages
+# alike. Another one ends their oldest (most likely a forgotten tab, which
+# reconnects if it is still open): neither someone's tabs nor a script with
+# their cookie can fill the server.
 MAX_STREAMS_PER_USER = 10
 DELIVERY_SLICE = 100  # readers whose streams are woken per turn of the event loop
 CHANNEL = "quartfeed:feed"  # with the database's name after it (see `channel_of`)
@@ -45,25 +46,45 @@ class FeedEvent:
     """One action (post, comment, like, unlike) and who must hear of it.
 
     `event_ids` maps each reader's user id to the event id of their own feed
-    row (see `feed.models`). The rest of the frame is encoded once here,
-    not once per stream.
+    row (see `feed.models`); `group_event` is (group id, event id) when the
+    action happened in a group, whose own stream hears of it too. The rest
+    of the frame is encoded once here, not once per stream.
     """
 
     action: str
     data: str  # one line of JSON
     event_ids: dict[int, int]
+    group_event: tuple[int, int] | None = None
 
     def frame_tail(self) -> bytes:
         return frame_tail(self.action, self.data)
 
+    def channels(self) -> list[tuple["Channel", int]]:
+        """(channel, event id) of every stream channel that hears of it."""
+        told: list[tuple[Channel, int]] = list(self.event_ids.items())
+        if self.group_event is not None:
+            group_id, event_id = self.group_event
+            told.append((group_channel(group_id), event_id))
+        return told
+
     def to_json(self) -> str:
-        return json.dumps({"action": self.action, "data": self.data, "event_ids": self.event_ids})
+        fields = {"action": self.action, "data": self.data, "event_ids": self.event_ids}
+        return json.dumps({**fields, "group_event": self.group_event})
 
     @classmethod
     def from_json(cls, message: str | bytes) -> "FeedEvent":
         fields = json.loads(message)
         event_ids = {int(user_id): event_id for user_id, event_id in fields["event_ids"].items()}
-        return cls(fields["action"], fields["data"], event_ids)
+        group_event = fields.get("group_event")
+        return cls(fields["action"], fields["data"], event_ids, group_event and tuple(group_event))
+
+
+# What a stream listens to: a person's home feed (their user id), or a group.
+Channel = int | tuple[str, int]
+
+
+def group_channel(group_id: int) -> tuple[str, int]:
+    return ("group", group_id)
 
 
 # Put on every queue each SSE_HEARTBEAT_S by one timer for all streams (a
@@ -109,11 +130,13 @@ class Bus:
         self.backend = backend
         backend.attach(self)
         self.heartbeat_s = heartbeat_s
-        # Each reader's subscriptions, oldest first: a dict is an ordered set.
-        self._subscriptions: dict[int, dict[Subscription, None]] = defaultdict(dict)
+        # Each channel's subscriptions, and each person's (oldest first, with
+        # their channel): dicts as ordered sets.
+        self._subscriptions: dict[Channel, dict[Subscription, None]] = defaultdict(dict)
+        self._streams_of: dict[int, dict[Subscription, Channel]] = defaultdict(dict)
         self._heartbeat: asyncio.Task | None = None
-        # Events being handed to streams: (frame tail, readers not yet woken).
-        self._undelivered: deque[tuple[bytes, Iterator[tuple[int, int]]]] = deque()
+        # Events being handed to streams: (frame tail, channels not yet woken).
+        self._undelivered: deque[tuple[bytes, Iterator[tuple[Channel, int]]]] = deque()
 
     async def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._beat())
@@ -139,26 +162,38 @@ class Bus:
         for subscription in self._every_subscription():
             subscription.close()
 
+    def subscribe(self, user_id: int) -> contextlib.AbstractContextManager[Subscription]:
+        """A stream of this person's home feed."""
+        return self._subscribe(user_id, user_id)
+
+    def subscribe_group(
+        self, group_id: int, user_id: int
+    ) -> contextlib.AbstractContextManager[Subscription]:
+        """A stream of a group's page, opened by this person."""
+        return self._subscribe(group_channel(group_id), user_id)
+
     @contextlib.contextmanager
-    def subscribe(self, user_id: int) -> Iterator[Subscription]:
+    def _subscribe(self, channel: Channel, user_id: int) -> Iterator[Subscription]:
         subscription = Subscription()
-        subscriptions = self._subscriptions[user_id]
-        if len(subscriptions) >= MAX_STREAMS_PER_USER:
-            oldest = next(iter(subscriptions))
-            del subscriptions[oldest]  # now: it ends at its stream's next turn
+        streams = self._streams_of[user_id]
+        if len(streams) >= MAX_STREAMS_PER_USER:
+            oldest, its_channel = next(iter(streams.items()))
+            self._unsubscribe(its_channel, user_id, oldest)  # now: it ends at its next turn
             oldest.close()
-        subscriptions[subscription] = None
+        self._subscriptions[channel][subscription] = None
+        streams[subscription] = channel
         try:
             yield subscription
         finally:
-            self._unsubscribe(user_id, subscription)
+            self._unsubscribe(channel, user_id, subscription)
 
-    def _unsubscribe(self, user_id: int, subscription: Subscription) -> None:
-        subscriptions = self._subscriptions.get(user_id)
-        if subscriptions is not None:
-            subscriptions.pop(subscription, None)
-            if not subscriptions:
-                del self._subscriptions[user_id]
+    def _unsubscribe(self, channel: Channel, user_id: int, subscription: Subscription) -> None:
+        for table, key in ((self._subscriptions, channel), (self._streams_of, user_id)):
+            subscriptions = table.get(key)
+            if subscriptions is not None:
+                subscriptions.pop(subscription, None)
+                if not subscriptions:
+                    del table[key]
 
     async def ping(self) -> None:
         """Raise if the broker does not answer."""
@@ -176,7 +211,7 @@ class Bus:
         The writer returns at once, and its request ends, while this event
         is written to streams.
         """
-        self._undelivered.append((event.frame_tail(), iter(event.event_ids.items())))
+        self._undelivered.append((event.frame_tail(), iter(event.channels())))
         if len(self._undelivered) == 1:
             asyncio.get_running_loop().call_soon(self._wake_next_slice)
 
@@ -185,10 +220,10 @@ class Bus:
         # a database reply that arrived meanwhile waits behind a hundred
         # stream writes, not thousands. Events go out one after the other,
         # whole, in the order they were published.
-        tail, readers = self._undelivered[0]
-        batch = list(itertools.islice(readers, DELIVERY_SLICE))
-        for user_id, event_id in batch:
-            for subscription in self._subscriptions.get(user_id, ()):
+        tail, channels = self._undelivered[0]
+        batch = list(itertools.islice(channels, DELIVERY_SLICE))
+        for channel, event_id in batch:
+            for subscription in self._subscriptions.get(channel, ()):
                 subscription.offer((event_id, tail))
         if len(batch) < DELIVERY_SLICE:  # that was the event's last slice
             self._undelivered.popleft()

@@ -16,10 +16,12 @@ the event stream.
 """
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from databases.interfaces import Record
+from group.models import group_counter_table, membership_table
 
 from db import AppDatabase, BigId, Timestamp, json_pairs, metadata, one_transaction
 from post.models import (
@@ -59,6 +61,21 @@ feed_table = sa.Table(
     sa.Index("ix_feed_to_user_action_updated", "to_user_id", "action", "updated"),
     # Finds everyone who has a post in their feed, when it is commented or liked.
     sa.Index("ix_feed_post_id_action", "post_id", "action"),
+)
+
+# A group's own stream: one row per action in the group, numbered by the
+# group's counter (`group_counter`) as a reader's feed rows are by theirs.
+group_event_table = sa.Table(
+    "group_event",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("group_id", sa.Integer, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),  # the group stream's event id
+    sa.Column("fm_user_id", sa.Integer, nullable=False),
+    sa.Column("post_id", sa.Integer, nullable=False),
+    sa.Column("action", sa.String(10), nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Index("uq_group_event_group_id_seq", "group_id", "seq", unique=True),
 )
 
 
@@ -112,6 +129,15 @@ def _readers_of(post_id: int) -> sa.Subquery:
     )
 
 
+def _members_of(group_id: int) -> sa.Subquery:
+    """Everyone in a group, as readers."""
+    return (
+        sa.select(membership_table.c.user_id.label("reader_id"))
+        .where(membership_table.c.group_id == group_id)
+        .subquery("readers")
+    )
+
+
 async def _fan_out(
     database: AppDatabase, readers: sa.Subquery, actor_id: int, post_id: int, action: str, now
 ) -> dict[int, int]:
@@ -132,6 +158,20 @@ async def _fan_out(
     return dict(json.loads(pairs)) if pairs else {}
 
 
+async def _add_group_event(
+    database: AppDatabase, group_id: int, actor_id: int, post_id: int, action: str, now
+) -> tuple[int, int]:
+    """The next event of a group's own stream, numbered by the group's
+    counter as a reader's are by theirs. Returns (group id, its event id)."""
+    counter = group_counter_table
+    this_group = counter.c.group_id == group_id
+    await database.execute(counter.update().where(this_group).values(seq=counter.c.seq + 1))
+    event_id = await database.fetch_val(sa.select(counter.c.seq).where(this_group))
+    event = dict(group_id=group_id, seq=event_id, fm_user_id=actor_id, post_id=post_id)
+    await database.execute(group_event_table.insert().values(**event, action=action, created=now))
+    return group_id, event_id
+
+
 async def _bump(database: AppDatabase, post_id: int, now: datetime) -> None:
     """Raise a post to the top of every feed that has it (FriendFeed's way)."""
     query = (
@@ -142,60 +182,96 @@ async def _bump(database: AppDatabase, post_id: int, now: datetime) -> None:
     await database.execute(query)
 
 
+@dataclass(frozen=True)
+class Thread:
+    """A post and its comments: where a comment, a like or a deletion
+    happens, and so who hears of it."""
+
+    post_id: int
+    group_id: int | None = None  # the group it was posted in, if any
+
+    def readers(self) -> sa.Subquery:
+        # In a group, its members now: someone who left hears of nothing new.
+        if self.group_id is not None:
+            return _members_of(self.group_id)
+        return _readers_of(self.post_id)
+
+
+@dataclass(frozen=True)
+class Told:
+    """Who heard of one action: {reader id: their event id}, and the
+    group's own stream, (group id, its event id), for an action in a group."""
+
+    readers: dict[int, int]
+    group: tuple[int, int] | None = None
+
+
+async def _tell(
+    database: AppDatabase, thread: Thread, actor_id: int, post_id: int, action: str, now
+) -> Told:
+    """Give every reader of the thread (and its group's stream) the action."""
+    event_ids = await _fan_out(database, thread.readers(), actor_id, post_id, action, now)
+    if thread.group_id is None:
+        return Told(event_ids)
+    group_event = await _add_group_event(database, thread.group_id, actor_id, post_id, action, now)
+    return Told(event_ids, group_event)
+
+
 @one_transaction
 async def write_post(
-    database: AppDatabase, author_id: int, body: str, now: datetime
-) -> tuple[str, dict[int, int]]:
-    """Insert a post and give it to its author and every follower, in one
-    transaction of four statements. Returns its uid and {reader id: event id}."""
-    post_id, uid = await insert_post(database, author_id, body, now)
-    readers = _author_and_followers(author_id)
-    return uid, await _fan_out(database, readers, author_id, post_id, "post", now)
+    database: AppDatabase, author_id: int, body: str, now: datetime, group_id: int | None = None
+) -> tuple[str, Told]:
+    """Insert a post and give it to its author and every follower (or, in a
+    group, to its members and the group's stream), in one transaction: four
+    statements, three more in a group. Returns its uid and who was told."""
+    post_id, uid = await insert_post(database, author_id, body, now, group_id=group_id)
+    if group_id is None:
+        readers = _author_and_followers(author_id)
+        return uid, Told(await _fan_out(database, readers, author_id, post_id, "post", now))
+    return uid, await _tell(database, Thread(post_id, group_id), author_id, post_id, "post", now)
 
 
 @one_transaction
 async def write_comment(
-    database: AppDatabase, author_id: int, parent_id: int, body: str, now: datetime
-) -> tuple[str, dict[int, int]]:
+    database: AppDatabase, author_id: int, thread: Thread, body: str, now: datetime
+) -> tuple[str, Told]:
     """Comment on a post: everyone who has the post hears of it, and it rises.
-    Returns the comment's uid and {reader id: event id}."""
-    comment_id, uid = await insert_post(database, author_id, body, now, parent_id)
-    readers = _readers_of(parent_id)
-    event_ids = await _fan_out(database, readers, author_id, comment_id, "comment", now)
-    await _bump(database, parent_id, now)
-    return uid, event_ids
+    Returns the comment's uid and who was told."""
+    comment_id, uid = await insert_post(
+        database, author_id, body, now, parent_post_id=thread.post_id, group_id=thread.group_id
+    )
+    told = await _tell(database, thread, author_id, comment_id, "comment", now)
+    await _bump(database, thread.post_id, now)
+    return uid, told
 
 
 @one_transaction
 async def write_like(
-    database: AppDatabase, user_id: int, post_id: int, thread_id: int, like: bool, now: datetime
-) -> tuple[list[str], dict[int, int] | None]:
-    """Like or unlike a post or a comment (`thread_id` is the post, the
-    comment's or itself). Returns its likers afterwards, and {reader id:
-    event id} of the readers told, or None when nothing changed."""
+    database: AppDatabase, user_id: int, post_id: int, thread: Thread, like: bool, now: datetime
+) -> tuple[list[str], Told | None]:
+    """Like or unlike a post or a comment of `thread`. Returns its likers
+    afterwards, and who was told, or None when nothing changed."""
     if like:
         changed = await add_like(database, post_id, user_id, now)
     else:
         changed = await remove_like(database, post_id, user_id)
-    event_ids = None
+    told = None
     if changed:
-        action = "like" if like else "unlike"
-        readers = _readers_of(thread_id)
-        event_ids = await _fan_out(database, readers, user_id, post_id, action, now)
-        if like and post_id == thread_id:  # a liked post rises; a liked comment does not
+        told = await _tell(database, thread, user_id, post_id, "like" if like else "unlike", now)
+        if like and post_id == thread.post_id:  # a liked post rises; a liked comment does not
             await _bump(database, post_id, now)
     likers = (await likers_of(database, [post_id]))[post_id]
-    return likers, event_ids
+    return likers, told
 
 
 @one_transaction
 async def write_delete(
-    database: AppDatabase, user_id: int, post_id: int, thread_id: int, now: datetime
-) -> dict[int, int]:
+    database: AppDatabase, user_id: int, post_id: int, thread: Thread, now: datetime
+) -> Told:
     """Delete a post (with its comments and likes) or a comment, and tell
-    everyone who has the post. Returns {reader id: event id}."""
+    everyone who has the post."""
     await delete_post(database, post_id, now)
-    return await _fan_out(database, _readers_of(thread_id), user_id, post_id, "delete", now)
+    return await _tell(database, thread, user_id, post_id, "delete", now)
 
 
 # --- Reading ----------------------------------------------------------------
@@ -256,41 +332,65 @@ author = user_table.alias("author")
 actor = user_table.alias("actor")
 parent = post_table.alias("parent")
 
-REPLAY_QUERY = sa.select(
-    feed_table.c.seq.label("event_id"),
-    feed_table.c.action,
-    feed_table.c.post_id,
-    post_table.c.uid,
-    post_table.c.body,
-    post_table.c.created,
-    author.c.username,
-    author.c.image,
-    parent.c.uid.label("parent_uid"),
-    actor.c.username.label("actor_name"),
-).select_from(
-    feed_table.join(post_table, post_table.c.id == feed_table.c.post_id)
-    .join(author, author.c.id == post_table.c.user_id)
-    .join(actor, actor.c.id == feed_table.c.fm_user_id)
-    .outerjoin(parent, parent.c.id == post_table.c.parent_post_id)
-)
+
+def _replay_query(events: sa.Table) -> sa.Select:
+    """What a stream replays from a table of events (a reader's feed rows, or
+    a group's events): each with its post, author, parent and actor."""
+    return sa.select(
+        events.c.seq.label("event_id"),
+        events.c.action,
+        events.c.post_id,
+        post_table.c.uid,
+        post_table.c.body,
+        post_table.c.created,
+        author.c.username,
+        author.c.image,
+        parent.c.uid.label("parent_uid"),
+        actor.c.username.label("actor_name"),
+    ).select_from(
+        events.join(post_table, post_table.c.id == events.c.post_id)
+        .join(author, author.c.id == post_table.c.user_id)
+        .join(actor, actor.c.id == events.c.fm_user_id)
+        .outerjoin(parent, parent.c.id == post_table.c.parent_post_id)
+    )
 
 
-async def events_after(
-    database: AppDatabase, user_id: int, after: int, limit: int = REPLAY_BATCH
+async def _events_after(
+    database: AppDatabase, events: sa.Table, owner: sa.ColumnElement, after: int, limit: int
 ) -> tuple[list[Record], dict[int, list[str]]]:
-    """A reader's feed rows after the event id `after`, oldest first, with the
-    likers of the posts their likes and unlikes are about: what a
-    reconnecting stream missed. What was deleted since is left out, all but
-    the deletion itself."""
-    still_there = sa.or_(NOT_DELETED, feed_table.c.action == "delete")
+    """The events of one stream after the event id `after`, oldest first,
+    with the likers of what their likes and unlikes are about. What was
+    deleted since is left out, all but the deletion itself."""
+    still_there = sa.or_(NOT_DELETED, events.c.action == "delete")
     query = (
-        REPLAY_QUERY.where(
-            feed_table.c.to_user_id == user_id, feed_table.c.seq > after, still_there
-        )
-        .order_by(feed_table.c.seq)
+        _replay_query(events)
+        .where(owner, events.c.seq > after, still_there)
+        .order_by(events.c.seq)
         .limit(limit)
     )
     rows = await database.fetch_all(query)
     liked_ids = {row["post_id"] for row in rows if row["action"] in ("like", "unlike")}
     likers = await likers_of(database, liked_ids) if liked_ids else {}
     return rows, likers
+
+
+async def events_after(
+    database: AppDatabase, user_id: int, after: int, limit: int = REPLAY_BATCH
+) -> tuple[list[Record], dict[int, list[str]]]:
+    """What a reader's stream missed after the event id `after`."""
+    owner = feed_table.c.to_user_id == user_id
+    return await _events_after(database, feed_table, owner, after, limit)
+
+
+async def group_events_after(
+    database: AppDatabase, group_id: int, after: int, limit: int = REPLAY_BATCH
+) -> tuple[list[Record], dict[int, list[str]]]:
+    """What a group's stream missed after the event id `after`."""
+    owner = group_event_table.c.group_id == group_id
+    return await _events_after(database, group_event_table, owner, after, limit)
+
+
+def newest_group_event_id(group_id: int) -> sa.ScalarSelect:
+    """The group's counter, where its page's stream starts."""
+    counter = group_counter_table
+    return sa.select(counter.c.seq).where(counter.c.group_id == group_id).scalar_subquery()

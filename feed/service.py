@@ -57,16 +57,17 @@ def delete_event_data(post_uid: str, comment_uid: str | None) -> dict:
     return {"post_uid": post_uid, "comment_uid": comment_uid}
 
 
-def thread_of(post: Record) -> tuple[int, str, str | None]:
-    """(the post's id, the post's uid, the comment's uid or None) for a row of
+def thread_of(post: Record) -> tuple[models.Thread, str, str | None]:
+    """(the thread, the post's uid, the comment's uid or None) for a row of
     `post_by_uid`, which is a post or a comment."""
     if post["parent_post_id"] is None:
-        return post["id"], post["uid"], None
-    return post["parent_post_id"], post["parent_uid"], post["uid"]
+        return models.Thread(post["id"], post["group_id"]), post["uid"], None
+    thread = models.Thread(post["parent_post_id"], post["group_id"])
+    return thread, post["parent_uid"], post["uid"]
 
 
-def _event(action: str, data: dict, event_ids: dict[int, int]) -> FeedEvent:
-    return FeedEvent(action, encode_data(data), event_ids)
+def _event(action: str, data: dict, told: models.Told) -> FeedEvent:
+    return FeedEvent(action, encode_data(data), told.readers, told.group)
 
 
 def _written(uid: str, body: str, now: datetime, author: Record) -> dict:
@@ -90,56 +91,54 @@ class Feed:
 
     # --- Writing: store, describe, and the event that tells the readers. ----
 
-    async def create_post(self, author: Record, body: str) -> tuple[dict, FeedEvent]:
-        now = utc_now()
-        uid, event_ids = await models.write_post(self.database, author["id"], body, now)
-        post = self.present.post(_written(uid, body, now, author), likers=[], comments=[])
-        return post, _event("post", post_event_data(post), event_ids)
-
-    async def create_comment(
-        self, author: Record, parent: Record, parent_uid: str, body: str
+    async def create_post(
+        self, author: Record, body: str, group_id: int | None = None
     ) -> tuple[dict, FeedEvent]:
         now = utc_now()
-        uid, event_ids = await models.write_comment(
-            self.database, author["id"], parent["id"], body, now
-        )
+        uid, told = await models.write_post(self.database, author["id"], body, now, group_id)
+        post = self.present.post(_written(uid, body, now, author), likers=[], comments=[])
+        return post, _event("post", post_event_data(post), told)
+
+    async def create_comment(
+        self, author: Record, parent: Record, body: str
+    ) -> tuple[dict, FeedEvent]:
+        """Comment on a post (a row of `post_by_uid`)."""
+        now = utc_now()
+        thread, parent_uid, _ = thread_of(parent)
+        uid, told = await models.write_comment(self.database, author["id"], thread, body, now)
         comment = self.present.comment(_written(uid, body, now, author))
-        return comment, _event("comment", comment_event_data(parent_uid, comment), event_ids)
+        return comment, _event("comment", comment_event_data(parent_uid, comment), told)
 
     async def change_like(
         self, user: Record, post: Record, like: bool
     ) -> tuple[dict, FeedEvent | None]:
         """Like or unlike a post or a comment (a row of `post_by_uid`); the
         event is None when nothing changed."""
-        thread_id, post_uid, comment_uid = thread_of(post)
-        likers, event_ids = await models.write_like(
-            self.database, user["id"], post["id"], thread_id, like, utc_now()
+        thread, post_uid, comment_uid = thread_of(post)
+        likers, told = await models.write_like(
+            self.database, user["id"], post["id"], thread, like, utc_now()
         )
         state = {"liked": user["username"] in likers, "likes": len(likers), "likers": likers}
-        if event_ids is None:
+        if told is None:
             return state, None
         data = like_event_data(post_uid, comment_uid, user["username"], likers)
-        return state, _event("like" if like else "unlike", data, event_ids)
+        return state, _event("like" if like else "unlike", data, told)
 
     async def delete(self, user: Record, post: Record) -> FeedEvent:
         """Delete a post or a comment (a row of `post_by_uid`)."""
-        thread_id, post_uid, comment_uid = thread_of(post)
-        event_ids = await models.write_delete(
-            self.database, user["id"], post["id"], thread_id, utc_now()
-        )
-        return _event("delete", delete_event_data(post_uid, comment_uid), event_ids)
+        thread, post_uid, comment_uid = thread_of(post)
+        told = await models.write_delete(self.database, user["id"], post["id"], thread, utc_now())
+        return _event("delete", delete_event_data(post_uid, comment_uid), told)
 
     # --- Publishing: each write, committed, then its event. ----------------
 
-    async def publish_post(self, author: Record, body: str) -> dict:
-        post, event = await self.create_post(author, body)
+    async def publish_post(self, author: Record, body: str, group_id: int | None = None) -> dict:
+        post, event = await self.create_post(author, body, group_id)
         await self._publish(event)
         return post
 
-    async def publish_comment(
-        self, author: Record, parent: Record, parent_uid: str, body: str
-    ) -> dict:
-        comment, event = await self.create_comment(author, parent, parent_uid, body)
+    async def publish_comment(self, author: Record, parent: Record, body: str) -> dict:
+        comment, event = await self.create_comment(author, parent, body)
         await self._publish(event)
         return comment
 
@@ -184,6 +183,14 @@ class Feed:
         """(event id, action, data) of what a reader missed after the event id
         `after`, oldest first, described exactly like the live events."""
         rows, likers = await models.events_after(self.database, user_id, after)
+        return self._replayed(rows, likers)
+
+    async def group_events_after(self, group_id: int, after: int) -> list[tuple[int, str, dict]]:
+        """The same for a group's stream."""
+        rows, likers = await models.group_events_after(self.database, group_id, after)
+        return self._replayed(rows, likers)
+
+    def _replayed(self, rows: list[Record], likers: dict) -> list[tuple[int, str, dict]]:
         return [(row["event_id"], row["action"], self._replayed_data(row, likers)) for row in rows]
 
     def _replayed_data(self, row: Record, likers: dict[int, list[str]]) -> dict:
@@ -203,7 +210,19 @@ class Feed:
     def stream(self, user_id: int, cursor: int | None) -> AsyncIterator[bytes]:
         """The bytes of a reader's event stream (see `feed.sse`)."""
         return event_stream(
-            self.bus, user_id, cursor, lambda after: self.events_after(user_id, after)
+            lambda: self.bus.subscribe(user_id),
+            cursor,
+            lambda after: self.events_after(user_id, after),
+        )
+
+    def group_stream(
+        self, group_id: int, user_id: int, cursor: int | None
+    ) -> AsyncIterator[bytes]:
+        """The bytes of a group page's event stream, opened by `user_id`."""
+        return event_stream(
+            lambda: self.bus.subscribe_group(group_id, user_id),
+            cursor,
+            lambda after: self.group_events_after(group_id, after),
         )
 
 

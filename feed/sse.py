@@ -17,14 +17,16 @@ stream therefore sends ids strictly one after the other:
 """
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from feed.events import HEARTBEAT, Bus, Subscription
+from feed.events import HEARTBEAT, Subscription
 from feed.models import REPLAY_BATCH
 from feed.wire import PING, RETRY, encode_data, frame, frame_tail
 
 MissedEvents = Callable[[int], Awaitable[list[tuple[int, str, dict]]]]
+Subscribe = Callable[[], contextlib.AbstractContextManager[Subscription]]
 
 # How long an early event waits for the one before it, which was committed
 # before it was numbered and is almost always a few milliseconds behind.
@@ -94,14 +96,16 @@ class InOrder:
 
 
 async def event_stream(
-    bus: Bus, user_id: int, cursor: int | None, missed_events: MissedEvents
+    subscribe: Subscribe, cursor: int | None, missed_events: MissedEvents
 ) -> AsyncIterator[bytes]:
-    """The bytes of one reader's stream, until they disconnect or are dropped.
+    """The bytes of one stream (a reader's home feed, or a group's page),
+    until they disconnect or are dropped.
 
-    `missed_events(after)` reads the reader's events after an event id. With
-    no cursor the stream starts live, with nothing to replay.
+    `subscribe()` subscribes it to the bus; `missed_events(after)` reads its
+    events after an event id. With no cursor the stream starts live, with
+    nothing to replay.
     """
-    with bus.subscribe(user_id) as subscription:
+    with subscribe() as subscription:
         yield RETRY
         order = InOrder(cursor)
         if cursor is not None:

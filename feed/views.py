@@ -2,8 +2,10 @@
 
 import re
 
+from group.models import group_by_slug
 from quart import Blueprint, abort, current_app, g, jsonify, render_template, request
 
+from db import get_database
 from feed.service import get_feed
 from user.decorators import login_required
 from utilities.responses import wants_json
@@ -52,15 +54,34 @@ async def older():
     return await render_template("feed/home.html", older=True, **page)
 
 
-@feed_app.route("/sse")
-@login_required
-async def sse():
-    # The browser sends Last-Event-ID when it reconnects by itself; the page
-    # passes ?last_event_id= (its newest event id when it was rendered) the first time.
+def stream_cursor() -> int | None:
+    """Where a stream resumes. The browser sends Last-Event-ID when it
+    reconnects by itself; the page passes ?last_event_id= (its newest event
+    id when it was rendered) the first time."""
     cursor = id_argument(request.headers.get("Last-Event-ID"), "Last-Event-ID")
     if cursor is None:
         cursor = id_argument(request.args.get("last_event_id"), "last_event_id")
-    stream = get_feed().stream(g.user["id"], cursor)
+    return cursor
+
+
+async def stream_response(stream):
     response = await current_app.make_response((stream, SSE_HEADERS))
     response.timeout = None  # a stream lasts as long as the page is open
     return response
+
+
+@feed_app.route("/sse")
+@login_required
+async def sse():
+    return await stream_response(get_feed().stream(g.user["id"], stream_cursor()))
+
+
+@feed_app.route("/groups/<slug>/sse")
+@login_required
+async def group_sse(slug: str):
+    """A group page's stream: its posts, comments, likes and deletions."""
+    group = await group_by_slug(get_database(), slug)
+    if group is None:
+        abort(404, description="There is no such group.")
+    stream = get_feed().group_stream(group["id"], g.user["id"], stream_cursor())
+    return await stream_response(stream)

@@ -33,6 +33,8 @@ post_table = sa.Table(
     # When its author deleted it. The row stays, its text does not: its uid
     # is what tells open pages, and streams that reconnect, what to remove.
     sa.Column("deleted", Timestamp, nullable=True),
+    # The group it was posted in (a comment: its post's group), or NULL.
+    sa.Column("group_id", sa.Integer, sa.ForeignKey("group.id"), nullable=True, index=True),
     sa.UniqueConstraint("uid", name="uq_post_uid"),
 )
 
@@ -88,15 +90,22 @@ def clean_body(text: object) -> str | None:
 
 
 async def insert_post(
-    database: Database, user_id: int, body: str, now: datetime, parent_post_id: int | None = None
+    database: Database,
+    user_id: int,
+    body: str,
+    now: datetime,
+    parent_post_id: int | None = None,
+    group_id: int | None = None,
 ) -> tuple[int, str]:
-    """Insert a post (or a comment, with `parent_post_id`); return (id, uid)."""
+    """Insert a post (or a comment, with `parent_post_id`), in a group or not;
+    return (id, uid)."""
     uid = str(uuid.uuid4())
     query = post_table.insert().values(
         uid=uid,
         user_id=user_id,
         body=body,
         parent_post_id=parent_post_id,
+        group_id=group_id,
         created=now,
         updated=now,
     )
@@ -104,13 +113,14 @@ async def insert_post(
 
 
 async def post_by_uid(database: Database, uid: str) -> Record | None:
-    """A post or comment that is not deleted: its id, uid and author, and for
-    a comment the post it answers (id, uid, author)."""
+    """A post or comment that is not deleted: its id, uid, author and group,
+    and for a comment the post it answers (id, uid, author)."""
     query = (
         sa.select(
             post_table.c.id,
             post_table.c.uid,
             post_table.c.user_id,
+            post_table.c.group_id,
             post_table.c.parent_post_id,
             parent_table.c.uid.label("parent_uid"),
             parent_table.c.user_id.label("parent_user_id"),

@@ -3,6 +3,7 @@
 import json
 
 from databases.interfaces import Record
+from group.models import group_by_slug, is_member
 from quart import Blueprint, abort, flash, g, jsonify, redirect, request, url_for
 
 from db import get_database
@@ -66,16 +67,37 @@ async def add_post():
     # JSON from the page's script, or the home page's plain form when the
     # browser runs no JavaScript: that one is answered with a redirect.
     from_form = not request.is_json
-    body = clean_body((await read_payload()).get("post"))
+    payload = await read_payload()
+    group = await group_to_post_in(payload.get("group"))
+    back = url_for("group.page", slug=group["slug"]) if group else url_for("feed.home")
+    body = clean_body(payload.get("post"))
     if body is None:
         if not from_form:
             abort(400, description=LENGTH_RULE)
         await flash(LENGTH_RULE, "danger")
-        return redirect(url_for("feed.home"))
-    post = await get_feed().publish_post(g.user, body)
+        return redirect(back)
+    post = await get_feed().publish_post(g.user, body, group and group["id"])
     if from_form:
-        return redirect(url_for("feed.home"))
+        return redirect(back)
     return jsonify(post), 201
+
+
+async def group_to_post_in(slug: object) -> Record | None:
+    """The group named by the `group` field, if any: 404 if there is no such
+    group, 403 unless the poster is a member."""
+    if slug is None or slug == "":
+        return None
+    group = await group_by_slug(get_database(), slug) if isinstance(slug, str) else None
+    if group is None:
+        abort(404, description="There is no such group.")
+    await must_be_member(group["id"])
+    return group
+
+
+async def must_be_member(group_id: int | None) -> None:
+    """Only members post, comment and like inside a group."""
+    if group_id is not None and not await is_member(get_database(), group_id, g.user["id"]):
+        abort(403, description="Only members of the group can do that; join it first.")
 
 
 @post_app.route("/comment", methods=["POST"])
@@ -89,7 +111,8 @@ async def add_comment():
     parent = await find_post(payload)
     if parent["parent_post_id"] is not None:
         abort(400, description="Comments cannot be commented on; answer the post instead.")
-    comment = await get_feed().publish_comment(g.user, parent, parent["uid"], body)
+    await must_be_member(parent["group_id"])
+    comment = await get_feed().publish_comment(g.user, parent, body)
     return jsonify(comment), 201
 
 
@@ -97,6 +120,7 @@ async def set_like(like: bool):
     """Like or unlike a post or a comment."""
     await rate_limit("LIKE_LIMIT_PER_USER", g.user["id"])  # liking and unliking alike
     post = await find_post(await read_payload())
+    await must_be_member(post["group_id"])
     return jsonify(await get_feed().publish_like(g.user, post, like))
 
 

@@ -162,17 +162,25 @@ class Person:
     async def unlike(self, post_uid: str) -> dict:
         return await self.send("/unlike", {"post_uid": post_uid})
 
-    @asynccontextmanager
-    async def stream(self, last_event_id: int | None = None, query_cursor: int | None = None):
+    def stream(self, last_event_id: int | None = None, query_cursor: int | None = None):
         """An open /sse stream; `last_event_id` is sent as the browser's header."""
+        return self._open_stream("/sse", last_event_id, query_cursor)
+
+    def group_stream(self, slug: str, last_event_id: int | None = None):
+        """An open stream of a group's page."""
+        return self._open_stream(f"/groups/{slug}/sse", last_event_id)
+
+    @asynccontextmanager
+    async def _open_stream(
+        self, path: str, last_event_id: int | None, query_cursor: int | None = None
+    ):
         headers = {"Accept": "text/event-stream"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = str(last_event_id)
         params = {"last_event_id": query_cursor} if query_cursor is not None else {}
-        async with self.http.stream("GET", "/sse", headers=headers, params=params) as response:
+        async with self.http.stream("GET", path, headers=headers, params=params) as response:
             assert response.status_code == 200, await response.aread()
-            stream = EventStream(response)
-            yield stream
+            yield EventStream(response)
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -211,7 +211,7 @@ async def test_a_gap_that_does_not_close_is_read_from_the_database(bus, monkeypa
     async def missed_events(after: int):
         return [event for event in in_database if event[0] > after]
 
-    stream = sse.event_stream(bus, 1, 0, missed_events)
+    stream = sse.event_stream(lambda: bus.subscribe(1), 0, missed_events)
     assert await anext(stream) == RETRY  # subscribed, and nothing to replay yet
     in_database += [(1, "post", {"n": 1}), (2, "post", {"n": 2})]
     await bus.publish(event_for({1: 2}))

@@ -174,16 +174,12 @@ async def test_comment_by_stranger_bumps_post_to_the_top(database, feed):
     await follow(database, reader["id"], author["id"])
     older, _ = await feed.create_post(author, "older post")
     await feed.create_post(author, "newer post")
-    parent = {"id": await _post_id(database, older["uid"]), "parent_post_id": None}
-    _, event = await feed.create_comment(stranger, parent, older["uid"], "nice")
+    parent = await post_by_uid(database, older["uid"])
+    _, event = await feed.create_comment(stranger, parent, "nice")
     assert set(event.event_ids) == {author["id"], reader["id"]}
     page = await feed.home_page(reader["id"])
     assert [post["body"] for post in page["posts"]] == ["older post", "newer post"]
     assert page["posts"][0]["comments"][0]["body"] == "nice"
-
-
-async def _post_id(database, uid):
-    return (await post_by_uid(database, uid))["id"]
 
 
 async def test_like_bumps_post_too(database, feed):
@@ -228,9 +224,9 @@ async def test_home_page_takes_constant_statements(alice, database, round_trips,
     one_post = await statements_for_home()
     for number in range(12):
         post, _ = await feed.create_post(author, f"post {number}")
-        parent = {"id": await _post_id(database, post["uid"]), "parent_post_id": None}
+        parent = await post_by_uid(database, post["uid"])
         for comment_number in range(5):
-            await feed.create_comment(likers[comment_number], parent, post["uid"], "c")
+            await feed.create_comment(likers[comment_number], parent, "c")
         for liker in likers:
             await feed.change_like(liker, await post_by_uid(database, post["uid"]), like=True)
     page = await text_of(await alice.get("/"))
@@ -291,8 +287,8 @@ async def test_profile_lists_the_users_posts_with_comments(alice, database, feed
     other = await make_user(database, "bob")
     post, _ = await feed.create_post(author, "on my profile")
     await feed.create_post(other, "not alice's")
-    parent = {"id": await _post_id(database, post["uid"]), "parent_post_id": None}
-    await feed.create_comment(other, parent, post["uid"], "a comment from bob")
+    parent = await post_by_uid(database, post["uid"])
+    await feed.create_comment(other, parent, "a comment from bob")
     profile = await text_of(await alice.get("/user/alice"))
     assert f'id="post-{post["uid"]}"' in profile
     assert "a comment from bob" in profile

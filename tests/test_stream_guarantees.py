@@ -86,7 +86,7 @@ async def test_an_event_committed_during_the_replay_is_sent_exactly_once(
             await post_during_replay()
         return events
 
-    stream = event_stream(bus, bob_id, 0, missed_events)
+    stream = event_stream(lambda: bus.subscribe(bob_id), 0, missed_events)
     try:
         await anext(stream)  # retry: 3000
         events = await read_events(stream, 2, "the post committed during the replay")

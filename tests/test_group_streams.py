@@ -1,0 +1,138 @@
+"""Posting in a group: only members may; the post reaches the members' home
+feeds and the group's own stream (GET /groups/<slug>/sse), which resumes
+exactly with Last-Event-ID, across processes; someone who leaves hears of
+nothing new."""
+
+import pytest
+
+from group.models import group_by_slug
+from relationship.models import follow
+from tests import test_sse
+from tests.helpers import post_form, post_json, register_and_login
+from tests.live import LiveServer, Person, server_environment
+from tests.test_sse import REDIS_URL, follows, redis_available
+from user.models import user_by_name
+
+# The live server of this module, and the people who sign up on it.
+server = test_sse.server
+people = test_sse.people
+
+
+async def create_group(client, name: str) -> str:
+    """A new group, its creator the owner; returns its slug."""
+    response = await post_form(client, "/groups", {"name": name, "description": ""}, "/groups")
+    assert response.status_code == 302, await response.get_data()
+    return response.headers["Location"].rsplit("/", 1)[1]
+
+
+async def join(client, slug: str) -> None:
+    response = await post_json(client, f"/groups/{slug}/join", {}, token_page="/groups")
+    assert response.status_code == 200, await response.get_data()
+
+
+@pytest.fixture
+async def in_a_group(app, database):
+    """alice owns "Book club", bob is a member, carol follows alice but is not."""
+    clients = {}
+    for name in ("alice", "bob", "carol"):
+        clients[name] = app.test_client()
+        await register_and_login(clients[name], name)
+    users = {name: await user_by_name(database, name) for name in clients}
+    await follow(database, users["carol"]["id"], users["alice"]["id"])
+    slug = await create_group(clients["alice"], "Book club")
+    await join(clients["bob"], slug)
+    return clients, users, slug
+
+
+async def test_a_group_post_reaches_members_and_the_group_stream(in_a_group, feed, database):
+    clients, users, slug = in_a_group
+    response = await post_json(clients["alice"], "/post", {"post": "chapter 3?", "group": slug})
+    assert response.status_code == 201
+    uid = (await response.get_json())["uid"]
+    for member in ("alice", "bob"):
+        page = await feed.home_page(users[member]["id"])
+        assert [post["uid"] for post in page["posts"]] == [uid]
+    assert (await feed.home_page(users["carol"]["id"]))["posts"] == []  # a follower, not a member
+    group = await group_by_slug(database, slug)
+    replayed = await feed.group_events_after(group["id"], 0)
+    assert [(event_id, action) for event_id, action, _ in replayed] == [(1, "post")]
+
+
+async def test_only_members_post_comment_and_like_in_a_group(in_a_group):
+    clients, _, slug = in_a_group
+    members_only = {"error": "Only members of the group can do that; join it first."}
+    response = await post_json(clients["carol"], "/post", {"post": "let me in", "group": slug})
+    assert (response.status_code, await response.get_json()) == (403, members_only)
+    post = await (
+        await post_json(clients["bob"], "/post", {"post": "hi", "group": slug})
+    ).get_json()
+    for path, payload in [
+        ("/comment", {"post_uid": post["uid"], "comment": "hello"}),
+        ("/like", {"post_uid": post["uid"]}),
+    ]:
+        response = await post_json(clients["carol"], path, payload)
+        assert (response.status_code, await response.get_json()) == (403, members_only)
+    response = await post_json(clients["carol"], "/post", {"post": "x", "group": "no-such-group"})
+    assert response.status_code == 404
+
+
+async def test_someone_who_left_hears_of_nothing_new(in_a_group, feed):
+    clients, users, slug = in_a_group
+    post = await (
+        await post_json(clients["alice"], "/post", {"post": "p", "group": slug})
+    ).get_json()
+    response = await post_json(clients["bob"], f"/groups/{slug}/leave", {}, token_page="/groups")
+    assert response.status_code == 200
+    await post_json(clients["alice"], "/post", {"post": "after bob left", "group": slug})
+    await post_json(clients["alice"], "/comment", {"post_uid": post["uid"], "comment": "c"})
+    replayed = await feed.events_after(users["bob"]["id"], 0)
+    assert [action for _, action, _ in replayed] == ["post"]  # only what came before
+
+
+async def test_a_group_stream_resumes_exactly_and_leaks_nothing_home(people, database):
+    alice, bob = await people("alice", "bob")
+    await follows(database, bob, alice)
+    slug = await live_group(alice, "Runners")
+    first = await alice.send("/post", {"post": "run 1", "group": slug})
+    async with alice.group_stream(slug, last_event_id=0) as stream:
+        assert (await stream.next()).data["post"]["uid"] == first["uid"]
+        second = await alice.send("/post", {"post": "run 2", "group": slug})
+        event = await stream.next()
+    assert (event.id, event.data["post"]["uid"]) == (2, second["uid"])
+    async with alice.group_stream(slug, last_event_id=1) as stream:
+        assert (await stream.next()).id == 2  # exactly what was missed
+    # bob follows alice but is not in the group: his home stream's next
+    # event is alice's next ordinary post, not anything from the group.
+    async with bob.stream(last_event_id=0) as home:
+        await alice.send("/post", {"post": "run 3", "group": slug})
+        ordinary = await alice.post("not in a group")
+        assert (await home.next()).data["post"]["uid"] == ordinary["uid"]
+
+
+async def live_group(owner: Person, name: str) -> str:
+    token = await owner._token("/groups")
+    response = await owner.http.post(
+        "/groups", data={"name": name, "description": "", "csrf_token": token}
+    )
+    assert response.status_code == 302, response.text
+    return response.headers["Location"].rsplit("/", 1)[1]
+
+
+async def test_a_group_stream_hears_posts_made_on_another_process(database_url, database, app):
+    redis_available()
+    environment = server_environment(database_url, REDIS_URL)
+    first, second = LiveServer(environment).start(), LiveServer(environment).start()
+    try:
+        alice = await Person(first.url, "alice").sign_up()
+        slug = await live_group(alice, "Across")
+        alice_on_second = alice.on(second.url)
+        async with alice_on_second.group_stream(slug) as stream:
+            await stream.subscribed()
+            post = await alice.send("/post", {"post": "from the first", "group": slug})
+            event = await stream.next()
+        assert event.data["post"]["uid"] == post["uid"]
+        await alice.close()
+        await alice_on_second.close()
+    finally:
+        first.stop()
+        second.stop()
