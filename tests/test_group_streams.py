@@ -4,8 +4,8 @@ exactly with Last-Event-ID, across processes; someone who leaves hears of
 nothing new."""
 
 import pytest
-
 from group.models import group_by_slug
+
 from relationship.models import follow
 from tests import test_sse
 from tests.helpers import post_form, post_json, register_and_login
