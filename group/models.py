@@ -209,14 +209,14 @@ async def _role_and_member_count(
     return row[0], row[1]
 
 
-member_count = _member_count(group_table.c.id).label("members")
+MEMBER_COUNT = _member_count(group_table.c.id).label("members")
 GROUP_COLUMNS = (
     group_table.c.id,
     group_table.c.name,
     group_table.c.slug,
     group_table.c.description,
     group_table.c.created,
-    member_count,
+    MEMBER_COUNT,
 )
 
 
@@ -241,7 +241,7 @@ async def list_groups(
     viewer_role = _role_of(viewer_id, group_table.c.id).label("viewer_role")
     query = sa.select(*GROUP_COLUMNS, viewer_role).order_by(
         viewer_role.is_(None),  # false (0) for the viewer's groups: they come first
-        member_count.desc(),
+        MEMBER_COUNT.desc(),
         group_table.c.id.desc(),
     )
     if search:

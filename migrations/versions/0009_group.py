@@ -42,11 +42,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("group_id", "user_id", name="uq_membership_group_user"),
     )
     op.create_index("ix_membership_user_id", "membership", ["user_id"])
-    # SQLite cannot add a foreign key to a table in place: batch mode rebuilds it.
+    # SQLite cannot add a foreign key to a table in place: batch mode rebuilds
+    # it. The index comes first, so that MySQL's foreign key uses it rather
+    # than make one of its own.
     with op.batch_alter_table("post") as batch:
         batch.add_column(sa.Column("group_id", sa.Integer, nullable=True))
-        batch.create_foreign_key("fk_post_group_id", "group", ["group_id"], ["id"])
         batch.create_index("ix_post_group_id", ["group_id"])
+        batch.create_foreign_key("fk_post_group_id", "group", ["group_id"], ["id"])
 
 
 def downgrade() -> None:
