@@ -13,6 +13,7 @@ from db import DATABASE_ERRORS, AppDatabase
 from feed.events import channel_of, create_bus
 from feed.service import Feed
 from feed.views import feed_app
+from group.views import group_app
 from post.present import Presenter
 from post.views import post_app
 from relationship.views import relationship_app
@@ -58,6 +59,7 @@ def create_app(overrides: dict | None = None) -> Quart:
     app.register_blueprint(feed_app)
     app.register_blueprint(post_app)
     app.register_blueprint(relationship_app)
+    app.register_blueprint(group_app)
     imaging.init_app(app)  # serves MEDIA_ROOT at MEDIA_URL
     health.init_app(app)
 

@@ -148,6 +148,7 @@ RATE_LIMITS = {
     "POST_LIMIT_PER_USER": "30/60",
     "COMMENT_LIMIT_PER_USER": "60/60",
     "LIKE_LIMIT_PER_USER": "120/60",  # liking and unliking together
+    "GROUP_LIMIT_PER_USER": "10/3600",  # groups started
 }
 
 

@@ -16,6 +16,7 @@ from db import metadata
 # Import every domain's models so their tables are registered on `metadata`
 # (autogenerate compares the database against it).
 from feed import models as _feed_models  # noqa: F401
+from group import models as _group_models  # noqa: F401
 from post import models as _post_models  # noqa: F401
 from relationship import models as _relationship_models  # noqa: F401
 from user import models as _user_models  # noqa: F401

@@ -28,6 +28,10 @@ post_table = sa.Table(
     sa.Column("parent_post_id", sa.Integer, sa.ForeignKey("post.id"), nullable=True, index=True),
     sa.Column("body", sa.String(MAX_BODY_LENGTH), nullable=False),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False, index=True),
+    # The group it was posted in (see group.models); NULL outside groups.
+    sa.Column(
+        "group_id", sa.Integer, sa.ForeignKey("group.id", name="fk_post_group_id"), index=True
+    ),
     sa.Column("created", Timestamp, nullable=False),
     sa.Column("updated", Timestamp, nullable=False),
     # When its author deleted it. The row stays, its text does not: its uid

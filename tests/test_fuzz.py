@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 import pytest
 
 from feed.views import MAX_ID
+from group.models import create_group
 from post.models import UNSTORABLE_TEXT_RULE
 from relationship.models import follow
 from settings import RATE_LIMITS, Rate
@@ -157,6 +158,8 @@ class BadRequests:
             "csrf_token": csrf_token,
             "next": "/",
             "q": "ta",
+            "name": "a group",
+            "description": "about it",
         }
 
     def all(self) -> list[Probe]:
@@ -394,10 +397,13 @@ def app_config(app_config):
 
 
 async def known_values(database, feed, usernames: list[str]) -> dict[str, list[str]]:
-    """Real values for route variables and fields: people, files, a post's uid."""
+    """Real values for route variables and fields: people, files, a post's
+    uid, a group's slug."""
     await create_user(database, "target", PASSWORD)
-    post, _ = await feed.create_post(await user_by_name(database, "target"), "a post")
-    return {"username": usernames, "filename": FILES, "post_uid": [post["uid"]]}
+    target = await user_by_name(database, "target")
+    post, _ = await feed.create_post(target, "a post")
+    slug = await create_group(database, target["id"], "target")
+    return {"username": usernames, "filename": FILES, "post_uid": [post["uid"]], "slug": [slug]}
 
 
 async def test_no_malformed_request_fails_logged_out(app, client, database, feed):

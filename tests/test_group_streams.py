@@ -92,7 +92,7 @@ async def test_someone_who_left_hears_of_nothing_new(in_a_group, feed):
 async def test_a_group_stream_resumes_exactly_and_leaks_nothing_home(people, database):
     alice, bob = await people("alice", "bob")
     await follows(database, bob, alice)
-    slug = await live_group(alice, "Runners")
+    slug = await alice.start_group("Runners")
     first = await alice.send("/post", {"post": "run 1", "group": slug})
     async with alice.group_stream(slug, last_event_id=0) as stream:
         assert (await stream.next()).data["post"]["uid"] == first["uid"]
@@ -109,22 +109,13 @@ async def test_a_group_stream_resumes_exactly_and_leaks_nothing_home(people, dat
         assert (await home.next()).data["post"]["uid"] == ordinary["uid"]
 
 
-async def live_group(owner: Person, name: str) -> str:
-    token = await owner._token("/groups")
-    response = await owner.http.post(
-        "/groups", data={"name": name, "description": "", "csrf_token": token}
-    )
-    assert response.status_code == 302, response.text
-    return response.headers["Location"].rsplit("/", 1)[1]
-
-
 async def test_a_group_stream_hears_posts_made_on_another_process(database_url, database, app):
     redis_available()
     environment = server_environment(database_url, REDIS_URL)
     first, second = LiveServer(environment).start(), LiveServer(environment).start()
     try:
         alice = await Person(first.url, "alice").sign_up()
-        slug = await live_group(alice, "Across")
+        slug = await alice.start_group("Across")
         alice_on_second = alice.on(second.url)
         async with alice_on_second.group_stream(slug) as stream:
             await stream.subscribed()

@@ -19,6 +19,7 @@ from tests.conftest import unavailable
 from tests.helpers import (
     PASSWORD,
     csrf_token_from,
+    post_form,
     post_json,
     register,
     register_and_login,
@@ -131,6 +132,18 @@ async def test_writes_are_limited_per_user(limited_app, limit, path, payload):
     assert retry_after(answers[2]) > 0
     assert (await answers[2].get_json())["error"].startswith("Too many attempts")
     assert (await post_json(bob, path, payload)).status_code < 300  # bob has his own count
+
+
+async def test_starting_groups_is_limited_per_user(limited_app):
+    app = await limited_app(GROUP_LIMIT_PER_USER="2/60")
+    alice = app.test_client()
+    await register_and_login(alice, "alice")
+    answers = [
+        await post_form(alice, "/groups", {"name": f"Group {number}"}, "/groups")
+        for number in range(3)
+    ]
+    assert [response.status_code for response in answers] == [302, 302, 429]
+    assert "Too many attempts" in await text_of(answers[2])
 
 
 def redis_available() -> None:

@@ -10,7 +10,7 @@ import sys
 
 from tests.conftest import ROOT
 
-PACKAGES = ("user", "relationship", "post", "feed", "utilities")
+PACKAGES = ("user", "relationship", "post", "feed", "group", "utilities")
 
 
 def project_modules() -> dict[str, ast.Module]:
@@ -100,7 +100,7 @@ def test_the_graph_sees_imports():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
-MODELS = [f"{package}.models" for package in ("user", "relationship", "post", "feed")]
+MODELS = [f"{package}.models" for package in ("user", "relationship", "post", "feed", "group")]
 
 
 def test_models_are_pure_data():

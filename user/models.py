@@ -12,6 +12,7 @@ from passlib.context import CryptContext
 from sqlalchemy.dialects import sqlite
 
 from db import AppDatabase, Timestamp, metadata, one_transaction, utc_now
+from utilities.like import ESCAPE, starting_with
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,15}")
 USERNAME_RULE = "Usernames are 1 to 15 letters, digits or underscores"
@@ -168,27 +169,13 @@ def public_user_columns() -> tuple[sa.Column, ...]:
     return (user_table.c.id, user_table.c.username, user_table.c.image, user_table.c.created)
 
 
-def _like_prefix(prefix: str) -> str:
-    """A LIKE pattern for names that start with `prefix`, taken literally.
-
-    "_" is LIKE's any-one-character wildcard but an ordinary username
-    character, so it (and "%", and the escape character) must be escaped.
-    SQLAlchemy's startswith(autoescape=True) would do this in SQL, but puts a
-    literal "%" in the statement, which the `databases` SQLite backend
-    mistakes for a parameter.
-    """
-    for special in ("/", "%", "_"):
-        prefix = prefix.replace(special, "/" + special)
-    return prefix + "%"
-
-
 async def newest_users(
     database: Database, limit: int, offset: int = 0, prefix: str = ""
 ) -> list[Record]:
     """Users whose name starts with `prefix` (all users when empty), newest first."""
     query = sa.select(*public_user_columns())
     if prefix:
-        query = query.where(user_table.c.username.like(_like_prefix(prefix), escape="/"))
+        query = query.where(user_table.c.username.like(starting_with(prefix), escape=ESCAPE))
     query = query.order_by(user_table.c.created.desc(), user_table.c.id.desc())
     return await database.fetch_all(query.limit(limit).offset(offset))
 

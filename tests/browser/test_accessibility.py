@@ -93,7 +93,11 @@ async def test_every_page_passes_axe_in_both_modes_and_fits_a_small_screen(peopl
     author = await Person(server.url, LONG_NAME).sign_up()
     await bob.follow(author)
     await write_long_content(server.url, author, reader="bob")
+    group_name = LONG_WORD[:50]
+    slug = await author.start_group(group_name, LONG_WORD[:280])
     await author.close()
+    await bob.join_group(slug, group_name)  # a member's page, with the post box
+    group = f"/groups/{slug}"
     for person in (bob, visitor):
         await prepare_for_audits(person.page)
 
@@ -110,8 +114,10 @@ async def test_every_page_passes_axe_in_both_modes_and_fits_a_small_screen(peopl
             f"{profile}/following",
             "/people",
             "/profile/edit",
+            "/groups",
+            group,
             "/user/no_one_here",  # the 404 page
         ],
     )
-    problems += await audit_each(visitor.page, ["/login", "/register", profile])
+    problems += await audit_each(visitor.page, ["/login", "/register", profile, "/groups", group])
     assert not problems, "\n".join(problems)

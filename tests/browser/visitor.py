@@ -135,6 +135,31 @@ class Visitor:
         await expect(self.alert).to_have_text(f"Followed {other.username}")
         await expect(person.get_by_role("button", name="Unfollow")).to_be_visible()
 
+    # --- Groups ------------------------------------------------------------------
+
+    @property
+    def group_members(self) -> Locator:
+        """The names a group's page lists as its members, top to bottom."""
+        return self.page.locator("#member-list .member-name")
+
+    async def start_group(self, name: str, description: str = "") -> None:
+        """Fill in and send the form of /groups (its answer is the test's to check)."""
+        await self.page.goto("/groups")
+        await self.page.get_by_label("Name", exact=True).fill(name)
+        await self.page.get_by_label("Description (optional)").fill(description)
+        await self.page.get_by_role("button", name="Create group").click()
+
+    async def search_groups(self, text: str) -> None:
+        await self.page.goto("/groups")
+        await self.page.get_by_placeholder("Group name contains").fill(text)
+        await self.page.get_by_role("button", name="Search").click()
+        await expect(self.page.locator("#groups-heading")).to_contain_text(text)
+
+    async def join_group(self, slug: str, name: str) -> None:
+        await self.page.goto(f"/groups/{slug}")
+        await self.page.get_by_role("button", name="Join group").click()
+        await expect(self.alert).to_have_text(f"Joined {name}")
+
     # --- The home page -----------------------------------------------------------
 
     async def open_home(self) -> None:

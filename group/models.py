@@ -1,0 +1,277 @@
+"""The `group` and `membership` tables and their queries.
+
+A group is FriendFeed's room: a page of its own that anyone can read, whose
+members post into it. Each group has a slug, the unique part of its URL
+(/groups/night-owls), made from its name when it is created.
+
+The person who creates a group owns it. An owner cannot leave while others
+are members; once alone, they may, and the group stays, listed with no
+members and no owner, open to anyone who joins.
+"""
+
+import itertools
+import re
+import unicodedata
+from collections.abc import Iterator
+from contextlib import suppress
+
+import sqlalchemy as sa
+from databases import Database
+from databases.interfaces import Record
+
+from db import INTEGRITY_ERRORS, AppDatabase, Timestamp, metadata, one_transaction, utc_now
+from post.models import POST_COLUMNS, post_table, posts_with_authors
+from user.models import public_user_columns, user_table
+from utilities.like import ESCAPE, containing, starting_with
+
+MAX_NAME_LENGTH = 50
+MAX_DESCRIPTION_LENGTH = 280
+MAX_SLUG_LENGTH = 60
+# Room left in a slug for the "-2", "-3", … that tells apart groups of one name.
+MAX_SLUG_BASE_LENGTH = 50
+# What a name without a single letter or digit ("😀", "!!!") is numbered from.
+NAMELESS_SLUG = "group"
+SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+OWNER, MEMBER = "owner", "member"
+MEMBERS_SHOWN = 50
+POSTS_SHOWN = 20
+# Two people creating groups of the same name at the same moment may pick
+# the same free slug; the one whose insert fails picks again.
+SLUG_ATTEMPTS = 3
+
+group_table = sa.Table(
+    "group",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(MAX_NAME_LENGTH), nullable=False),
+    sa.Column("slug", sa.String(MAX_SLUG_LENGTH), nullable=False),
+    sa.Column("description", sa.String(MAX_DESCRIPTION_LENGTH), nullable=False, server_default=""),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False),  # the creator
+    sa.Column("created", Timestamp, nullable=False),
+    sa.UniqueConstraint("slug", name="uq_group_slug"),
+)
+
+membership_table = sa.Table(
+    "membership",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("group_id", sa.Integer, sa.ForeignKey("group.id"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False),
+    sa.Column("role", sa.String(10), nullable=False),  # OWNER or MEMBER
+    sa.Column("created", Timestamp, nullable=False),
+    sa.UniqueConstraint("group_id", "user_id", name="uq_membership_group_user"),
+    # The groups a person is in: the group list shows them first.
+    sa.Index("ix_membership_user_id", "user_id"),
+)
+
+
+# --- Slugs --------------------------------------------------------------------
+
+
+def slug_base(name: str) -> str:
+    """The slug a name would have if no other group had it: "Café Society!"
+    gives "cafe-society". Empty for a name with no letter or digit in ASCII.
+
+    NFKD splits "é" into "e" and an accent, which the ASCII encoding drops.
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_name.lower())
+    return "-".join(words)[:MAX_SLUG_BASE_LENGTH].strip("-")
+
+
+def _slug_candidates(base: str) -> Iterator[str]:
+    """The slugs a group may take, in order of preference: `base`, `base-2`,
+    `base-3`, …; `group-1`, `group-2`, … when the base is empty."""
+    if base:
+        yield base
+        numbered_from = 2
+    else:
+        base, numbered_from = NAMELESS_SLUG, 1
+    for number in itertools.count(numbered_from):
+        yield f"{base}-{number}"
+
+
+def is_valid_slug(slug: str) -> bool:
+    """Whether `slug` could be a group's: no query is needed to find one that is not."""
+    return len(slug) <= MAX_SLUG_LENGTH and SLUG_PATTERN.fullmatch(slug) is not None
+
+
+async def _free_slug(database: Database, base: str) -> str:
+    """The first of the candidates for `base` that no group has, in one query:
+    every candidate starts with `base` (or with "group" when it is empty)."""
+    query = sa.select(group_table.c.slug).where(
+        group_table.c.slug.like(starting_with(base or NAMELESS_SLUG), escape=ESCAPE)
+    )
+    taken = {row[0] for row in await database.fetch_all(query)}
+    return next(slug for slug in _slug_candidates(base) if slug not in taken)
+
+
+# --- Writing --------------------------------------------------------------------
+
+
+@one_transaction
+async def _insert_group(
+    database: AppDatabase, creator_id: int, name: str, slug: str, description: str
+) -> None:
+    """The group and its creator's membership, as its owner: both or neither."""
+    now = utc_now()
+    group_id = await database.execute(
+        group_table.insert().values(
+            name=name, slug=slug, description=description, user_id=creator_id, created=now
+        )
+    )
+    await database.execute(
+        membership_table.insert().values(
+            group_id=group_id, user_id=creator_id, role=OWNER, created=now
+        )
+    )
+
+
+async def create_group(
+    database: AppDatabase, creator_id: int, name: str, description: str = ""
+) -> str:
+    """Create a group owned by its creator; return its slug.
+
+    `name` and `description` must already be valid: a name of 1 to
+    MAX_NAME_LENGTH characters, a description of at most MAX_DESCRIPTION_LENGTH.
+    """
+    for attempt in range(1, SLUG_ATTEMPTS + 1):
+        slug = await _free_slug(database, slug_base(name))
+        try:
+            await _insert_group(database, creator_id, name, slug, description)
+            return slug
+        except INTEGRITY_ERRORS:  # someone took the slug a moment ago
+            if attempt == SLUG_ATTEMPTS:
+                raise
+
+
+async def join_group(database: Database, group_id: int, user_id: int) -> None:
+    """Make the user a member; joining twice keeps one membership."""
+    query = membership_table.insert().values(
+        group_id=group_id, user_id=user_id, role=MEMBER, created=utc_now()
+    )
+    # Already a member: the UNIQUE constraint keeps it to one row.
+    with suppress(*INTEGRITY_ERRORS):
+        await database.execute(query)
+
+
+@one_transaction
+async def leave_group(database: AppDatabase, group_id: int, user_id: int) -> bool:
+    """Take the user out of the group (nothing to do if they are not in it).
+
+    False, and nothing changes, when the user is its owner and others are
+    still members: a group with members keeps its owner.
+    """
+    # Lock the group's row until the commit. A join checks its foreign key
+    # against that row, so it waits: no one can join between the count
+    # below and the delete, and leave an owner's group without its owner.
+    await database.fetch_val(
+        sa.select(group_table.c.id).where(group_table.c.id == group_id).with_for_update()
+    )
+    role, members = await _role_and_member_count(database, group_id, user_id)
+    if role == OWNER and members > 1:
+        return False
+    await database.execute(
+        membership_table.delete().where(
+            membership_table.c.group_id == group_id, membership_table.c.user_id == user_id
+        )
+    )
+    return True
+
+
+# --- Reading --------------------------------------------------------------------
+
+
+def _member_count(group_id) -> sa.ScalarSelect:
+    """The number of members of `group_id` (a number, or a column of an outer query)."""
+    return (
+        sa.select(sa.func.count()).where(membership_table.c.group_id == group_id).scalar_subquery()
+    )
+
+
+def _role_of(user_id: int | None, group_id) -> sa.ColumnElement:
+    """The user's role in the group, or NULL when they are not a member (a
+    visitor, with no id, never is)."""
+    if user_id is None:
+        return sa.null()
+    return (
+        sa.select(membership_table.c.role)
+        .where(membership_table.c.group_id == group_id, membership_table.c.user_id == user_id)
+        .scalar_subquery()
+    )
+
+
+async def _role_and_member_count(
+    database: Database, group_id: int, user_id: int
+) -> tuple[str | None, int]:
+    query = sa.select(_role_of(user_id, group_id), _member_count(group_id))
+    row = await database.fetch_one(query)
+    return row[0], row[1]
+
+
+MEMBER_COUNT = _member_count(group_table.c.id).label("members")
+GROUP_COLUMNS = (
+    group_table.c.id,
+    group_table.c.name,
+    group_table.c.slug,
+    group_table.c.description,
+    group_table.c.created,
+    MEMBER_COUNT,
+)
+
+
+async def group_by_slug(database: Database, slug: str, viewer_id: int | None) -> Record | None:
+    """The group called `slug`, with its number of members and the viewer's
+    role in it (None when they are not a member), in one statement."""
+    query = sa.select(
+        *GROUP_COLUMNS, _role_of(viewer_id, group_table.c.id).label("viewer_role")
+    ).where(group_table.c.slug == slug)
+    return await database.fetch_one(query)
+
+
+async def list_groups(
+    database: Database, viewer_id: int | None, limit: int, offset: int = 0, search: str = ""
+) -> list[Record]:
+    """Groups whose name contains `search` (all when empty): the viewer's own
+    first, then the largest, then the newest.
+
+    LIKE ignores case on both databases: MySQL by its collation, SQLite for
+    ASCII letters.
+    """
+    viewer_role = _role_of(viewer_id, group_table.c.id).label("viewer_role")
+    query = sa.select(*GROUP_COLUMNS, viewer_role).order_by(
+        viewer_role.is_(None),  # false (0) for the viewer's groups: they come first
+        MEMBER_COUNT.desc(),
+        group_table.c.id.desc(),
+    )
+    if search:
+        query = query.where(group_table.c.name.like(containing(search), escape=ESCAPE))
+    return await database.fetch_all(query.limit(limit).offset(offset))
+
+
+async def group_members(
+    database: Database, group_id: int, limit: int = MEMBERS_SHOWN
+) -> list[Record]:
+    """The first members of a group, with their role, in the order they
+    joined: the owner first, who joined as they created it."""
+    query = (
+        sa.select(*public_user_columns(), membership_table.c.role)
+        .join(membership_table, membership_table.c.user_id == user_table.c.id)
+        .where(membership_table.c.group_id == group_id)
+        .order_by(membership_table.c.id)
+        .limit(limit)
+    )
+    return await database.fetch_all(query)
+
+
+async def group_posts(database: Database, group_id: int, limit: int = POSTS_SHOWN) -> list[Record]:
+    """The group's latest posts (not comments), newest first, as rows of
+    POST_COLUMNS: `post.present` describes them as it does every post."""
+    query = (
+        sa.select(*POST_COLUMNS)
+        .select_from(posts_with_authors)
+        .where(post_table.c.group_id == group_id, post_table.c.parent_post_id.is_(None))
+        .order_by(post_table.c.id.desc())
+        .limit(limit)
+    )
+    return await database.fetch_all(query)

@@ -1,0 +1,152 @@
+"""Groups: the list and its search, starting a group, a group's page, joining
+and leaving."""
+
+from functools import partial
+
+from databases.interfaces import Record
+from quart import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
+
+from db import get_database
+from feed.service import get_feed
+from group.models import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_NAME_LENGTH,
+    create_group,
+    group_by_slug,
+    group_members,
+    group_posts,
+    is_valid_slug,
+    join_group,
+    leave_group,
+    list_groups,
+)
+from post.models import (
+    UNSTORABLE_TEXT_RULE,
+    character_count,
+    comments_and_likers,
+    is_storable_text,
+)
+from user.decorators import login_required
+from utilities.pagination import fetch_page, page_number
+from utilities.ratelimit import rate_limit
+from utilities.responses import json_error, wants_json
+
+group_app = Blueprint("group", __name__)
+
+NAME_RULE = f"Give the group a name of 1 to {MAX_NAME_LENGTH} characters."
+DESCRIPTION_RULE = f"A group's description is at most {MAX_DESCRIPTION_LENGTH} characters."
+NO_SUCH_GROUP = "There is no such group here."
+OWNER_CANNOT_LEAVE = (
+    "You own this group, so you cannot leave it while it has other members. "
+    "You can leave once everyone else has."
+)
+
+
+def viewer_id() -> int | None:
+    return g.user["id"] if g.user else None
+
+
+def group_error(name: str, description: str) -> str | None:
+    """Why a group cannot have this name and description, or None."""
+    if not (is_storable_text(name) and is_storable_text(description)):
+        return UNSTORABLE_TEXT_RULE
+    if not 0 < character_count(name) <= MAX_NAME_LENGTH:
+        return NAME_RULE
+    if character_count(description) > MAX_DESCRIPTION_LENGTH:
+        return DESCRIPTION_RULE
+    return None
+
+
+async def group_or_404(slug: str) -> Record:
+    """The group whose slug this is, as the viewer sees it, or a 404 page."""
+    group = await group_by_slug(get_database(), slug, viewer_id()) if is_valid_slug(slug) else None
+    if group is None:
+        abort(404, description=NO_SUCH_GROUP)
+    return group
+
+
+async def refuse(message: str, back: str):
+    """What cannot be done: a 400 with `message` for JSON callers; for a form,
+    `message` shown on the page it was sent from."""
+    if wants_json():
+        return json_error(message, 400)
+    await flash(message, "danger")
+    return redirect(back)
+
+
+@group_app.route("/groups")
+async def groups():
+    """Every group, or those whose name contains ?q=: the viewer's first."""
+    search = request.args.get("q", "").strip()
+    fetch = partial(list_groups, get_database(), viewer_id(), search=search)
+    found = await fetch_page(fetch, page_number(request.args))
+    return await render_template(
+        "group/groups.html",
+        groups=found,
+        search=search,
+        max_name_length=MAX_NAME_LENGTH,
+        max_description_length=MAX_DESCRIPTION_LENGTH,
+    )
+
+
+@group_app.route("/groups", methods=["POST"])
+@login_required
+async def new_group():
+    await rate_limit("GROUP_LIMIT_PER_USER", g.user["id"])
+    form = await request.form
+    name, description = form.get("name", "").strip(), form.get("description", "").strip()
+    if error := group_error(name, description):
+        return await refuse(error, url_for("group.groups"))
+    slug = await create_group(get_database(), g.user["id"], name, description)
+    url = url_for("group.group_page", slug=slug)
+    if wants_json():
+        return jsonify(slug=slug, url=url), 201
+    await flash(f"Created {name}", "success")
+    return redirect(url)
+
+
+async def described_posts(group_id: int) -> list[dict]:
+    """The group's latest posts with their comments and likes, described as
+    every page describes posts, so that they look the same everywhere."""
+    database = get_database()
+    rows = await group_posts(database, group_id)
+    comments, likers = await comments_and_likers(database, rows)
+    return get_feed().present.posts(rows, comments, likers)
+
+
+@group_app.route("/groups/<slug>")
+async def group_page(slug: str):
+    group = await group_or_404(slug)
+    return await render_template(
+        "group/group.html",
+        group=group,
+        members=await group_members(get_database(), group["id"]),
+        posts=await described_posts(group["id"]),
+    )
+
+
+async def membership_changed(group: Record, message: str):
+    """After a join or a leave: the viewer's membership and the group's size
+    for JSON callers; for a form, back to the group's page, saying `message`."""
+    if wants_json():
+        now = await group_by_slug(get_database(), group["slug"], g.user["id"])
+        return jsonify(member=now["viewer_role"] is not None, members=now["members"])
+    await flash(message, "success")
+    return redirect(url_for("group.group_page", slug=group["slug"]))
+
+
+@group_app.route("/groups/<slug>/join", methods=["POST"])
+@login_required
+async def join(slug: str):
+    group = await group_or_404(slug)
+    await join_group(get_database(), group["id"], g.user["id"])
+    return await membership_changed(group, f"Joined {group['name']}")
+
+
+@group_app.route("/groups/<slug>/leave", methods=["POST"])
+@login_required
+async def leave(slug: str):
+    group = await group_or_404(slug)
+    if not await leave_group(get_database(), group["id"], g.user["id"]):
+        return await refuse(OWNER_CANNOT_LEAVE, url_for("group.group_page", slug=slug))
+    return await membership_changed(group, f"Left {group['name']}")
