@@ -21,9 +21,9 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from databases.interfaces import Record
-from group.models import group_counter_table, membership_table
 
 from db import AppDatabase, BigId, Timestamp, json_pairs, metadata, one_transaction
+from group.models import group_counter_table, membership_table
 from post.models import (
     NOT_DELETED,
     POST_COLUMNS,
@@ -388,9 +388,3 @@ async def group_events_after(
     """What a group's stream missed after the event id `after`."""
     owner = group_event_table.c.group_id == group_id
     return await _events_after(database, group_event_table, owner, after, limit)
-
-
-def newest_group_event_id(group_id: int) -> sa.ScalarSelect:
-    """The group's counter, where its page's stream starts."""
-    counter = group_counter_table
-    return sa.select(counter.c.seq).where(counter.c.group_id == group_id).scalar_subquery()

@@ -2,11 +2,11 @@
 
 import re
 
-from group.models import group_by_slug
 from quart import Blueprint, abort, current_app, g, jsonify, render_template, request
 
 from db import get_database
 from feed.service import get_feed
+from group.models import group_by_slug
 from user.decorators import login_required
 from utilities.responses import wants_json
 
@@ -80,7 +80,7 @@ async def sse():
 @login_required
 async def group_sse(slug: str):
     """A group page's stream: its posts, comments, likes and deletions."""
-    group = await group_by_slug(get_database(), slug)
+    group = await group_by_slug(get_database(), slug, g.user["id"])
     if group is None:
         abort(404, description="There is no such group.")
     stream = get_feed().group_stream(group["id"], g.user["id"], stream_cursor())

@@ -64,6 +64,17 @@ membership_table = sa.Table(
     sa.Index("ix_membership_user_id", "user_id"),
 )
 
+# Each group's stream counter: the event id of the newest event of its page's
+# stream (see feed.models, which numbers a group's events as a reader's).
+# A table of its own for the reason `feed_counter` is one: inserting a post
+# into the group locks the group's row for its foreign key check.
+group_counter_table = sa.Table(
+    "group_counter",
+    metadata,
+    sa.Column("group_id", sa.Integer, sa.ForeignKey("group.id"), primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+
 
 # --- Slugs --------------------------------------------------------------------
 
@@ -113,13 +124,15 @@ async def _free_slug(database: Database, base: str) -> str:
 async def _insert_group(
     database: AppDatabase, creator_id: int, name: str, slug: str, description: str
 ) -> None:
-    """The group and its creator's membership, as its owner: both or neither."""
+    """The group, its stream counter and its creator's membership, as its
+    owner: all or nothing."""
     now = utc_now()
     group_id = await database.execute(
         group_table.insert().values(
             name=name, slug=slug, description=description, user_id=creator_id, created=now
         )
     )
+    await database.execute(group_counter_table.insert().values(group_id=group_id, seq=0))
     await database.execute(
         membership_table.insert().values(
             group_id=group_id, user_id=creator_id, role=OWNER, created=now
@@ -201,6 +214,15 @@ def _role_of(user_id: int | None, group_id) -> sa.ColumnElement:
     )
 
 
+def _newest_event_id(group_id) -> sa.ScalarSelect:
+    counter = group_counter_table
+    return sa.select(counter.c.seq).where(counter.c.group_id == group_id).scalar_subquery()
+
+
+async def is_member(database: Database, group_id: int, user_id: int) -> bool:
+    return await database.fetch_val(sa.select(_role_of(user_id, group_id))) is not None
+
+
 async def _role_and_member_count(
     database: Database, group_id: int, user_id: int
 ) -> tuple[str | None, int]:
@@ -221,10 +243,13 @@ GROUP_COLUMNS = (
 
 
 async def group_by_slug(database: Database, slug: str, viewer_id: int | None) -> Record | None:
-    """The group called `slug`, with its number of members and the viewer's
-    role in it (None when they are not a member), in one statement."""
+    """The group called `slug`, with its number of members, the viewer's
+    role in it (None when they are not a member) and the newest event id of
+    its stream, where its page's stream starts, in one statement."""
     query = sa.select(
-        *GROUP_COLUMNS, _role_of(viewer_id, group_table.c.id).label("viewer_role")
+        *GROUP_COLUMNS,
+        _role_of(viewer_id, group_table.c.id).label("viewer_role"),
+        _newest_event_id(group_table.c.id).label("last_event_id"),
     ).where(group_table.c.slug == slug)
     return await database.fetch_one(query)
 

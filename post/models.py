@@ -28,7 +28,8 @@ post_table = sa.Table(
     sa.Column("parent_post_id", sa.Integer, sa.ForeignKey("post.id"), nullable=True, index=True),
     sa.Column("body", sa.String(MAX_BODY_LENGTH), nullable=False),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False, index=True),
-    # The group it was posted in (see group.models); NULL outside groups.
+    # The group it was posted in (see group.models), a comment's being its
+    # post's; NULL outside groups.
     sa.Column(
         "group_id", sa.Integer, sa.ForeignKey("group.id", name="fk_post_group_id"), index=True
     ),
@@ -37,8 +38,6 @@ post_table = sa.Table(
     # When its author deleted it. The row stays, its text does not: its uid
     # is what tells open pages, and streams that reconnect, what to remove.
     sa.Column("deleted", Timestamp, nullable=True),
-    # The group it was posted in (a comment: its post's group), or NULL.
-    sa.Column("group_id", sa.Integer, sa.ForeignKey("group.id"), nullable=True, index=True),
     sa.UniqueConstraint("uid", name="uq_post_uid"),
 )
 

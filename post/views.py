@@ -3,11 +3,11 @@
 import json
 
 from databases.interfaces import Record
-from group.models import group_by_slug, is_member
 from quart import Blueprint, abort, flash, g, jsonify, redirect, request, url_for
 
 from db import get_database
 from feed.service import get_feed
+from group.models import group_by_slug, is_member
 from post.models import (
     MAX_BODY_LENGTH,
     UNSTORABLE_TEXT_RULE,
@@ -23,6 +23,7 @@ post_app = Blueprint("post", __name__)
 post_app.add_app_template_global(MAX_BODY_LENGTH, "MAX_BODY_LENGTH")
 
 LENGTH_RULE = f"Write between 1 and {MAX_BODY_LENGTH} characters."
+MEMBERS_ONLY = "Only members of the group can do that; join it first."
 
 
 async def read_payload() -> dict:
@@ -69,7 +70,7 @@ async def add_post():
     from_form = not request.is_json
     payload = await read_payload()
     group = await group_to_post_in(payload.get("group"))
-    back = url_for("group.page", slug=group["slug"]) if group else url_for("feed.home")
+    back = url_for("group.group_page", slug=group["slug"]) if group else url_for("feed.home")
     body = clean_body(payload.get("post"))
     if body is None:
         if not from_form:
@@ -87,17 +88,20 @@ async def group_to_post_in(slug: object) -> Record | None:
     group, 403 unless the poster is a member."""
     if slug is None or slug == "":
         return None
-    group = await group_by_slug(get_database(), slug) if isinstance(slug, str) else None
+    group = None
+    if isinstance(slug, str):
+        group = await group_by_slug(get_database(), slug, g.user["id"])
     if group is None:
         abort(404, description="There is no such group.")
-    await must_be_member(group["id"])
+    if group["viewer_role"] is None:
+        abort(403, description=MEMBERS_ONLY)
     return group
 
 
 async def must_be_member(group_id: int | None) -> None:
     """Only members post, comment and like inside a group."""
     if group_id is not None and not await is_member(get_database(), group_id, g.user["id"]):
-        abort(403, description="Only members of the group can do that; join it first.")
+        abort(403, description=MEMBERS_ONLY)
 
 
 @post_app.route("/comment", methods=["POST"])

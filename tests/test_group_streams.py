@@ -4,8 +4,8 @@ exactly with Last-Event-ID, across processes; someone who leaves hears of
 nothing new."""
 
 import pytest
-from group.models import group_by_slug
 
+from group.models import group_by_slug
 from relationship.models import follow
 from tests import test_sse
 from tests.helpers import post_form, post_json, register_and_login
@@ -53,7 +53,7 @@ async def test_a_group_post_reaches_members_and_the_group_stream(in_a_group, fee
         page = await feed.home_page(users[member]["id"])
         assert [post["uid"] for post in page["posts"]] == [uid]
     assert (await feed.home_page(users["carol"]["id"]))["posts"] == []  # a follower, not a member
-    group = await group_by_slug(database, slug)
+    group = await group_by_slug(database, slug, None)
     replayed = await feed.group_events_after(group["id"], 0)
     assert [(event_id, action) for event_id, action, _ in replayed] == [(1, "post")]
 

@@ -29,7 +29,9 @@ def upgrade() -> None:
     )
     group = sa.table("group", sa.column("id"))
     counter = sa.table("group_counter", sa.column("group_id"), sa.column("seq"))
-    op.execute(counter.insert().from_select(["group_id", "seq"], sa.select(group.c.id, sa.literal(0))))
+    op.execute(
+        counter.insert().from_select(["group_id", "seq"], sa.select(group.c.id, sa.literal(0)))
+    )
     op.create_table(
         "group_event",
         sa.Column("id", BigId, primary_key=True, autoincrement=True),
