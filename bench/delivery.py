@@ -96,7 +96,8 @@ async def deliver(
     event has arrived: it sees the posting and delivering, not the connecting.
     """
     port = target.server.port
-    streams = await open_streams(port, target.stream_path, await target.cookies(readers))
+    path = target.stream_path.format(size=readers)
+    streams = await open_streams(port, path, await target.cookies(readers))
     recorders = [asyncio.create_task(stream.record()) for stream in streams]
     send = await target.sender(readers)
     markers = [next(_markers) for _ in range(posts)]
@@ -172,6 +173,7 @@ def main(sizes: list[int]) -> list[Delivery]:
     deliveries = []
     for make_target in (
         targets.quartfeed,
+        targets.quartfeed_group,
         targets.quart,
         targets.starlette,
         lambda: targets.quartfeed(workers=2, broker_url=targets.REDIS_URL),

@@ -27,6 +27,7 @@ from bench.common import (
 from db import AppDatabase, utc_now
 from feed.models import Thread, write_comment, write_like, write_post
 from feed.wire import encode_data
+from group.models import create_group, group_by_slug, join_group
 from post.models import post_by_uid
 from relationship.models import follow
 from settings import RATE_LIMITS
@@ -85,7 +86,8 @@ def reader_name(number: int) -> str:
 
 async def seed(audiences: list[int]) -> None:
     """Readers reader0…, and for each size N an author `authorN` whom the
-    first N readers follow; plus `loginuser`, whose password is known."""
+    first N readers follow, and a group `group-N` that `authorN` owns and
+    the first N readers are in; plus `loginuser`, whose password is known."""
     database = AppDatabase(DATABASE_URL)
     await database.connect()
     password_hash = await hash_password(secrets.token_hex(8))  # nobody logs in as them
@@ -95,8 +97,11 @@ async def seed(audiences: list[int]) -> None:
     ]
     for size in audiences:
         author_id = await insert_user(database, f"author{size}", password_hash)
+        slug = await create_group(database, author_id, f"Group {size}")
+        group = await group_by_slug(database, slug, None)
         for reader_id in reader_ids[:size]:
             await follow(database, reader_id, author_id)
+            await join_group(database, group["id"], reader_id)
     await create_user(database, "loginuser", LOGIN_PASSWORD)
     await database.disconnect()
 
@@ -202,7 +207,7 @@ class Target:
 
     name: str
     server: Server
-    stream_path: str
+    stream_path: str  # "{size}" in it is replaced by the number of readers
     cookies: Callable[[int], Awaitable[list[str | None]]]  # N readers' cookies
     sender: Callable[[int], Awaitable[Send]]  # for an audience of N
     counts_statements: bool = False  # /healthz tells how many SQL statements ran
@@ -251,6 +256,18 @@ async def author_sender(size: int) -> Send:
     return send
 
 
+async def group_author_sender(size: int) -> Send:
+    """`authorN` posting into `group-N`, whose N members hold its page open."""
+    (cookie,) = await session_cookies([await user_id(f"author{size}")])
+    headers = logged_in_headers(cookie)
+
+    async def send(http: httpx.AsyncClient, number: int) -> None:
+        post = {"post": f"bench-{number}", "group": f"group-{size}"}
+        (await http.post("/post", json=post, headers=headers)).raise_for_status()
+
+    return send
+
+
 async def anonymous(size: int) -> list[str | None]:
     return [None] * size
 
@@ -278,6 +295,14 @@ def quartfeed(
     name += f", {label}" if label else ""
     server = quartfeed_server(workers, broker_url, **settings)
     return Target(name, server, "/sse", reader_cookies, author_sender, counts_statements=True)
+
+
+def quartfeed_group() -> Target:
+    """The same readers, each with their group's page open instead of their
+    home page: a post in a group of N members reaches N group streams."""
+    path = "/groups/group-{size}/sse"
+    server = quartfeed_server()
+    return Target("QuartFeed, group", server, path, reader_cookies, group_author_sender, True)
 
 
 def quart() -> Target:
