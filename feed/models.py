@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from databases.interfaces import Record
 
 from db import AppDatabase, BigId, Timestamp, json_pairs, metadata, one_transaction
-from group.models import group_counter_table, membership_table
+from group.models import group_counter_table, group_table, membership_table
 from post.models import (
     NOT_DELETED,
     POST_COLUMNS,
@@ -299,17 +299,24 @@ def _older_than(user_id: int, before: int):
 async def home_page(database: AppDatabase, user_id: int, before: int | None = None) -> dict:
     """One page of a person's home feed, most recently active post first.
 
-    Three statements whatever the page shows: the posts, their comments and
-    their likers. Returns those rows, the feed id to ask for the next page
-    (None at the end), and the newest event id, where the event stream starts.
+    Three statements whatever the page shows: the posts (with the group of
+    each made in one), their comments and their likers. Returns those rows,
+    the feed id to ask for the next page (None at the end), and the newest
+    event id, where the event stream starts.
     """
     query = (
         sa.select(
             feed_table.c.id.label("feed_id"),
             _newest_event_id(user_id).label("last_event_id"),
             *POST_COLUMNS,
+            group_table.c.name.label("group_name"),
+            group_table.c.slug.label("group_slug"),
         )
-        .select_from(feed_table.join(posts_with_authors, post_table.c.id == feed_table.c.post_id))
+        .select_from(
+            feed_table.join(posts_with_authors, post_table.c.id == feed_table.c.post_id).outerjoin(
+                group_table, group_table.c.id == post_table.c.group_id
+            )
+        )
         .where(feed_table.c.to_user_id == user_id, feed_table.c.action == "post", NOT_DELETED)
         .order_by(feed_table.c.updated.desc(), feed_table.c.id.desc())
         .limit(PAGE_SIZE + 1)  # one more than shown tells whether there is a next page
@@ -347,11 +354,14 @@ def _replay_query(events: sa.Table) -> sa.Select:
         author.c.image,
         parent.c.uid.label("parent_uid"),
         actor.c.username.label("actor_name"),
+        group_table.c.name.label("group_name"),
+        group_table.c.slug.label("group_slug"),
     ).select_from(
         events.join(post_table, post_table.c.id == events.c.post_id)
         .join(author, author.c.id == post_table.c.user_id)
         .join(actor, actor.c.id == events.c.fm_user_id)
         .outerjoin(parent, parent.c.id == post_table.c.parent_post_id)
+        .outerjoin(group_table, group_table.c.id == post_table.c.group_id)
     )
 
 

@@ -92,11 +92,14 @@ class Feed:
     # --- Writing: store, describe, and the event that tells the readers. ----
 
     async def create_post(
-        self, author: Record, body: str, group_id: int | None = None
+        self, author: Record, body: str, group: Record | None = None
     ) -> tuple[dict, FeedEvent]:
+        """A post, or with `group` (a row of `group_by_slug`) a post in a group."""
         now = utc_now()
+        group_id = group and group["id"]
         uid, told = await models.write_post(self.database, author["id"], body, now, group_id)
-        post = self.present.post(_written(uid, body, now, author), likers=[], comments=[])
+        label = group and self.present.group(group["name"], group["slug"])
+        post = self.present.post(_written(uid, body, now, author), [], [], label)
         return post, _event("post", post_event_data(post), told)
 
     async def create_comment(
@@ -132,8 +135,8 @@ class Feed:
 
     # --- Publishing: each write, committed, then its event. ----------------
 
-    async def publish_post(self, author: Record, body: str, group_id: int | None = None) -> dict:
-        post, event = await self.create_post(author, body, group_id)
+    async def publish_post(self, author: Record, body: str, group: Record | None = None) -> dict:
+        post, event = await self.create_post(author, body, group)
         await self._publish(event)
         return post
 
@@ -166,7 +169,12 @@ class Feed:
         """A page of the home feed: its posts described, and where the next
         page and the event stream start."""
         page = await models.home_page(self.database, user_id, before)
-        posts = self.present.posts(page["posts"], page["comments"], page["likers"])
+        groups = {
+            row["id"]: self.present.group(row["group_name"], row["group_slug"])
+            for row in page["posts"]
+            if row["group_slug"] is not None
+        }
+        posts = self.present.posts(page["posts"], page["comments"], page["likers"], groups)
         return {
             "posts": posts,
             "next_before": page["next_before"],
@@ -195,7 +203,8 @@ class Feed:
 
     def _replayed_data(self, row: Record, likers: dict[int, list[str]]) -> dict:
         if row["action"] == "post":
-            return post_event_data(self.present.post(row, likers=[], comments=[]))
+            label = row["group_slug"] and self.present.group(row["group_name"], row["group_slug"])
+            return post_event_data(self.present.post(row, [], [], label))
         if row["action"] == "comment":
             return comment_event_data(row["parent_uid"], self.present.comment(row))
         # A like, an unlike or a deletion: of a post, or of a comment on one.

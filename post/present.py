@@ -35,13 +35,26 @@ class Presenter:
             "likers": list(likers),
         }
 
-    def post(self, row, likers: list[str], comments: list[dict]) -> dict:
-        """A post with its likes and comments."""
-        return {**self.comment(row, likers), "comments": comments}
+    def group(self, name: str, slug: str) -> dict:
+        """The group a post was made in, as the home page labels it."""
+        return {"name": name, "url": f"/groups/{slug}"}  # slugs are [a-z0-9-]
 
-    def posts(self, rows, comments: dict[int, list], likers: dict[int, list[str]]) -> list[dict]:
-        """Posts from rows of POST_COLUMNS, with their comment rows, and the
-        likers of posts and comments by id."""
+    def post(
+        self, row, likers: list[str], comments: list[dict], group: dict | None = None
+    ) -> dict:
+        """A post with its likes and comments, and its group's label if it was
+        made in one and is shown outside it."""
+        return {**self.comment(row, likers), "comments": comments, "group": group}
+
+    def posts(
+        self,
+        rows,
+        comments: dict[int, list],
+        likers: dict[int, list[str]],
+        groups: dict[int, dict] | None = None,
+    ) -> list[dict]:
+        """Posts from rows of POST_COLUMNS, with their comment rows, the
+        likers of posts and comments by id, and group labels by post id."""
         return [
             self.post(
                 row,
@@ -50,6 +63,7 @@ class Presenter:
                     self.comment(comment, likers.get(comment["id"], []))
                     for comment in comments.get(row["id"], [])
                 ],
+                (groups or {}).get(row["id"]),
             )
             for row in rows
         ]

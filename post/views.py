@@ -77,7 +77,7 @@ async def add_post():
             abort(400, description=LENGTH_RULE)
         await flash(LENGTH_RULE, "danger")
         return redirect(back)
-    post = await get_feed().publish_post(g.user, body, group and group["id"])
+    post = await get_feed().publish_post(g.user, body, group)
     if from_form:
         return redirect(back)
     return jsonify(post), 201

@@ -49,9 +49,13 @@ async def test_a_group_post_reaches_members_and_the_group_stream(in_a_group, fee
     response = await post_json(clients["alice"], "/post", {"post": "chapter 3?", "group": slug})
     assert response.status_code == 201
     uid = (await response.get_json())["uid"]
+    label = {"name": "Book club", "url": f"/groups/{slug}"}
+    assert (await response.get_json())["group"] == label
     for member in ("alice", "bob"):
         page = await feed.home_page(users[member]["id"])
-        assert [post["uid"] for post in page["posts"]] == [uid]
+        assert [(post["uid"], post["group"]) for post in page["posts"]] == [(uid, label)]
+        (_, _, replayed_post), *_ = await feed.events_after(users[member]["id"], 0)
+        assert replayed_post["post"]["group"] == label
     assert (await feed.home_page(users["carol"]["id"]))["posts"] == []  # a follower, not a member
     group = await group_by_slug(database, slug, None)
     replayed = await feed.group_events_after(group["id"], 0)
