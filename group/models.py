@@ -20,7 +20,7 @@ from databases import Database
 from databases.interfaces import Record
 
 from db import INTEGRITY_ERRORS, AppDatabase, Timestamp, metadata, one_transaction, utc_now
-from post.models import POST_COLUMNS, post_table, posts_with_authors
+from post.models import NOT_DELETED, POST_COLUMNS, post_table, posts_with_authors
 from user.models import public_user_columns, user_table
 from utilities.like import ESCAPE, containing, starting_with
 
@@ -295,7 +295,11 @@ async def group_posts(database: Database, group_id: int, limit: int = POSTS_SHOW
     query = (
         sa.select(*POST_COLUMNS)
         .select_from(posts_with_authors)
-        .where(post_table.c.group_id == group_id, post_table.c.parent_post_id.is_(None))
+        .where(
+            post_table.c.group_id == group_id,
+            post_table.c.parent_post_id.is_(None),
+            NOT_DELETED,
+        )
         .order_by(post_table.c.id.desc())
         .limit(limit)
     )

@@ -6,6 +6,7 @@ import pytest
 from relationship.models import follow
 from tests import test_sse
 from tests.helpers import count_rows, post_json, register_and_login
+from tests.test_group_streams import create_group
 from tests.test_sse import follows
 from user.models import user_by_name
 
@@ -154,3 +155,15 @@ async def test_an_open_page_hears_of_a_deletion(people, database):
         "delete",
         {"post_uid": post["uid"], "comment_uid": None},
     )
+
+
+async def test_a_deleted_group_post_leaves_the_group_page(three):
+    clients, _ = three
+    slug = await create_group(clients["alice"], "Quiet")
+    status, post = await send(clients["alice"], "/post", {"post": "gone soon", "group": slug})
+    assert status == 201
+    page = await clients["bob"].get(f"/groups/{slug}")
+    assert "gone soon" in (await page.get_data()).decode()
+    await send(clients["alice"], "/delete", {"post_uid": post["uid"]})
+    page = await clients["bob"].get(f"/groups/{slug}")
+    assert "gone soon" not in (await page.get_data()).decode()
