@@ -41,7 +41,7 @@ MUTANTS = [
         "replay-before-subscribe",
         "the stream replays from the database, then subscribes to the bus",
         "feed/sse.py",
-        """    with bus.subscribe(user_id) as subscription:
+        """    with subscribe() as subscription:
         yield RETRY
         order = InOrder(cursor)
         if cursor is not None:
@@ -53,7 +53,7 @@ MUTANTS = [
     if cursor is not None:
         async for replayed in catch_up(missed_events, order):
             yield replayed
-    with bus.subscribe(user_id) as subscription:
+    with subscribe() as subscription:
         while True:""",
         STREAM_TESTS,
     ),
@@ -149,8 +149,8 @@ MUTANTS = [
         "unchanged-like-fanned-out",
         "a like that changes nothing still gives every reader a feed row",
         "feed/models.py",
-        "        if changed:\n",
-        "        if True:\n",
+        "    if changed:\n",
+        "    if True:\n",
         ("tests/test_stream_guarantees.py", "tests/test_feed.py"),
     ),
     Mutant(
