@@ -283,6 +283,12 @@ def _newest_event_id(user_id: int):
     return sa.select(counter.c.seq).where(counter.c.user_id == user_id).scalar_subquery()
 
 
+async def newest_event_id(database: AppDatabase, user_id: int) -> int:
+    """Where a reader's event stream starts for a page rendered now (0 before
+    their first event)."""
+    return await database.fetch_val(sa.select(_newest_event_id(user_id))) or 0
+
+
 def _older_than(user_id: int, before: int):
     """Rows after feed row `before` in the home page's order (updated, id)."""
     cursor = (

@@ -187,6 +187,11 @@ class Feed:
         comments, likers = await comments_and_likers(self.database, rows)
         return self.present.posts(rows, comments, likers)
 
+    async def newest_event_id(self, user_id: int) -> int:
+        """Where the reader's event stream starts, for a page other than the
+        home page (which has it from `home_page`)."""
+        return await models.newest_event_id(self.database, user_id)
+
     async def events_after(self, user_id: int, after: int) -> list[tuple[int, str, dict]]:
         """(event id, action, data) of what a reader missed after the event id
         `after`, oldest first, described exactly like the live events."""

@@ -10,6 +10,7 @@ from tests.helpers import (
     logout,
     post_files,
     post_form,
+    post_json,
     register,
     register_and_login,
     text_of,
@@ -171,3 +172,15 @@ async def test_follows_survive_a_rename(client, database):
     page = await text_of(await client.get("/user/bob/followers"))
     assert 'href="/user/alicia">alicia</a>' in page
     assert await count_rows(database, "relationship") == 1
+
+
+async def test_a_profile_listens_for_changes_from_the_readers_newest_event(client, app):
+    """Someone logged in hears of changes to the posts on a profile, from
+    where their event stream stood when the page was read; a visitor does not."""
+    await register_and_login(client, "alice")
+    for text in ("one", "two"):
+        await post_json(client, "/post", {"post": text})
+    page = await text_of(await client.get("/user/alice"))
+    assert 'data-sse-url="/sse" data-last-event-id="2"' in page
+    page = await text_of(await app.test_client().get("/user/alice"))
+    assert "data-sse-url" not in page

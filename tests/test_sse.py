@@ -72,7 +72,7 @@ async def test_follower_receives_post_comment_like_in_order(people, database):
     assert events[1].data == {"post_uid": post["uid"], "comment": comment}
     assert events[2].data == {
         "post_uid": post["uid"],
-        "comment_uid": None,  # the post itself
+        "comment_uid": None,  # a like of the post itself
         "user": "alice",
         "likes": 1,
         "likers": ["alice"],

@@ -41,10 +41,22 @@ def author(username: str) -> dict:
     }
 
 
-def sample_post(body: str, likers: list[str]) -> dict:
+def sample_comment(number: int, body: str, likers: list[str]) -> dict:
+    return {
+        "uid": f"c{number}",
+        "body": body,
+        "created": COMMENT_TIME,
+        "author": author(f"c{number}"),
+        "likes": len(likers),
+        "likers": likers,
+    }
+
+
+def sample_post(body: str, likers: list[str], first_comment_likers: list[str] = ()) -> dict:
+    """alice's post, with two comments, by c0 and c1."""
     comments = [
-        {"uid": f"c{i}", "body": text, "created": COMMENT_TIME, "author": author(f"c{i}")}
-        for i, text in enumerate(["first", XSS])
+        sample_comment(0, "first", list(first_comment_likers)),
+        sample_comment(1, XSS, []),
     ]
     return {
         "uid": "3f0c8a9e-0000-4000-8000-000000000001",
@@ -78,26 +90,59 @@ def render_in_node(post: dict, viewer: str) -> str:
 
 async def render_in_jinja(app, post: dict, viewer: str) -> str:
     async with app.test_request_context("/"):
-        g.user = {"username": viewer}
+        g.user = {"username": viewer} if viewer else None  # "": a visitor
         return await render_template("post/_post.html", post=post)
 
 
 @pytest.mark.parametrize(
-    ("body", "likers", "viewer"),
+    ("body", "likers", "comment_likers", "viewer"),
     [
-        ("Hello, world", [], "bob"),
-        (XSS, ["bob", "carol"], "bob"),
-        ("one like", ["carol"], "bob"),
+        ("Hello, world", [], [], "bob"),
+        (XSS, ["bob", "carol"], [], "bob"),
+        ("one like", ["carol"], [], "bob"),
+        # alice may delete her post and the comments on it; she liked one.
+        ("a liked comment", [], ["alice", "bob"], "alice"),
+        ("seen by a visitor", ["bob"], ["bob"], ""),
     ],
-    ids=["plain", "xss-liked-by-viewer", "one-like"],
+    ids=["plain", "xss-liked-by-viewer", "one-like", "liked-comment-by-author", "visitor"],
 )
-async def test_partial_and_javascript_render_the_same_post(app, body, likers, viewer):
-    post = sample_post(body, likers)
+async def test_partial_and_javascript_render_the_same_post(
+    app, body, likers, comment_likers, viewer
+):
+    post = sample_post(body, likers, comment_likers)
     server_side = normalized(await render_in_jinja(app, post, viewer))
     browser_side = normalized(render_in_node(post, viewer))
     assert server_side == browser_side
     assert "<script>" not in server_side and "<img src=x" not in server_side
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in server_side
+
+
+# The text of a Delete button: whose post or comment it deletes.
+DELETE_BUTTON = re.compile(r"""\bDelete<span class="visually-hidden"> (\w+'s \w+)</span>""")
+
+
+@pytest.mark.parametrize(
+    ("viewer", "deletable"),
+    [
+        ("alice", ["alice's post", "c0's comment", "c1's comment"]),  # the post's author
+        ("c1", ["c1's comment"]),  # a comment's author
+        ("carol", []),
+        ("", []),  # a visitor
+    ],
+)
+async def test_delete_shows_only_to_who_may_use_it(app, viewer, deletable):
+    post = sample_post("a post", [], ["c1"])
+    for markup in (await render_in_jinja(app, post, viewer), render_in_node(post, viewer)):
+        assert DELETE_BUTTON.findall(markup) == deletable
+
+
+def test_a_comment_shows_its_likes_and_whether_the_viewer_liked_it():
+    """What the partial and the script agree on (above) is there."""
+    markup = normalized(render_in_node(sample_post("a post", [], ["alice", "bob"]), "bob"))
+    first_comment = markup[markup.index('id="comment-c0"') : markup.index('id="comment-c1"')]
+    assert ">2 likes · Liked by alice, bob</div>" in first_comment
+    like_button = re.search(r'aria-pressed="(\w+)"[^>]*>Like<span[^>]*> (\w+)', first_comment)
+    assert like_button.groups() == ("true", "c0")
 
 
 def lines_matching(pattern: re.Pattern, path) -> list[str]:

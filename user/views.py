@@ -184,6 +184,10 @@ async def profile(username: str):
     database = get_database()
     followers, following = await follow_counts(database, user["id"])
     viewer_follows = bool(g.user) and await is_following(database, g.user["id"], user["id"])
+    # Someone logged in hears of changes to these posts on their own event
+    # stream. Where it starts is read before the posts: a change in between
+    # is then told again, which shows nothing new, rather than never.
+    last_event_id = await get_feed().newest_event_id(g.user["id"]) if g.user else None
     return await render_template(
         "user/profile.html",
         user=user,
@@ -191,6 +195,7 @@ async def profile(username: str):
         following=following,
         viewer_follows=viewer_follows,
         posts=await get_feed().profile_posts(user["id"]),
+        last_event_id=last_event_id,
     )
 
 

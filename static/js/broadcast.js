@@ -1,18 +1,19 @@
 // QuartFeed in the browser.
 //
-// - Renders posts, comments and likes with template literals passed through
-//   the `html` tag, which escapes every value: what people write is always
-//   shown as text, never run as markup. The markup is the same as the Jinja
-//   partials in templates/post/ (tests/test_templates.py compares them).
+// - Renders posts, comments and their likes with template literals passed
+//   through the `html` tag, which escapes every value: what people write is
+//   always shown as text, never run as markup. The markup is the same as the
+//   Jinja partials in templates/post/ (tests/test_templates.py compares them).
 // - Keeps the home page live: an EventSource on the event stream receives
-//   each new post, comment and like. After a dropped connection the browser
-//   reconnects by itself and sends Last-Event-ID, so the server replays
-//   exactly what was missed.
+//   each new post, comment, like and deletion. After a dropped connection
+//   the browser reconnects by itself and sends Last-Event-ID, so the server
+//   replays exactly what was missed. A profile page listens too, for changes
+//   to the posts it shows.
 // - Never takes the reader's place: live changes keep focus, typed text and
 //   what is on screen where they are, and are announced to screen readers
 //   once per burst ("2 new posts").
-// - Sends posts, comments and likes with fetch(), CSRF token in X-CSRFToken,
-//   and shows a failure next to what failed.
+// - Sends posts, comments, likes and deletions with fetch(), CSRF token in
+//   X-CSRFToken, and shows a failure next to what failed.
 // - Writes no URL and no limit of its own: the templates put them in the page
 //   (data- attributes, the post form's action and maxlength), so each is
 //   defined once, for the server and the script alike.
@@ -52,32 +53,53 @@ function html(strings, ...values) {
 
 // ---- The same markup as templates/post/ -----------------------------------
 
-function renderLikes(post) {
-  const count = post.likes;
+// Under a post or a comment (`item`).
+function renderLikes(item) {
+  const count = item.likes;
   const summary = count
-    ? html`${count} ${count === 1 ? "like" : "likes"} · Liked by ${post.likers.join(", ")}`
+    ? html`${count} ${count === 1 ? "like" : "likes"} · Liked by ${item.likers.join(", ")}`
     : "";
   return html`<div class="likes small text-body-secondary">${summary}</div>`;
 }
 
-function renderComment(comment) {
+// A post's or a comment's (`kind`) buttons, as in templates/post/_buttons.html.
+function renderLikeButton(item, kind, viewer) {
+  const liked = item.likers.includes(viewer);
+  return html`<button type="button" class="btn btn-link btn-sm like-button" aria-pressed="${liked}" aria-describedby="${kind}-body-${item.uid}">Like<span class="visually-hidden"> ${item.author.username}'s ${kind}</span></button>`;
+}
+
+function renderDeleteButton(item, kind) {
+  return html`<button type="button" class="btn btn-link btn-sm delete-button" aria-describedby="${kind}-body-${item.uid}">Delete<span class="visually-hidden"> ${item.author.username}'s ${kind}</span></button>`;
+}
+
+// `postAuthor`: the username of the post it answers, who may delete it too.
+function renderComment(comment, viewer, postAuthor) {
   const author = comment.author;
-  return html`<div class="comment d-flex gap-2 mt-2" id="comment-${comment.uid}">
+  const uid = comment.uid;
+  const mayDelete = [author.username, postAuthor].includes(viewer);
+  return html`<div class="comment d-flex gap-2 mt-2" id="comment-${uid}" data-uid="${uid}">
     <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="32" height="32" alt=""></a>
-    <div>
+    <div class="flex-grow-1">
       <a class="fw-semibold" href="${author.url}">${author.username}</a>
-      <span class="comment-body">${comment.body}</span>
-      <time class="small text-body-secondary" datetime="${comment.created}" data-relative-time>${comment.created}</time>
+      <span class="comment-body" id="comment-body-${uid}">${comment.body}</span>
+      <div class="small text-body-secondary">
+        <time datetime="${comment.created}" data-relative-time>${comment.created}</time>
+        ${renderLikeButton(comment, "comment", viewer)}
+        ${mayDelete ? renderDeleteButton(comment, "comment") : ""}
+      </div>
+      <div class="action-error small" role="alert"></div>
+      ${renderLikes(comment)}
     </div>
   </div>`;
 }
 
+// `viewer`: the username of who looks at the page, "" for a visitor.
 // `maxLength`: the longest comment the server accepts, from the page.
 function renderPost(post, viewer, maxLength) {
   const author = post.author;
   const uid = post.uid;
-  const liked = post.likers.includes(viewer);
-  return html`<article class="card post mb-3" id="post-${uid}" data-post-uid="${uid}" tabindex="0"
+  const comments = post.comments.map((comment) => renderComment(comment, viewer, author.username));
+  return html`<article class="card post mb-3" id="post-${uid}" data-uid="${uid}" data-author="${author.username}" tabindex="0"
       aria-labelledby="post-author-${uid}" aria-describedby="post-body-${uid}">
     <div class="card-body d-flex gap-3">
       <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="50" height="50" alt=""></a>
@@ -86,12 +108,13 @@ function renderPost(post, viewer, maxLength) {
         <p class="post-body mb-1" id="post-body-${uid}">${post.body}</p>
         <div class="post-meta small text-body-secondary">
           <time datetime="${post.created}" data-relative-time>${post.created}</time>
-          <button type="button" class="btn btn-link btn-sm like-button" aria-pressed="${liked}" aria-describedby="post-body-${uid}">Like<span class="visually-hidden"> ${author.username}'s post</span></button>
+          ${renderLikeButton(post, "post", viewer)}
           <button type="button" class="btn btn-link btn-sm comment-toggle" aria-expanded="false" aria-controls="comment-form-${uid}">Comment<span class="visually-hidden"> on ${author.username}'s post</span></button>
+          ${viewer === author.username ? renderDeleteButton(post, "post") : ""}
         </div>
         <div class="action-error small" role="alert"></div>
         ${renderLikes(post)}
-        <div class="comments">${post.comments.map(renderComment)}</div>
+        <div class="comments">${comments}</div>
         <form class="comment-form d-none mt-2" id="comment-form-${uid}">
           <div class="input-group input-group-sm">
             <input type="text" class="form-control" name="comment" data-max-length="${maxLength}" placeholder="Write a comment" aria-label="Comment on ${author.username}'s post" required>
@@ -208,7 +231,16 @@ const viewer = () => document.body.dataset.viewer || "";
 const endpointURL = (name) => document.body.dataset[`${name}Url`];
 const postList = () => document.getElementById("posts");
 const postElement = (uid) => document.getElementById(`post-${uid}`);
+const commentElement = (uid) => document.getElementById(`comment-${uid}`);
+// The home feed (data-live): new posts arrive in it, and posts rise to its
+// top. A profile's list listens too, but only for changes to what it shows.
 const isLive = (list) => list?.hasAttribute("data-live");
+// A post or a comment is the element with its uid; a button acts on its own.
+const itemOf = (element) => element.closest("[data-uid]");
+// Where a failed action on a post or comment says why: a post's own message,
+// like its own like button and likes, comes before those of its comments, so
+// querySelector finds it first.
+const failureRegionOf = (item) => item.querySelector(".action-error");
 
 function insertHTML(container, position, markup) {
   container.insertAdjacentHTML(position, markup.text);
@@ -227,7 +259,7 @@ function numberPosts(list) {
 // Returns whether the post was new to the page.
 function showPost(post, position = "afterbegin") {
   const list = postList();
-  if (!list || postElement(post.uid)) return false;
+  if (!isLive(list) || postElement(post.uid)) return false;
   insertHTML(list, position, renderPost(post, viewer(), list.dataset.maxLength));
   numberPosts(list);
   document.getElementById("feed-empty")?.remove();
@@ -253,18 +285,45 @@ function raise(element) {
 // Returns whether the comment was new to the page.
 function showComment(postUid, comment) {
   const element = postElement(postUid);
-  if (!element || document.getElementById(`comment-${comment.uid}`)) return false;
-  insertHTML(element.querySelector(".comments"), "beforeend", renderComment(comment));
+  if (!element || commentElement(comment.uid)) return false;
+  const markup = renderComment(comment, viewer(), element.dataset.author);
+  insertHTML(element.querySelector(".comments"), "beforeend", markup);
   raise(element);
   return true;
 }
 
-function showLikes(postUid, likers, rise) {
-  const element = postElement(postUid);
-  if (!element) return;
-  element.querySelector(".like-button").setAttribute("aria-pressed", likers.includes(viewer()));
-  element.querySelector(".likes").outerHTML = renderLikes({ likes: likers.length, likers }).text;
-  if (rise) raise(element);
+// The likes of a post or a comment (`item`: null when it is not on the page).
+function showLikes(item, likers, rise) {
+  if (!item) return;
+  item.querySelector(".like-button").setAttribute("aria-pressed", likers.includes(viewer()));
+  item.querySelector(".likes").outerHTML = renderLikes({ likes: likers.length, likers }).text;
+  if (rise) raise(item);
+}
+
+// Where the focus goes when what holds it is deleted, rather than back to
+// the top of the page: from a comment to its post; from a post to the next
+// one, else the one before, else the list.
+function focusAfterRemoving(item) {
+  if (item.matches(".comment")) return item.closest("article.post");
+  return item.nextElementSibling ?? item.previousElementSibling ?? item.parentElement;
+}
+
+// preventScroll: the page stays where the reader has it. The list, which Tab
+// does not stop on, takes the focus from script (tabindex -1).
+function focusInPlace(element) {
+  if (!element.hasAttribute("tabindex")) element.tabIndex = -1;
+  element.focus({ preventScroll: true });
+}
+
+// Takes a deleted post or comment off the page (`item`: null, or already
+// gone, when it is not on it).
+function removeItem(item) {
+  if (!item?.isConnected) return;
+  const hadFocus = item.contains(document.activeElement);
+  const successor = focusAfterRemoving(item);
+  item.remove();
+  numberPosts(postList());
+  if (hadFocus) focusInPlace(successor);
 }
 
 // ---- Keeping the reader's place ----------------------------------------------
@@ -318,14 +377,21 @@ function announceArrivals() {
 // What people do themselves comes back to them as events too: not news.
 const isNews = (author) => author.username !== viewer();
 
+// What a like, an unlike or a deletion is about: one of the post's comments
+// (comment_uid), or the post itself (comment_uid null).
+const eventItem = (data) =>
+  data.comment_uid ? commentElement(data.comment_uid) : postElement(data.post_uid);
+
 // Each handler updates the page and returns what arrived that is news to
 // the person ("post" or "comment"), if anything.
 const EVENT_HANDLERS = {
   post: (data) => (showPost(data.post) && isNews(data.post.author) ? "post" : null),
   comment: (data) =>
     showComment(data.post_uid, data.comment) && isNews(data.comment.author) ? "comment" : null,
-  like: (data) => showLikes(data.post_uid, data.likers, true),
-  unlike: (data) => showLikes(data.post_uid, data.likers, false),
+  // A like raises the post it is for, not the post of a comment it is for.
+  like: (data) => showLikes(eventItem(data), data.likers, data.comment_uid === null),
+  unlike: (data) => showLikes(eventItem(data), data.likers, false),
+  delete: (data) => removeItem(eventItem(data)),
 };
 
 function showStreamStatus(message) {
@@ -393,15 +459,16 @@ function setUpPostForm() {
   });
 }
 
+// The like button of a post or of a comment.
 async function toggleLike(button) {
-  const article = button.closest("article.post");
+  const item = itemOf(button);
   const liked = button.getAttribute("aria-pressed") === "true";
-  const error = article.querySelector(".action-error");
+  const error = failureRegionOf(item);
   try {
     const state = await sendJSON(endpointURL(liked ? "unlike" : "like"), {
-      post_uid: article.dataset.postUid,
+      post_uid: item.dataset.uid,
     });
-    showLikes(article.dataset.postUid, state.likers, false);
+    showLikes(item, state.likers, false);
     showFailure(error, null);
   } catch (failure) {
     showFailure(error, failure);
@@ -422,10 +489,10 @@ async function sendComment(form) {
   const error = article.querySelector(".action-error");
   try {
     const comment = await sendJSON(endpointURL("comment"), {
-      post_uid: article.dataset.postUid,
+      post_uid: article.dataset.uid,
       comment: input.value,
     });
-    showComment(article.dataset.postUid, comment);
+    showComment(article.dataset.uid, comment);
     input.value = "";
     showFailure(error, null);
     // The form closes; the focus, which would be lost with it, goes back to
@@ -438,11 +505,53 @@ async function sendComment(form) {
   }
 }
 
+// Delete asks first, in place of the button: "Delete? Yes No" (a dialog
+// would cover the page). The question is named after what it would delete,
+// and the focus goes to No: deleting takes a second, deliberate choice.
+function askToDelete(button) {
+  button.hidden = true;
+  const question = html`<span class="delete-question" role="group" aria-label="${button.textContent}?">
+    Delete?
+    <button type="button" class="btn btn-link btn-sm delete-yes">Yes</button>
+    <button type="button" class="btn btn-link btn-sm delete-no">No</button>
+  </span>`;
+  button.insertAdjacentHTML("afterend", question.text);
+  button.nextElementSibling.querySelector(".delete-no").focus();
+}
+
+// The question goes; the Delete button, and the focus, come back.
+function closeDeleteQuestion(question) {
+  const button = question.previousElementSibling;
+  question.remove();
+  button.hidden = false;
+  button.focus();
+}
+
+async function deleteItem(question) {
+  const item = itemOf(question);
+  try {
+    await sendJSON(endpointURL("delete"), { post_uid: item.dataset.uid });
+    keepingPlace(() => removeItem(item));
+  } catch (failure) {
+    closeDeleteQuestion(question);
+    showFailure(failureRegionOf(item), failure);
+  }
+}
+
+// What a click on each kind of button (by its class) does.
+const BUTTON_ACTIONS = {
+  "like-button": toggleLike,
+  "comment-toggle": toggleCommentForm,
+  "delete-button": askToDelete,
+  "delete-yes": (button) => deleteItem(button.closest(".delete-question")),
+  "delete-no": (button) => closeDeleteQuestion(button.closest(".delete-question")),
+};
+
 function setUpPostActions() {
   document.addEventListener("click", (event) => {
     const button = event.target.closest("button");
-    if (button?.classList.contains("like-button")) toggleLike(button);
-    if (button?.classList.contains("comment-toggle")) toggleCommentForm(button);
+    const action = Object.keys(BUTTON_ACTIONS).find((name) => button?.classList.contains(name));
+    if (action) BUTTON_ACTIONS[action](button);
   });
   document.addEventListener("submit", (event) => {
     if (!event.target.classList.contains("comment-form")) return;
@@ -511,7 +620,7 @@ function start() {
   setUpOlderPosts();
   const list = postList();
   if (list) numberPosts(list);
-  if (isLive(list)) listen(list);
+  if (list?.dataset.sseUrl) listen(list);
 }
 
 if (typeof module !== "undefined") {

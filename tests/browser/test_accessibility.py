@@ -6,6 +6,8 @@ axe-core comes from the npm registry (package.json) and is put into the
 page by Playwright, not served by QuartFeed.
 """
 
+import re
+
 from playwright.async_api import Page, expect
 
 from tests.browser import BROWSER_TESTS
@@ -76,13 +78,14 @@ async def audit_each(page: Page, paths: list[str]) -> list[str]:
 
 async def write_long_content(server_url: str, author: Person, reader: str) -> None:
     """`author`, who follows `reader`, posts a long word; carol comments with
-    a long link and likes it."""
+    a long link and likes it; `author` likes the post and carol's comment."""
     carol = await Person(server_url, "carol").sign_up()
     post = await author.post(LONG_WORD[:280])
     await author.post("A short one")
-    await carol.comment(post["uid"], LONG_URL)
+    comment = await carol.comment(post["uid"], LONG_URL)
     await carol.like(post["uid"])
     await author.like(post["uid"])
+    await author.like(comment["uid"])
     await author.send(f"/add_friend/{reader}", {})
     await carol.close()
 
@@ -103,7 +106,11 @@ async def test_every_page_passes_axe_in_both_modes_and_fits_a_small_screen(peopl
 
     await bob.open_home()
     await expect(bob.post_bodies).to_have_count(2)
-    await bob.page.get_by_role("button", name="Comment").first.click()  # its form open too
+    # bob's own comment, with its Delete button asking "Delete? Yes No", and
+    # a comment form open too.
+    await bob.comment(LONG_WORD[:280], "Me too")
+    await bob.page.get_by_role("button", name="Delete bob's comment").click()
+    await bob.page.get_by_role("button", name=re.compile("^Comment on ")).first.click()
     problems = await audit(bob.page)
     profile = f"/user/{LONG_NAME}"
     problems += await audit_each(

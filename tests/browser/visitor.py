@@ -86,9 +86,24 @@ class Visitor:
     def comments_on(self, post_text: str) -> Locator:
         return self.post(post_text).locator(".comment-body")
 
+    def comment_of(self, text: str) -> Locator:
+        """The comment that says `text`."""
+        body = self.page.locator(".comment-body").filter(has_text=exactly(text))
+        return self.page.locator(".comment").filter(has=body)
+
     def likes_of(self, post_text: str) -> Locator:
         """The "2 likes · Liked by alice, bob" line under a post (empty when none)."""
-        return self.post(post_text).locator(".likes")
+        # The post's own comes before its comments'.
+        return self.post(post_text).locator(".likes").first
+
+    def comment_likes_of(self, comment_text: str) -> Locator:
+        """The likes line under a comment."""
+        return self.comment_of(comment_text).locator(".likes")
+
+    @property
+    def delete_buttons(self) -> Locator:
+        """Every Delete button on the page; its text says whose post or comment."""
+        return self.page.locator("#posts .delete-button")
 
     # --- Accounts --------------------------------------------------------------
 
@@ -179,21 +194,36 @@ class Visitor:
 
     async def comment(self, post_text: str, text: str) -> None:
         post = self.post(post_text)
-        await post.get_by_role("button", name="Comment").click()
+        await post.get_by_role("button", name=re.compile(r"^Comment on ")).click()
         await post.get_by_placeholder("Write a comment").fill(text)
         await post.get_by_role("button", name="Send").click()
         await expect(self.comments_on(post_text).filter(has_text=exactly(text))).to_be_visible()
 
     def like_button(self, post_text: str) -> Locator:
         """The toggle named "Like <author>'s post"; aria-pressed says if it is on."""
-        return self.post(post_text).get_by_role("button", name=re.compile(r"^Like "))
+        return self.post(post_text).get_by_role("button", name=re.compile(r"^Like \w+'s post$"))
+
+    def comment_like_button(self, comment_text: str) -> Locator:
+        """The toggle named "Like <author>'s comment"."""
+        return self.comment_of(comment_text).get_by_role("button", name=re.compile(r"^Like "))
 
     async def like(self, post_text: str) -> None:
-        await self._press_like_button(post_text, pressed="true")
+        await self._press(self.like_button(post_text), pressed="true")
 
     async def unlike(self, post_text: str) -> None:
-        await self._press_like_button(post_text, pressed="false")
+        await self._press(self.like_button(post_text), pressed="false")
 
-    async def _press_like_button(self, post_text: str, pressed: str) -> None:
-        await self.like_button(post_text).click()
-        await expect(self.like_button(post_text)).to_have_attribute("aria-pressed", pressed)
+    async def like_comment(self, comment_text: str) -> None:
+        await self._press(self.comment_like_button(comment_text), pressed="true")
+
+    async def _press(self, like_button: Locator, pressed: str) -> None:
+        await like_button.click()
+        await expect(like_button).to_have_attribute("aria-pressed", pressed)
+
+    async def delete(self, item: Locator, kind: str) -> None:
+        """Delete a post or a comment (`kind`, `item` its element): press its
+        Delete button, then Yes when asked, and see it go."""
+        await item.get_by_role("button", name=re.compile(rf"^Delete \w+'s {kind}$")).click()
+        question = item.get_by_role("group", name=re.compile(rf"^Delete \w+'s {kind}\?$"))
+        await question.get_by_role("button", name="Yes").click()
+        await expect(item).to_have_count(0)
