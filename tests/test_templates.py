@@ -52,8 +52,10 @@ def sample_comment(number: int, body: str, likers: list[str]) -> dict:
     }
 
 
-def sample_post(body: str, likers: list[str], first_comment_likers: list[str] = ()) -> dict:
-    """alice's post, with two comments, by c0 and c1."""
+def sample_post(
+    body: str, likers: list[str], first_comment_likers: list[str] = (), group: dict | None = None
+) -> dict:
+    """alice's post, with two comments, by c0 and c1, in `group` or not."""
     comments = [
         sample_comment(0, "first", list(first_comment_likers)),
         sample_comment(1, XSS, []),
@@ -66,6 +68,7 @@ def sample_post(body: str, likers: list[str], first_comment_likers: list[str] = 
         "likes": len(likers),
         "likers": likers,
         "comments": comments,
+        "group": group,
     }
 
 
@@ -94,27 +97,41 @@ async def render_in_jinja(app, post: dict, viewer: str) -> str:
         return await render_template("post/_post.html", post=post)
 
 
+# A group whose name is markup: the label shows it as text.
+GROUP = {"name": XSS, "url": "/groups/img-src-x"}
+
+
 @pytest.mark.parametrize(
-    ("body", "likers", "comment_likers", "viewer"),
+    ("body", "likers", "comment_likers", "viewer", "group"),
     [
-        ("Hello, world", [], [], "bob"),
-        (XSS, ["bob", "carol"], [], "bob"),
-        ("one like", ["carol"], [], "bob"),
+        ("Hello, world", [], [], "bob", None),
+        (XSS, ["bob", "carol"], [], "bob", None),
+        ("one like", ["carol"], [], "bob", None),
         # alice may delete her post and the comments on it; she liked one.
-        ("a liked comment", [], ["alice", "bob"], "alice"),
-        ("seen by a visitor", ["bob"], ["bob"], ""),
+        ("a liked comment", [], ["alice", "bob"], "alice", None),
+        ("seen by a visitor", ["bob"], ["bob"], "", None),
+        ("in a group", [], [], "bob", GROUP),
     ],
-    ids=["plain", "xss-liked-by-viewer", "one-like", "liked-comment-by-author", "visitor"],
+    ids=[
+        "plain",
+        "xss-liked-by-viewer",
+        "one-like",
+        "liked-comment-by-author",
+        "visitor",
+        "group",
+    ],
 )
 async def test_partial_and_javascript_render_the_same_post(
-    app, body, likers, comment_likers, viewer
+    app, body, likers, comment_likers, viewer, group
 ):
-    post = sample_post(body, likers, comment_likers)
+    post = sample_post(body, likers, comment_likers, group)
     server_side = normalized(await render_in_jinja(app, post, viewer))
     browser_side = normalized(render_in_node(post, viewer))
     assert server_side == browser_side
     assert "<script>" not in server_side and "<img src=x" not in server_side
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in server_side
+    if group:
+        assert 'in <a href="/groups/img-src-x">' in server_side
 
 
 # The text of a Delete button: whose post or comment it deletes.

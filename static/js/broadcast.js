@@ -95,6 +95,12 @@ function renderComment(comment, viewer, postAuthor) {
 
 // `viewer`: the username of who looks at the page, "" for a visitor.
 // `maxLength`: the longest comment the server accepts, from the page.
+// A post made in a group, shown outside it, names the group.
+function renderGroupLabel(group) {
+  if (!group) return "";
+  return html` <span class="post-group small text-body-secondary">in <a href="${group.url}">${group.name}</a></span>`;
+}
+
 function renderPost(post, viewer, maxLength) {
   const author = post.author;
   const uid = post.uid;
@@ -104,7 +110,7 @@ function renderPost(post, viewer, maxLength) {
     <div class="card-body d-flex gap-3">
       <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="50" height="50" alt=""></a>
       <div class="flex-grow-1 post-main">
-        <a class="post-author fw-semibold" id="post-author-${uid}" href="${author.url}">${author.username}</a>
+        <a class="post-author fw-semibold" id="post-author-${uid}" href="${author.url}">${author.username}</a>${renderGroupLabel(post.group)}
         <p class="post-body mb-1" id="post-body-${uid}">${post.body}</p>
         <div class="post-meta small text-body-secondary">
           <time datetime="${post.created}" data-relative-time>${post.created}</time>
