@@ -55,6 +55,7 @@ class Server:
     process: subprocess.Popen | None = None
     # The server's latest output lines, for tests that read its logs.
     output: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
+    _new_line: threading.Condition = field(default_factory=threading.Condition)
 
     @property
     def url(self) -> str:
@@ -79,12 +80,21 @@ class Server:
 
     def _watch_output(self, ready: threading.Event) -> None:
         for line in self.process.stdout:
-            self.output.append(line)
+            with self._new_line:
+                self.output.append(line)
+                self._new_line.notify_all()
             if self.ready_text in line:
                 ready.set()
             elif "Error" in line and "CancelledError" not in line:
                 print(f"[{self.name}] {line}", end="", file=sys.stderr)
         ready.set()
+
+    def wait_for_output(self, text: str, timeout: float = 10) -> str:
+        """The output once a line with `text` has come, or as it is at the
+        timeout: a server may log a request a moment after answering it."""
+        with self._new_line:
+            self._new_line.wait_for(lambda: any(text in line for line in self.output), timeout)
+            return "".join(self.output)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

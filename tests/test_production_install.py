@@ -145,6 +145,7 @@ async def test_a_person_registers_posts_and_hears_of_it_live(production_server):
     assert event.name == "post"
     assert event.data["post"]["uid"] == posted["uid"]
     assert event.data["post"]["body"] == "Hello from the production install"
-    log = "".join(production_server.output)
+    access_line = '"POST /post 1.1" 201'
+    log = await asyncio.to_thread(production_server.wait_for_output, access_line)
     assert "Running upgrade" in log, "serve.sh did not migrate first"
-    assert '"POST /post 1.1" 201' in log, f"no access log line for the post:\n{log}"
+    assert access_line in log, f"no access log line for the post:\n{log}"

@@ -255,7 +255,16 @@ function insertHTML(container, position, markup) {
 
 // The feed pattern: each post says where it stands in the list. How many
 // there are is unknown (aria-setsize -1): older ones load as you scroll.
+// The list is a feed (role="feed"), named by its heading, once it has a
+// post: a feed must hold articles, so an empty one is a plain container.
 function numberPosts(list) {
+  if (list.children.length === 0) {
+    list.removeAttribute("role");
+    list.removeAttribute("aria-labelledby");
+    return;
+  }
+  list.setAttribute("role", "feed");
+  list.setAttribute("aria-labelledby", list.dataset.feedLabelledby);
   [...list.children].forEach((article, index) => {
     article.setAttribute("aria-posinset", index + 1);
     article.setAttribute("aria-setsize", -1);
