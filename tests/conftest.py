@@ -13,6 +13,7 @@ from pathlib import Path
 import aiomysql
 import aiosqlite
 import pytest
+import redis
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
@@ -23,11 +24,20 @@ from db import metadata
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"true", "1", "yes"}
 MYSQL_SERVER_URL = os.environ.get("TEST_DATABASE_URL", "mysql+aiomysql://root@127.0.0.1:3306")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def unavailable(reason: str) -> None:
     """A service or program the test needs is missing: skip (a failure in CI)."""
     pytest.skip(reason)
+
+
+def redis_available() -> None:
+    """Skip (fail, in CI) a test that needs Redis when it does not answer."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
 
 
 def _fail_skips_in_ci(report):

@@ -6,13 +6,14 @@ its own process on a free loopback port, exactly as `make run` serves it.
 
 import asyncio
 import json
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 import httpx
 
 from bench.common import Server, free_port, hypercorn
 from settings import RATE_LIMITS
+from tests.conftest import REDIS_URL, redis_available
 from tests.helpers import CSRF_META, PASSWORD
 
 # A module's tests share one server and sign many people up from one address:
@@ -44,6 +45,20 @@ class LiveServer(Server):
         # A short grace period: open streams would otherwise hold up every stop.
         command = hypercorn("application:create_app()", graceful_timeout_s=1)
         super().__init__("QuartFeed", command, environment, port=port or free_port())
+
+
+@contextmanager
+def processes_over_redis(database_url: str, count: int = 2):
+    """`count` QuartFeed processes on one database, their buses joined
+    through Redis: what a deployment with several processes is."""
+    redis_available()
+    environment = server_environment(database_url, REDIS_URL)
+    servers = [LiveServer(environment).start() for _ in range(count)]
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
 
 
 @dataclass

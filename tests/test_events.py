@@ -1,10 +1,8 @@
 """The event bus and the stream, in-process: ordering, overflow, clean-up."""
 
 import asyncio
-import os
 
 import pytest
-import redis
 
 from application import create_app
 from feed import sse
@@ -19,11 +17,9 @@ from feed.events import (
 )
 from feed.sse import InOrder, live_chunk
 from feed.wire import RETRY
-from tests.conftest import empty_tables, unavailable
+from tests.conftest import REDIS_URL, empty_tables, redis_available
 from tests.helpers import register_and_login
 from tests.live import EVENT_DEADLINE_S
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def event_for(event_ids: dict[int, int], action: str = "post") -> FeedEvent:
@@ -45,10 +41,7 @@ async def bus(request):
     if request.param == "memory":
         bus = create_bus("memory://")
     else:
-        try:
-            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-        except redis.RedisError as error:
-            unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
+        redis_available()
         bus = create_bus(REDIS_URL)
     await bus.start()
     yield bus

@@ -9,8 +9,8 @@ from group.models import group_by_slug
 from relationship.models import follow
 from tests import test_sse
 from tests.helpers import post_form, post_json, register_and_login
-from tests.live import LiveServer, Person, server_environment
-from tests.test_sse import REDIS_URL, follows, redis_available
+from tests.live import Person, processes_over_redis
+from tests.test_sse import follows
 from user.models import user_by_name
 
 # The live server of this module, and the people who sign up on it.
@@ -114,10 +114,7 @@ async def test_a_group_stream_resumes_exactly_and_leaks_nothing_home(people, dat
 
 
 async def test_a_group_stream_hears_posts_made_on_another_process(database_url, database, app):
-    redis_available()
-    environment = server_environment(database_url, REDIS_URL)
-    first, second = LiveServer(environment).start(), LiveServer(environment).start()
-    try:
+    with processes_over_redis(database_url) as (first, second):
         alice = await Person(first.url, "alice").sign_up()
         slug = await alice.start_group("Across")
         alice_on_second = alice.on(second.url)
@@ -128,6 +125,3 @@ async def test_a_group_stream_hears_posts_made_on_another_process(database_url, 
         assert event.data["post"]["uid"] == post["uid"]
         await alice.close()
         await alice_on_second.close()
-    finally:
-        first.stop()
-        second.stop()

@@ -8,9 +8,8 @@ from sqlalchemy.engine import make_url
 
 from application import create_app
 from feed.events import FeedEvent
-from tests.conftest import MYSQL_SERVER_URL, empty_tables, unavailable
+from tests.conftest import MYSQL_SERVER_URL, REDIS_URL, empty_tables, unavailable
 from tests.helpers import csrf_token_from, register_and_login
-from tests.test_events import REDIS_URL
 from user.models import user_by_name
 
 # How long a test waits for answers that a hung dependency must not hold up.

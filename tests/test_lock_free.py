@@ -19,8 +19,8 @@ import sys
 import pytest
 
 from tests import test_sse
-from tests.live import LiveServer, Person, server_environment
-from tests.test_sse import REDIS_URL, follows, read_with_reconnects, redis_available
+from tests.live import Person, processes_over_redis
+from tests.test_sse import follows, read_with_reconnects
 
 # The live server of this module, and the people who sign up on it.
 server = test_sse.server
@@ -94,15 +94,9 @@ async def test_concurrent_writers_on_one_process(server, database, app):
 
 
 async def test_concurrent_writers_on_two_processes_over_redis(database_url, database, app):
-    redis_available()
-    environment = server_environment(database_url, REDIS_URL)
-    first, second = LiveServer(environment).start(), LiveServer(environment).start()
-    try:
-        urls = [first.url, second.url]
+    with processes_over_redis(database_url) as servers:
+        urls = [server.url for server in servers]
         await every_reader_hears_everything_once_in_order(urls, database, seed=41)
-    finally:
-        first.stop()
-        second.stop()
 
 
 # A writer that commits its post, then dies before it publishes the event.

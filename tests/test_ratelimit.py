@@ -7,15 +7,13 @@ counters: in the process for memory://, in Redis for redis://.
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 
 import pytest
-import redis
 
 from application import create_app
 from settings import Rate
-from tests.conftest import unavailable
+from tests.conftest import REDIS_URL, redis_available
 from tests.helpers import (
     PASSWORD,
     csrf_token_from,
@@ -25,8 +23,6 @@ from tests.helpers import (
     register_and_login,
     text_of,
 )
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture
@@ -144,13 +140,6 @@ async def test_starting_groups_is_limited_per_user(limited_app):
     ]
     assert [response.status_code for response in answers] == [302, 302, 429]
     assert "Too many attempts" in await text_of(answers[2])
-
-
-def redis_available() -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as error:
-        unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
 
 
 async def test_processes_share_their_counts_through_redis(limited_app, app_config):

@@ -7,13 +7,11 @@ yields exactly what was missed.
 
 import asyncio
 import contextlib
-import os
 import random
 import socket
 from pathlib import Path
 
 import pytest
-import redis
 
 from bench.common import HOST
 from db import utc_now
@@ -21,12 +19,10 @@ from feed.events import MAX_STREAMS_PER_USER
 from feed.models import feed_table
 from post.models import post_by_uid
 from relationship.models import follow
-from tests.conftest import unavailable
-from tests.live import LiveServer, Person, server_environment
+from tests.live import LiveServer, Person, processes_over_redis, server_environment
 from user.models import user_by_name
 
 XSS = "<img src=x onerror=alert(1)>"
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(scope="module")
@@ -215,32 +211,18 @@ async def test_concurrent_posts_while_streams_reconnect_lose_nothing(people, dat
     assert_each_reader_got_every_post_once_in_order(posted, received)
 
 
-def redis_available() -> None:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as error:
-        unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
-
-
 async def test_two_processes_share_events_through_redis(database_url, app, database):
-    redis_available()
-    environment = server_environment(database_url, REDIS_URL)
-    first, second = LiveServer(environment).start(), LiveServer(environment).start()
-    try:
+    with processes_over_redis(database_url) as (first, second):
         alice = await Person(first.url, "alice").sign_up()
         bob = await Person(first.url, "bob").sign_up()
         await follows(database, bob, alice)
-        bob_on_second = Person(second.url, "bob")
-        bob_on_second.http.cookies = bob.http.cookies  # the same browser session
+        bob_on_second = bob.on(second.url)  # the same browser session
         async with bob_on_second.stream() as stream:
             post = await alice.post("through redis")
             event = await stream.next()
         assert event.data["post"]["uid"] == post["uid"]
         for person in (alice, bob, bob_on_second):
             await person.close()
-    finally:
-        first.stop()
-        second.stop()
 
 
 async def test_one_stream_too_many_ends_the_oldest(people):
@@ -321,45 +303,33 @@ async def until_dropped(server_port: int, client_port: int, timeout_s: float) ->
             await asyncio.sleep(0.05)
 
 
-def the_same_session_on(person: Person, server: LiveServer) -> Person:
-    """`person`'s browser session, talking to another server."""
-    tab = Person(server.url, person.username)
-    tab.http.cookies = person.http.cookies
-    tab.csrf = person.csrf
-    return tab
-
-
 async def test_writers_and_readers_on_two_processes_see_every_post_once_in_order(
     database_url, app, database
 ):
     """Authors post through both processes at once; each reader reconnects
     at random, to one process and then the other: every reader still gets
     every post once, with ids that only grow."""
-    redis_available()
-    environment = server_environment(database_url, REDIS_URL)
-    servers = [LiveServer(environment).start(), LiveServer(environment).start()]
     people: list[Person] = []
-    try:
-        for number in range(4):
-            people.append(await Person(servers[number % 2].url, f"author{number}").sign_up())
-        for number in range(4):
-            people.append(await Person(servers[number % 2].url, f"reader{number}").sign_up())
-        authors, readers = people[:4], people[4:]
-        for reader in readers:
-            for author in authors:
-                await follows(database, reader, author)
-        tabs = [[reader, the_same_session_on(reader, servers[1 - n % 2])]
-                for n, reader in enumerate(readers)]  # fmt: skip
-        people += [tab for reader_tabs in tabs for tab in reader_tabs[1:]]
-        posts_total = 24
-        randomness = random.Random(24)
-        readings = [
-            read_with_reconnects(reader_tabs, posts_total, randomness) for reader_tabs in tabs
-        ]
-        posted, *received = await asyncio.gather(post_all(authors, posts_total), *readings)
-        assert_each_reader_got_every_post_once_in_order(posted, received)
-    finally:
-        for person in people:
-            await person.close()
-        for server in servers:
-            server.stop()
+    with processes_over_redis(database_url) as servers:
+        try:
+            for number in range(4):
+                people.append(await Person(servers[number % 2].url, f"author{number}").sign_up())
+            for number in range(4):
+                people.append(await Person(servers[number % 2].url, f"reader{number}").sign_up())
+            authors, readers = people[:4], people[4:]
+            for reader in readers:
+                for author in authors:
+                    await follows(database, reader, author)
+            tabs = [[reader, reader.on(servers[1 - n % 2].url)]
+                    for n, reader in enumerate(readers)]  # fmt: skip
+            people += [tab for reader_tabs in tabs for tab in reader_tabs[1:]]
+            posts_total = 24
+            randomness = random.Random(24)
+            readings = [
+                read_with_reconnects(reader_tabs, posts_total, randomness) for reader_tabs in tabs
+            ]
+            posted, *received = await asyncio.gather(post_all(authors, posts_total), *readings)
+            assert_each_reader_got_every_post_once_in_order(posted, received)
+        finally:
+            for person in people:
+                await person.close()

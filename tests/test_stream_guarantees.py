@@ -20,10 +20,9 @@ from feed.service import Feed
 from feed.sse import event_stream, replay
 from post.models import post_by_uid, post_table
 from relationship.models import follow
-from tests.conftest import unavailable
+from tests.conftest import REDIS_URL, unavailable
 from tests.helpers import create_users
 from tests.live import EVENT_DEADLINE_S
-from tests.test_events import REDIS_URL
 from user.models import user_by_name
 
 
