@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
 from db import metadata
-from user.models import insert_user, user_table
+from user.models import insert_user, user_by_name, user_table
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 PASSWORD = "correct horse battery staple"
@@ -47,6 +47,17 @@ async def register_and_login(client, username: str, password: str = PASSWORD):
     response = await login(client, username, password)
     assert response.status_code == 302, "login failed"
     return response
+
+
+async def logged_in(app, database, usernames: list[str]) -> tuple[dict, dict]:
+    """A test client each for people who registered and logged in, and
+    their user rows, both by username."""
+    clients = {}
+    for username in usernames:
+        clients[username] = app.test_client()
+        await register_and_login(clients[username], username)
+    users = {username: await user_by_name(database, username) for username in usernames}
+    return clients, users
 
 
 async def logout(client):

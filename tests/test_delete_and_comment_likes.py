@@ -5,10 +5,9 @@ import pytest
 
 from relationship.models import follow
 from tests import test_sse
-from tests.helpers import count_rows, post_json, register_and_login
+from tests.helpers import count_rows, logged_in, post_json
 from tests.test_group_streams import create_group
 from tests.test_sse import follows
-from user.models import user_by_name
 
 # The live server of this module, and the people who sign up on it.
 server = test_sse.server
@@ -18,11 +17,7 @@ people = test_sse.people
 @pytest.fixture
 async def three(app, database):
     """alice, bob and carol, each on their own client; bob and carol follow alice."""
-    clients = {}
-    for name in ("alice", "bob", "carol"):
-        clients[name] = app.test_client()
-        await register_and_login(clients[name], name)
-    users = {name: await user_by_name(database, name) for name in clients}
+    clients, users = await logged_in(app, database, ["alice", "bob", "carol"])
     for follower in ("bob", "carol"):
         await follow(database, users[follower]["id"], users["alice"]["id"])
     return clients, users

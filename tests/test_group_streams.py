@@ -8,10 +8,9 @@ import pytest
 from group.models import group_by_slug
 from relationship.models import follow
 from tests import test_sse
-from tests.helpers import post_form, post_json, register_and_login
+from tests.helpers import logged_in, post_form, post_json
 from tests.live import Person, processes_over_redis
 from tests.test_sse import follows
-from user.models import user_by_name
 
 # The live server of this module, and the people who sign up on it.
 server = test_sse.server
@@ -33,11 +32,7 @@ async def join(client, slug: str) -> None:
 @pytest.fixture
 async def in_a_group(app, database):
     """alice owns "Book club", bob is a member, carol follows alice but is not."""
-    clients = {}
-    for name in ("alice", "bob", "carol"):
-        clients[name] = app.test_client()
-        await register_and_login(clients[name], name)
-    users = {name: await user_by_name(database, name) for name in clients}
+    clients, users = await logged_in(app, database, ["alice", "bob", "carol"])
     await follow(database, users["carol"]["id"], users["alice"]["id"])
     slug = await create_group(clients["alice"], "Book club")
     await join(clients["bob"], slug)
