@@ -413,14 +413,17 @@ function showStreamStatus(message) {
   document.getElementById("stream-status").textContent = message;
 }
 
-function listen(list) {
-  let lastEventId = list.dataset.lastEventId || "0";
+// The channels a cursor names: "E/home=12/group:5=3" -> ["home", "group:5"].
+const channelsOf = (cursor) => cursor.split("/").slice(1).map((part) => part.split("=")[0]);
+
+function listen() {
+  const { sseUrl, streamCursor } = document.body.dataset;
+  const channels = channelsOf(streamCursor).join(",");
+  const url = `${sseUrl}?channels=${encodeURIComponent(channels)}&cursor=${encodeURIComponent(streamCursor)}`;
   const open = () => {
-    const url = `${list.dataset.sseUrl}?last_event_id=${encodeURIComponent(lastEventId)}`;
     const source = new EventSource(url);
     for (const [name, handle] of Object.entries(EVENT_HANDLERS)) {
       source.addEventListener(name, (event) => {
-        lastEventId = event.lastEventId;
         let arrived;
         keepingPlace(() => {
           arrived = handle(JSON.parse(event.data));
@@ -428,6 +431,11 @@ function listen(list) {
         if (arrived) noteArrival(arrived);
       });
     }
+    source.addEventListener("logout", () => {
+      source.close();
+      showStreamStatus("You have been logged out.");
+    });
+    source.addEventListener("reset", () => window.location.reload());
     source.addEventListener("open", () => showStreamStatus(""));
     source.addEventListener("error", () => {
       // The browser retries by itself after a network error, but gives up
@@ -635,7 +643,7 @@ function start() {
   setUpOlderPosts();
   const list = postList();
   if (list) numberPosts(list);
-  if (list?.dataset.sseUrl) listen(list);
+  if (document.body.dataset.sseUrl) listen();
 }
 
 if (typeof module !== "undefined") {
