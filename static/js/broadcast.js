@@ -414,7 +414,7 @@ function showStreamStatus(message) {
 }
 
 // The channels a cursor names: "E/home=12/group:5=3" -> ["home", "group:5"].
-const channelsOf = (cursor) => cursor.split("/").slice(1).map((part) => part.split("=")[0]);
+const channelsOf = (cursor) => [...cursor.matchAll(/\/([^=/]+)=/g)].map((match) => match[1]);
 
 function listen() {
   const { sseUrl, streamCursor } = document.body.dataset;
