@@ -8,7 +8,7 @@ from db import get_database
 from feed.channels import GROUP, HOME, BadChannel, Channel, Cursor, parse_cursor, parse_names
 from feed.service import get_feed
 from group.models import group_by_slug
-from user.decorators import login_required
+from user.decorators import login_required, stream_login_required
 from utilities.ratelimit import rate_limit
 from utilities.responses import wants_json
 
@@ -85,12 +85,14 @@ async def open_stream(channels: list[Channel]):
     the page was rendered with."""
     resumed = cursor_argument(request.headers.get("Last-Event-ID"), "Last-Event-ID")
     rendered = cursor_argument(request.args.get("cursor"), "cursor")
+    if request.method == "HEAD":
+        # "May I open this stream?", as a page asks after its stream failed:
+        # the answer's status and headers at once, and no stream.
+        return "", 200, SSE_HEADERS
     await rate_limit("STREAM_LIMIT_PER_USER", g.user["id"])
     start = await get_feed().stream_start(channels, resumed, rendered)
     if start is None:
         abort(404, description="There is no such group or person.")
-    if request.method == "HEAD":  # the answer's status and headers, and no stream
-        return "", 200, SSE_HEADERS
     stream = get_feed().stream(g.user, session["session_id"], start)
     response = await current_app.make_response((stream, SSE_HEADERS))
     response.timeout = None  # a stream lasts as long as the page is open
@@ -98,14 +100,14 @@ async def open_stream(channels: list[Channel]):
 
 
 @feed_app.route("/sse")
-@login_required
+@stream_login_required
 async def sse():
     """The one stream of a browser: every channel its open tabs show."""
     return await open_stream(requested_channels())
 
 
 @feed_app.route("/groups/<slug>/sse")
-@login_required
+@stream_login_required
 async def group_sse(slug: str):
     """A group page's stream alone: its posts, comments, likes and deletions."""
     group = await group_by_slug(get_database(), slug, g.user["id"])

@@ -139,6 +139,7 @@ async def test_healthz_names_a_missing_schema(app_config, tmp_path):
         "schema": "missing: run alembic upgrade head",
         "broker": "ok",
         "statements": 1,
+        "streams": 0,
     }
     assert page.status_code == 503
     assert "run `alembic upgrade head`" in await page.get_data(as_text=True)

@@ -35,6 +35,20 @@ def login_required(view):
     return guarded_view
 
 
+def stream_login_required(view):
+    """Let logged-in people through; anyone else gets a 401, whatever they
+    accept: an event stream (or a page asking whether it may open one)
+    cannot follow a redirect to the login page."""
+
+    @wraps(view)
+    async def guarded_stream(*args, **kwargs):
+        if g.user is None:
+            return json_error("Please log in first.", 401)
+        return await view(*args, **kwargs)
+
+    return guarded_stream
+
+
 async def user_or_404(username: str) -> Record:
     """The user called `username`, or a 404 page that says there is none."""
     user = await user_by_name(get_database(), username)
