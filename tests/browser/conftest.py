@@ -97,10 +97,14 @@ async def people(browser, server, request):
 
     yield arrive
     for visitor in visitors:
-        await visitor.page.screenshot(path=screenshot_path(request.node.name, visitor.username))
+        if not visitor.page.is_closed():  # a test may close a tab
+            await visitor.page.screenshot(path=screenshot_path(request.node.name, visitor.username))
         await visitor.page.context.close()
     problems = [
-        f"{visitor.username}: {problem}" for visitor in visitors for problem in visitor.problems
+        f"{visitor.username}: {problem}"
+        for visitor in visitors
+        for tab in (visitor, *visitor.tabs)
+        for problem in tab.problems
     ]
     assert not problems, "The pages reported problems:\n" + "\n".join(problems)
 
