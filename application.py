@@ -3,14 +3,18 @@
 Hypercorn serves it with `hypercorn "application:create_app()"`.
 """
 
+import asyncio
 import gc
 import logging
+import secrets
+import signal
 
+import sqlalchemy as sa
 from quart import Quart
 
 import settings
-from db import DATABASE_ERRORS, AppDatabase
-from feed.events import channel_of, create_bus
+from db import DATABASE_ERRORS, AppDatabase, epoch_table
+from feed.events import SHUTDOWN, Bus, channel_of, create_bus
 from feed.service import Feed
 from feed.views import feed_app
 from group.views import group_app
@@ -35,6 +39,7 @@ def create_app(overrides: dict | None = None) -> Quart:
     app = QuartFeed(__name__)
     app.config.update(settings.load_or_exit())
     app.config.update(overrides or {})
+    configure_logging(app.config["LOG_LEVEL"])
 
     database = AppDatabase(
         app.config["DATABASE_URL"],
@@ -67,6 +72,7 @@ def create_app(overrides: dict | None = None) -> Quart:
     async def start_services() -> None:
         if app.config["TUNE_GC"] and not app.testing:
             tune_garbage_collection()
+        end_streams_before_stopping(bus)
         await bus.start()
         try:
             await database.ensure_connected()
@@ -80,7 +86,52 @@ def create_app(overrides: dict | None = None) -> Quart:
         if database.is_connected:
             await database.disconnect()
 
+    @app.cli.command("new-epoch")
+    def new_epoch() -> None:
+        """Give the database a new epoch: run it after restoring a backup."""
+        value = asyncio.run(set_new_epoch(database))
+        print(f"The database's epoch is now {value}: open pages will reload.")
+
     return app
+
+
+def configure_logging(level: str) -> None:
+    """Show the app's own log lines (a stream dropped, the broker lost, …)
+    on standard error, unless something (a test runner) set logging up."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def end_streams_before_stopping(bus: Bus) -> None:
+    """On SIGTERM or SIGINT, end every open stream first, then stop as
+    Hypercorn would.
+
+    Hypercorn waits for open requests before it stops, and a stream is one
+    that never ends by itself: it would be cut after the grace period, in
+    the middle of its body. Ended now, each stream finishes cleanly and
+    tells its browser to come back soon, to another process. asyncio keeps
+    one handler per signal, so Hypercorn's is called from ours.
+    """
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        server_handler = getattr(loop, "_signal_handlers", {}).get(signum)
+        if server_handler is None:  # not served by Hypercorn (tests, `quart run`)
+            continue
+
+        def stop(server_handler: asyncio.Handle = server_handler) -> None:
+            bus.close_streams(SHUTDOWN)
+            server_handler._run()
+
+        loop.add_signal_handler(signum, stop)
+
+
+async def set_new_epoch(database: AppDatabase) -> str:
+    value = secrets.token_urlsafe(6)
+    await database.connect()
+    try:
+        await database.execute(sa.update(epoch_table).values(value=value))
+    finally:
+        await database.disconnect()
+    return value
 
 
 def tune_garbage_collection() -> None:

@@ -39,6 +39,23 @@ Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
 # auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = sa.BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
 
+# The database's epoch: a random token set when the database is created (by
+# the migrations) or restored (`quart new-epoch`). Event ids carry it, so a
+# browser whose position was counted by another copy of the data starts over
+# instead of trusting numbers that may since mean other events.
+epoch_table = sa.Table(
+    "epoch",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),  # a single row
+    sa.Column("value", sa.String(32), nullable=False),
+)
+
+
+def current_epoch() -> sa.ScalarSelect:
+    """The epoch, as a subquery: pages read it in the statement they run anyway."""
+    return sa.select(epoch_table.c.value).scalar_subquery()
+
+
 # What a driver raises when the server is down or unreachable: answered with
 # a 503 rather than a 500, and the next request simply tries again. Not every
 # OSError: a file name too long to open is no database outage.
@@ -77,26 +94,26 @@ MYSQL_DEADLOCK = 1213
 TRANSACTION_ATTEMPTS = 3
 
 
-class json_pairs(FunctionElement):
-    """Aggregate: the (first, second) of every row as one JSON text, [[1, 2], …].
+class json_rows(FunctionElement):
+    """Aggregate: the given columns of every row as one JSON text, [[1, 2], …].
 
     Reading 1,000 rows through the pure-Python MySQL driver costs a few
     milliseconds of the event loop; one text value parsed by `json.loads`
     costs a tenth of that. MySQL and SQLite name the functions differently.
     """
 
-    name = "json_pairs"
+    name = "json_rows"
     inherit_cache = True
     type = sa.Text()
 
 
-@compiles(json_pairs)
-def _json_pairs_mysql(element, compiler, **kw) -> str:
+@compiles(json_rows)
+def _json_rows_mysql(element, compiler, **kw) -> str:
     return f"JSON_ARRAYAGG(JSON_ARRAY({compiler.process(element.clauses, **kw)}))"
 
 
-@compiles(json_pairs, "sqlite")
-def _json_pairs_sqlite(element, compiler, **kw) -> str:
+@compiles(json_rows, "sqlite")
+def _json_rows_sqlite(element, compiler, **kw) -> str:
     return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
 
 
@@ -122,7 +139,7 @@ def isoformat(moment: datetime) -> str:
 def _connection_options(url: str, timeout_s: float) -> dict:
     """What each new connection runs first, by database.
 
-    MariaDB cuts JSON_ARRAYAGG (see `json_pairs`) at group_concat_max_len,
+    MariaDB cuts JSON_ARRAYAGG (see `json_rows`) at group_concat_max_len,
     1 MiB by default: about 65,000 followers' feed ids. Lift that limit so
     the packet size is the only one.
     """

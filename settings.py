@@ -102,6 +102,15 @@ def parse_rate(text: str) -> Rate:
     return rate
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def parse_log_level(text: str) -> str:
+    if text.upper() not in LOG_LEVELS:
+        raise ValueError(text)
+    return text.upper()
+
+
 def url_parser(*schemes: str) -> Callable[[str], str]:
     """A parser that accepts URLs starting with one of `schemes`."""
 
@@ -149,6 +158,8 @@ RATE_LIMITS = {
     "COMMENT_LIMIT_PER_USER": "60/60",
     "LIKE_LIMIT_PER_USER": "120/60",  # liking and unliking together
     "GROUP_LIMIT_PER_USER": "10/3600",  # groups started
+    # Streams opened: a browser opens one, and again as tabs come and go.
+    "STREAM_LIMIT_PER_USER": "120/60",
 }
 
 
@@ -203,6 +214,10 @@ def load() -> dict:
         **{name: rate(name, default) for name, default in RATE_LIMITS.items()},
         # Where the counts live in Redis; tests give each app its own.
         "RATE_LIMIT_PREFIX": "quartfeed:limit:",
+        # What the app's own log lines show (Hypercorn's access log is apart).
+        "LOG_LEVEL": from_environment(
+            "LOG_LEVEL", "INFO", parse_log_level, "one of " + ", ".join(LOG_LEVELS)
+        ),
         # Counts every SQL statement the app runs; tests and bench/ read it.
         "COUNT_STATEMENTS": flag("COUNT_STATEMENTS"),
         # Freeze start-up objects and collect garbage less often (bench/ shows why).

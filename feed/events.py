@@ -1,41 +1,48 @@
-"""The event bus: hands each new feed event to the open streams of its readers.
+"""The event bus: hands each new event to the open streams of its channels.
 
-`Bus.publish(event)` delivers one `FeedEvent` to every reader it names;
-`Bus.subscribe(user_id)` gives one stream its own bounded queue. Where an
-event travels between publishing and delivery is the bus's backend:
+`Bus.publish(event)` delivers one `FeedEvent` to every channel it names;
+`Bus.subscribe(channels, …)` gives one stream its own bounded queue for
+the channels it carries. Where a message travels between publishing and
+delivery is the bus's backend:
 
 - `MemoryBackend` (memory://) hands it straight back: enough for one process.
 - `RedisBackend` (redis://) sends it through Redis pub/sub so that the bus
   of every process serving streams receives it. Each process holds ONE
   pub/sub connection, whatever the number of streams.
 
-Writers publish without waiting for each other, so a reader's events may
+Besides events, the bus carries the end of a session (`SessionEnded`): a
+logout in one process ends that session's streams in every process.
+
+Writers publish without waiting for each other, so a channel's events may
 arrive out of order; each stream puts them back in order (see `feed.sse`).
 """
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
 from collections import defaultdict, deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as redis
 from sqlalchemy.engine import make_url
 
+from feed.channels import Channel
 from feed.wire import PING, frame_tail
 
 logger = logging.getLogger(__name__)
 
 QUEUE_SIZE = 256  # events a stream may fall behind by before it is dropped
-# Streams one person may hold open in one process, home and group pages
-# alike. Another one ends their oldest (most likely a forgotten tab, which
-# reconnects if it is still open): neither someone's tabs nor a script with
-# their cookie can fill the server.
+# Streams (connections) one person may hold open in one process: every tab
+# of a browser shares one, so ten is several browsers. Another one ends
+# their oldest (most likely a forgotten browser, which reconnects if it is
+# still open): neither someone's devices nor a script with their cookie can
+# fill the server.
 MAX_STREAMS_PER_USER = 10
-DELIVERY_SLICE = 100  # readers whose streams are woken per turn of the event loop
+DELIVERY_SLICE = 100  # channels whose streams are woken per turn of the event loop
 CHANNEL = "quartfeed:feed"  # with the database's name after it (see `channel_of`)
 REDIS_TIMEOUT_S = 2  # connecting, or waiting for an answer, before Redis counts as down
 REDIS_RETRY_S = 1  # between attempts to subscribe again
@@ -43,83 +50,121 @@ REDIS_RETRY_S = 1  # between attempts to subscribe again
 
 @dataclass(frozen=True)
 class FeedEvent:
-    """One action (post, comment, like, unlike) and who must hear of it.
+    """One action (post, comment, like, unlike, delete) and who must hear of it.
 
-    `event_ids` maps each reader's user id to the event id of their own feed
-    row (see `feed.models`); `group_event` is (group id, event id) when the
-    action happened in a group, whose own stream hears of it too. The rest
-    of the frame is encoded once here, not once per stream.
+    `told` maps each channel that hears of it to the event's id in that
+    channel (see `feed.models`). The rest of the frame is encoded once per
+    channel name (`tail`), not once per stream.
     """
 
     action: str
     data: str  # one line of JSON
-    event_ids: dict[int, int]
-    group_event: tuple[int, int] | None = None
+    told: dict[Channel, int]
+    _tails: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
-    def frame_tail(self) -> bytes:
-        return frame_tail(self.action, self.data)
-
-    def channels(self) -> list[tuple["Channel", int]]:
-        """(channel, event id) of every stream channel that hears of it."""
-        told: list[tuple[Channel, int]] = list(self.event_ids.items())
-        if self.group_event is not None:
-            group_id, event_id = self.group_event
-            told.append((group_channel(group_id), event_id))
-        return told
+    def tail(self, channel: Channel) -> bytes:
+        """The frame without its `id:` line, for streams of `channel`."""
+        name = channel.name()
+        if name not in self._tails:
+            self._tails[name] = frame_tail(self.action, self.data, name)
+        return self._tails[name]
 
     def to_json(self) -> str:
-        fields = {"action": self.action, "data": self.data, "event_ids": self.event_ids}
-        return json.dumps({**fields, "group_event": self.group_event})
+        told = [[channel.kind, channel.key, seq] for channel, seq in self.told.items()]
+        return json.dumps({"action": self.action, "data": self.data, "told": told})
 
     @classmethod
-    def from_json(cls, message: str | bytes) -> "FeedEvent":
-        fields = json.loads(message)
-        event_ids = {int(user_id): event_id for user_id, event_id in fields["event_ids"].items()}
-        group_event = fields.get("group_event")
-        return cls(fields["action"], fields["data"], event_ids, group_event and tuple(group_event))
+    def from_fields(cls, fields: dict) -> "FeedEvent":
+        told = {Channel(kind, int(key)): int(seq) for kind, key, seq in fields["told"]}
+        return cls(str(fields["action"]), str(fields["data"]), told)
 
 
-# What a stream listens to: a person's home feed (their user id), or a group.
-Channel = int | tuple[str, int]
+@dataclass(frozen=True)
+class SessionEnded:
+    """A session was logged out or revoked: its streams end, in every process."""
+
+    session_key: str
+
+    def to_json(self) -> str:
+        return json.dumps({"session_ended": self.session_key})
 
 
-def group_channel(group_id: int) -> tuple[str, int]:
-    return ("group", group_id)
+def session_key(session_id: str) -> str:
+    """What the bus calls a session: a digest, so that the session's secret
+    id never travels through the broker."""
+    return hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
+def read_message(message: str | bytes) -> FeedEvent | SessionEnded:
+    """A message from the broker; ValueError, KeyError or TypeError if it is none."""
+    fields = json.loads(message)
+    if not isinstance(fields, dict):
+        raise TypeError(f"a message is a JSON object, not {type(fields).__name__}")
+    if "session_ended" in fields:
+        return SessionEnded(str(fields["session_ended"]))
+    return FeedEvent.from_fields(fields)
 
 
 # Put on every queue each SSE_HEARTBEAT_S by one timer for all streams (a
-# timer per stream would cost a timer handle per event); event ids start at 1.
-HEARTBEAT = (0, PING)
+# timer per stream would cost a timer handle per event).
+HEARTBEAT = (None, 0, PING)
+
+# Why a stream was ended (`Subscription.ended`).
+DROPPED = "dropped"  # it fell too far behind: it reconnects and replays
+REPLACED = "replaced"  # its owner opened one stream too many
+LOGGED_OUT = "logged out"  # its session ended: it must not reconnect
+SHUTDOWN = "shutdown"  # the server is stopping: reconnect soon, elsewhere
+RESTARTED = "restarted"  # the broker came back: reconnect and replay
 
 
 class Subscription:
-    """One open stream's queue of (event id, encoded frame tail), or HEARTBEAT.
+    """One open stream's queue of (channel, event id, frame tail), or HEARTBEAT.
 
-    `None` in the queue means "stop": the stream fell too far behind (it will
-    reconnect and catch up from the database) or the server is shutting down.
+    `None` in the queue means "stop"; `ended` says why.
     """
 
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[tuple[int, bytes] | None] = asyncio.Queue(QUEUE_SIZE)
+    def __init__(self, channels: list[Channel], user_id: int, session_key: str) -> None:
+        self.channels = channels
+        self.user_id = user_id
+        self.session_key = session_key
+        self.queue: asyncio.Queue[tuple | None] = asyncio.Queue(QUEUE_SIZE)
+        self.ended: str | None = None
 
-    def offer(self, item: tuple[int, bytes]) -> None:
+    def offer(self, item: tuple) -> None:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             # One slow client must not slow the others or grow without bound.
-            self.close()
+            logger.info("Dropped a stream of user %s: %d events behind", self.user_id, QUEUE_SIZE)
+            self.end(DROPPED)
 
-    def close(self) -> None:
+    def end(self, reason: str) -> None:
+        """Stop the stream at its next step, replay included."""
+        if self.ended is not None:
+            return
+        self.ended = reason
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(None)
 
-    async def next_all(self) -> list[tuple[int, bytes] | None]:
+    async def next_all(self) -> list[tuple | None]:
         """Everything waiting in the queue; waits for one item if there is none."""
         items = [await self.queue.get()]
         while not self.queue.empty():
             items.append(self.queue.get_nowait())
         return items
+
+
+def _add(table: dict, key, subscription: Subscription) -> None:
+    table[key][subscription] = None
+
+
+def _remove(table: dict, key, subscription: Subscription) -> None:
+    subscriptions = table.get(key)
+    if subscriptions is not None:
+        subscriptions.pop(subscription, None)
+        if not subscriptions:
+            del table[key]
 
 
 class Bus:
@@ -130,13 +175,14 @@ class Bus:
         self.backend = backend
         backend.attach(self)
         self.heartbeat_s = heartbeat_s
-        # Each channel's subscriptions, and each person's (oldest first, with
-        # their channel): dicts as ordered sets.
+        # The subscriptions of each channel, of each person (oldest first) and
+        # of each session: dicts as ordered sets.
         self._subscriptions: dict[Channel, dict[Subscription, None]] = defaultdict(dict)
-        self._streams_of: dict[int, dict[Subscription, Channel]] = defaultdict(dict)
+        self._streams_of: dict[int, dict[Subscription, None]] = defaultdict(dict)
+        self._streams_of_session: dict[str, dict[Subscription, None]] = defaultdict(dict)
         self._heartbeat: asyncio.Task | None = None
-        # Events being handed to streams: (frame tail, channels not yet woken).
-        self._undelivered: deque[tuple[bytes, Iterator[tuple[Channel, int]]]] = deque()
+        # Events being handed to streams: (event, channels not yet woken).
+        self._undelivered: deque[tuple[FeedEvent, Iterator[tuple[Channel, int]]]] = deque()
 
     async def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._beat())
@@ -145,86 +191,94 @@ class Bus:
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s)
-            for subscription in self._every_subscription():
+            for subscription in self.every_subscription():
                 subscription.offer(HEARTBEAT)
 
     async def close(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        self.close_streams()
+        self.close_streams(SHUTDOWN)
         await self.backend.close()
 
-    def _every_subscription(self) -> list[Subscription]:
-        return [sub for subscriptions in self._subscriptions.values() for sub in subscriptions]
+    def every_subscription(self) -> list[Subscription]:
+        return [sub for subscriptions in self._streams_of.values() for sub in subscriptions]
 
-    def close_streams(self) -> None:
+    def close_streams(self, reason: str = RESTARTED) -> None:
         """End every stream: each reconnects and replays what it missed."""
-        for subscription in self._every_subscription():
-            subscription.close()
-
-    def subscribe(self, user_id: int) -> contextlib.AbstractContextManager[Subscription]:
-        """A stream of this person's home feed."""
-        return self._subscribe(user_id, user_id)
-
-    def subscribe_group(
-        self, group_id: int, user_id: int
-    ) -> contextlib.AbstractContextManager[Subscription]:
-        """A stream of a group's page, opened by this person."""
-        return self._subscribe(group_channel(group_id), user_id)
+        for subscription in self.every_subscription():
+            subscription.end(reason)
 
     @contextlib.contextmanager
-    def _subscribe(self, channel: Channel, user_id: int) -> Iterator[Subscription]:
-        subscription = Subscription()
+    def subscribe(
+        self, channels: list[Channel], user_id: int, session_key: str
+    ) -> Iterator[Subscription]:
+        """One stream of these channels, opened by this person in this session."""
+        subscription = Subscription(channels, user_id, session_key)
         streams = self._streams_of[user_id]
         if len(streams) >= MAX_STREAMS_PER_USER:
-            oldest, its_channel = next(iter(streams.items()))
-            self._unsubscribe(its_channel, user_id, oldest)  # now: it ends at its next turn
-            oldest.close()
-        self._subscriptions[channel][subscription] = None
-        streams[subscription] = channel
+            oldest = next(iter(streams))
+            self._unsubscribe(oldest)  # now: it ends at its next step
+            oldest.end(REPLACED)
+        for channel in channels:
+            _add(self._subscriptions, channel, subscription)
+        _add(self._streams_of, user_id, subscription)
+        _add(self._streams_of_session, session_key, subscription)
         try:
             yield subscription
         finally:
-            self._unsubscribe(channel, user_id, subscription)
+            self._unsubscribe(subscription)
 
-    def _unsubscribe(self, channel: Channel, user_id: int, subscription: Subscription) -> None:
-        for table, key in ((self._subscriptions, channel), (self._streams_of, user_id)):
-            subscriptions = table.get(key)
-            if subscriptions is not None:
-                subscriptions.pop(subscription, None)
-                if not subscriptions:
-                    del table[key]
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        for channel in subscription.channels:
+            _remove(self._subscriptions, channel, subscription)
+        _remove(self._streams_of, subscription.user_id, subscription)
+        _remove(self._streams_of_session, subscription.session_key, subscription)
 
     async def ping(self) -> None:
         """Raise if the broker does not answer."""
         await self.backend.ping()
 
     def subscriber_count(self) -> int:
-        return sum(len(subscriptions) for subscriptions in self._subscriptions.values())
+        return sum(len(subscriptions) for subscriptions in self._streams_of.values())
 
-    async def publish(self, event: FeedEvent) -> None:
-        await self.backend.publish(event)
+    def streams_of(self, user_id: int) -> int:
+        """How many streams (connections) this person holds open here."""
+        return len(self._streams_of.get(user_id, ()))
+
+    async def publish(self, message: "FeedEvent | SessionEnded") -> None:
+        await self.backend.publish(message)
+
+    def receive(self, message: "FeedEvent | SessionEnded") -> None:
+        """A message from the backend: an event to deliver, or a session's end."""
+        if isinstance(message, SessionEnded):
+            for subscription in list(self._streams_of_session.get(message.session_key, ())):
+                subscription.end(LOGGED_OUT)
+        else:
+            self.deliver(message)
 
     def deliver(self, event: FeedEvent) -> None:
-        """Queue the event for its readers' streams, which are woken soon after.
+        """Queue the event for its channels' streams, which are woken soon after.
 
         The writer returns at once, and its request ends, while this event
         is written to streams.
         """
-        self._undelivered.append((event.frame_tail(), iter(event.channels())))
+        self._undelivered.append((event, iter(event.told.items())))
         if len(self._undelivered) == 1:
             asyncio.get_running_loop().call_soon(self._wake_next_slice)
 
     def _wake_next_slice(self) -> None:
-        # Wake the streams of DELIVERY_SLICE readers, then let the loop turn:
+        # Wake the streams of DELIVERY_SLICE channels, then let the loop turn:
         # a database reply that arrived meanwhile waits behind a hundred
         # stream writes, not thousands. Events go out one after the other,
         # whole, in the order they were published.
-        tail, channels = self._undelivered[0]
+        event, channels = self._undelivered[0]
         batch = list(itertools.islice(channels, DELIVERY_SLICE))
         for channel, event_id in batch:
-            for subscription in self._subscriptions.get(channel, ()):
-                subscription.offer((event_id, tail))
+            subscriptions = self._subscriptions.get(channel)
+            if subscriptions:
+                item = (channel, event_id, event.tail(channel))
+                for subscription in subscriptions:
+                    subscription.offer(item)
         if len(batch) < DELIVERY_SLICE:  # that was the event's last slice
             self._undelivered.popleft()
         if self._undelivered:
@@ -240,8 +294,8 @@ class MemoryBackend:
     async def start(self) -> None:
         """Nothing to connect to."""
 
-    async def publish(self, event: FeedEvent) -> None:
-        self._bus.deliver(event)
+    async def publish(self, message: FeedEvent | SessionEnded) -> None:
+        self._bus.receive(message)
 
     async def ping(self) -> None:
         """The process itself always answers."""
@@ -306,16 +360,16 @@ class RedisBackend:
     @staticmethod
     def _deliver(bus: Bus, message: bytes) -> None:
         try:
-            event = FeedEvent.from_json(message)
+            received = read_message(message)
         except (ValueError, KeyError, TypeError, AttributeError):
             # Not ours, or from a version that spoke differently: one bad
             # message must not end the listener, and with it every stream.
             logger.warning("Ignored a message on the feed channel: %.200r", message)
             return
-        bus.deliver(event)
+        bus.receive(received)
 
-    async def publish(self, event: FeedEvent) -> None:
-        await self._redis.publish(self._channel, event.to_json())
+    async def publish(self, message: FeedEvent | SessionEnded) -> None:
+        await self._redis.publish(self._channel, message.to_json())
 
     async def ping(self) -> None:
         await self._redis.ping()

@@ -1,29 +1,42 @@
-"""The `feed` table: one row per (reader, action), fanned out on write.
+"""The event logs of every stream channel, and the home feed.
 
-Each reader numbers their own rows 1, 2, 3, … (`seq`), and that number is
-the id of the Server-Sent Event that tells them about the row, so a browser
-that reconnects with `Last-Event-ID` is sent exactly the rows it missed.
+Each channel (a person's home, a group, a profile: see feed.channels)
+numbers its own events 1, 2, 3, … and that number is the channel's part of
+the Server-Sent Event id, so a browser that reconnects with `Last-Event-ID`
+is sent exactly the events it missed.
 
-The numbers come from a counter per reader (`feed_counter`), which the
-fan-out raises by one for each reader in the same transaction as it writes
-their rows. The database locks a counter from that UPDATE until the commit,
-so for any one reader, row n is committed before row n+1 is numbered:
-writers never wait for each other unless they write to the same reader, and
-then only for that reader's counter. See docs/architecture.md.
+The numbers come from a counter per channel, which writing an action raises
+by one for each channel that hears of it, in the same transaction as it
+writes their rows. The database locks a counter from that UPDATE until the
+commit, so for any one channel, event n is committed before event n+1 is
+numbered: writers never wait for each other unless they write to the same
+channel, and then only for its counter. See docs/architecture.md.
 
-This module holds the fan-out, the home page query and the replay query of
-the event stream.
+Each action is described once, as it is written (`event.data`): the live
+stream and every later replay send those same bytes.
+
+This module holds the writes, the home page query and the replay query.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from databases.interfaces import Record
 
-from db import AppDatabase, BigId, Timestamp, json_pairs, metadata, one_transaction
-from group.models import group_counter_table, group_table, membership_table
+from db import (
+    AppDatabase,
+    BigId,
+    Timestamp,
+    current_epoch,
+    json_rows,
+    metadata,
+    one_transaction,
+)
+from feed.channels import GROUP, HOME, PROFILE, Channel
+from feed.wire import encode_data
+from group.models import group_table, membership_table
 from post.models import (
     NOT_DELETED,
     POST_COLUMNS,
@@ -37,11 +50,28 @@ from post.models import (
     remove_like,
 )
 from relationship.models import follower_ids_query
-from user.models import feed_counter_table, user_table
+from user.models import channel_counter_table, feed_counter_table
 
 PAGE_SIZE = 10
-REPLAY_BATCH = 200
 
+# One row per action: what every channel that hears of it is sent.
+event_table = sa.Table(
+    "event",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("action", sa.String(10), nullable=False),
+    sa.Column("post_id", sa.Integer, nullable=False),  # the post or comment it is about
+    sa.Column("fm_user_id", sa.Integer, nullable=False),  # who did it
+    sa.Column("created", Timestamp, nullable=False),
+    # The event's data, one line of JSON, described once when it was written:
+    # a replay sends exactly what went out live. NULL once what it is about
+    # is deleted: its text must not outlive it.
+    sa.Column("data", sa.Text, nullable=True),
+    sa.Index("ix_event_post_id", "post_id"),
+)
+
+# A person's home channel: one row per (reader, action), fanned out on write.
+# It is the home page's index too, hence the post and its times.
 feed_table = sa.Table(
     "feed",
     metadata,
@@ -57,62 +87,181 @@ feed_table = sa.Table(
     sa.Column("action", sa.String(10), nullable=False),
     sa.Column("created", Timestamp, nullable=False),
     sa.Column("updated", Timestamp, nullable=False),
+    # The action's event; NULL on rows written before events were kept.
+    sa.Column("event_id", sa.BigInteger, nullable=True),
     sa.Index("uq_feed_to_user_id_seq", "to_user_id", "seq", unique=True),
     sa.Index("ix_feed_to_user_action_updated", "to_user_id", "action", "updated"),
     # Finds everyone who has a post in their feed, when it is commented or liked.
     sa.Index("ix_feed_post_id_action", "post_id", "action"),
+    sa.Index("ix_feed_event_id", "event_id"),
 )
 
-# A group's own stream: one row per action in the group, numbered by the
-# group's counter (`group_counter`) as a reader's feed rows are by theirs.
-group_event_table = sa.Table(
-    "group_event",
+# Every other channel (a group, a profile): one row per (channel, action),
+# numbered by the channel's `channel_counter`.
+channel_event_table = sa.Table(
+    "channel_event",
     metadata,
     sa.Column("id", BigId, primary_key=True, autoincrement=True),
-    sa.Column("group_id", sa.Integer, nullable=False),
-    sa.Column("seq", sa.BigInteger, nullable=False),  # the group stream's event id
-    sa.Column("fm_user_id", sa.Integer, nullable=False),
-    sa.Column("post_id", sa.Integer, nullable=False),
-    sa.Column("action", sa.String(10), nullable=False),
-    sa.Column("created", Timestamp, nullable=False),
-    sa.Index("uq_group_event_group_id_seq", "group_id", "seq", unique=True),
+    sa.Column("kind", sa.String(10), nullable=False),
+    sa.Column("owner_id", sa.Integer, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),  # the channel's event id
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Index("uq_channel_event_kind_owner_seq", "kind", "owner_id", "seq", unique=True),
+    sa.Index("ix_channel_event_event_id", "event_id"),
 )
+
+
+@dataclass(frozen=True)
+class Happening:
+    """One action being written: who did what to which post or comment, when."""
+
+    action: str
+    actor_id: int
+    post_id: int
+    now: datetime
+
+
+@dataclass(frozen=True)
+class EventLog:
+    """Where a family of channels keeps its counters and its event rows.
+
+    The home channels have their own tables (`feed_counter`, `feed`), which
+    the home page reads too; every other kind shares `channel_counter` and
+    `channel_event`, told apart by `kind`, so a new kind of channel needs
+    no table of its own.
+    """
+
+    counter: sa.Table
+    events: sa.Table
+    keys: tuple[str, ...]  # the columns naming a channel, in the counter
+    event_keys: tuple[str, ...]  # the same, in the event rows
+    key_of: Callable[[Channel], tuple]  # a channel's values for those columns
+    channel_of: Callable[..., Channel]  # and back
+    # Columns an event row fills from the action itself, besides its event id.
+    row_values: Callable[[Happening], dict]
+
+    def counter_joins(self, owners: sa.Subquery) -> sa.ColumnElement:
+        """The counters of the channels in `owners` (columns lined up with `keys`)."""
+        pairs = zip(self.keys, owners.c, strict=True)
+        return sa.and_(*(self.counter.c[key] == owner for key, owner in pairs))
+
+    def is_counter_of(self, channel: Channel) -> sa.ColumnElement:
+        pairs = zip(self.keys, self.key_of(channel), strict=True)
+        return sa.and_(*(self.counter.c[key] == value for key, value in pairs))
+
+    def is_event_of(self, channel: Channel) -> sa.ColumnElement:
+        pairs = zip(self.event_keys, self.key_of(channel), strict=True)
+        return sa.and_(*(self.events.c[key] == value for key, value in pairs))
+
+
+def _home_row_values(happening: Happening) -> dict:
+    now = happening.now
+    return {
+        "fm_user_id": happening.actor_id,
+        "post_id": happening.post_id,
+        "action": happening.action,
+        "created": now,
+        "updated": now,
+    }
+
+
+HOME_LOG = EventLog(
+    counter=feed_counter_table,
+    events=feed_table,
+    keys=("user_id",),
+    event_keys=("to_user_id",),
+    key_of=lambda channel: (channel.key,),
+    channel_of=lambda user_id: Channel(HOME, user_id),
+    row_values=_home_row_values,
+)
+CHANNEL_LOG = EventLog(
+    counter=channel_counter_table,
+    events=channel_event_table,
+    keys=("kind", "owner_id"),
+    event_keys=("kind", "owner_id"),
+    key_of=lambda channel: (channel.kind, channel.key),
+    channel_of=Channel,
+    row_values=lambda happening: {},
+)
+
+
+def log_of(channel: Channel) -> EventLog:
+    return HOME_LOG if channel.kind == HOME else CHANNEL_LOG
 
 
 # --- Writing: each action is one transaction. ------------------------------
 
 
-def _number_next_rows(readers: sa.Subquery) -> sa.Update:
-    """Raise the counter of every reader in `readers` by one, in one UPDATE.
+async def _append(
+    database: AppDatabase, log: EventLog, owners: sa.Subquery, happening: Happening, event_id: int
+) -> dict[Channel, int]:
+    """Give the event to every channel of `owners` in `log`, in three statements
+    however many there are; return {channel: its event id}.
 
-    Each counter stays locked until the transaction ends: another writer
-    with the same reader waits for that, so the reader's rows are committed
-    in the order of their numbers, and their numbers have no holes.
+    Each counter is raised with one UPDATE and stays locked until the
+    transaction ends: another writer to the same channel waits for that, so
+    a channel's events are committed in the order of their numbers, and
+    their numbers have no holes. One INSERT … SELECT then numbers the rows.
     """
-    return (
-        feed_counter_table.update()
-        .where(feed_counter_table.c.user_id == readers.c.reader_id)
-        .values(seq=feed_counter_table.c.seq + 1)
+    counter = log.counter
+    joins = log.counter_joins(owners)
+    await database.execute(counter.update().where(joins).values(seq=counter.c.seq + 1))
+    values = {"event_id": event_id, **log.row_values(happening)}
+    row_values = [sa.literal(value, log.events.c[name].type) for name, value in values.items()]
+    rows = sa.select(*(counter.c[key] for key in log.keys), counter.c.seq, *row_values)
+    columns = [*log.event_keys, "seq", *values]
+    insert = log.events.insert().from_select(
+        columns, rows.select_from(counter.join(owners, joins))
     )
+    await database.execute(insert)
+    keys = (log.events.c[key] for key in log.event_keys)
+    query = sa.select(json_rows(*keys, log.events.c.seq)).where(log.events.c.event_id == event_id)
+    numbered = await database.fetch_val(query)
+    return {log.channel_of(*row[:-1]): row[-1] for row in json.loads(numbered or "[]")}
 
 
-def _insert_feed_rows(readers: sa.Subquery, actor_id: int, post_id: int, action: str, now):
-    """One INSERT … SELECT giving a feed row to every reader in `readers`,
-    numbered by their counter.
+def _owners(channels: list[Channel]) -> sa.Subquery:
+    """The channels as rows (kind, owner id), for `CHANNEL_LOG`."""
+    rows = [
+        sa.select(
+            sa.literal(channel.kind).label("kind"), sa.literal(channel.key).label("owner_id")
+        )
+        for channel in channels
+    ]
+    return (sa.union_all(*rows) if len(rows) > 1 else rows[0]).subquery("owners")
 
-    However many followers, the database does the loop: one statement.
-    """
-    rows = sa.select(
-        feed_counter_table.c.user_id,
-        feed_counter_table.c.seq,
-        sa.literal(actor_id),
-        sa.literal(post_id),
-        sa.literal(action),
-        sa.literal(now, Timestamp),
-        sa.literal(now, Timestamp),
-    ).join_from(feed_counter_table, readers, feed_counter_table.c.user_id == readers.c.reader_id)
-    columns = ["to_user_id", "seq", "fm_user_id", "post_id", "action", "created", "updated"]
-    return feed_table.insert().from_select(columns, rows)
+
+@dataclass(frozen=True)
+class Written:
+    """An action written: its event's data (as a dict, and as the JSON line
+    every stream sends) and {channel: event id} of every channel told."""
+
+    payload: dict
+    data: str
+    told: dict[Channel, int]
+
+
+async def _tell(
+    database: AppDatabase,
+    readers: sa.Subquery,
+    channels: list[Channel],
+    happening: Happening,
+    payload: dict,
+) -> Written:
+    """Store the action's event and give it to the home channels of `readers`
+    and to `channels`: eight statements whatever the audience."""
+    data = encode_data(payload)
+    event = event_table.insert().values(
+        action=happening.action,
+        post_id=happening.post_id,
+        fm_user_id=happening.actor_id,
+        created=happening.now,
+        data=data,
+    )
+    event_id = await database.execute(event)
+    told = await _append(database, HOME_LOG, readers, happening, event_id)
+    told |= await _append(database, CHANNEL_LOG, _owners(channels), happening, event_id)
+    return Written(payload, data, told)
 
 
 def _author_and_followers(author_id: int) -> sa.Subquery:
@@ -138,40 +287,6 @@ def _members_of(group_id: int) -> sa.Subquery:
     )
 
 
-async def _fan_out(
-    database: AppDatabase, readers: sa.Subquery, actor_id: int, post_id: int, action: str, now
-) -> dict[int, int]:
-    """Number and insert the feed rows of one action, in three statements
-    whatever the number of readers; return {reader id: their event id}."""
-    await database.execute(_number_next_rows(readers))
-    await database.execute(_insert_feed_rows(readers, actor_id, post_id, action, now))
-    # The rows of this action share post, action and timestamp (to the
-    # microsecond), which no earlier like or unlike of the same post does.
-    # (post_id, action) is indexed; the actor is left out on purpose, so the
-    # planner has no other index to be tempted by.
-    query = sa.select(json_pairs(feed_table.c.to_user_id, feed_table.c.seq)).where(
-        feed_table.c.post_id == post_id,
-        feed_table.c.action == action,
-        feed_table.c.created == now,
-    )
-    pairs = await database.fetch_val(query)
-    return dict(json.loads(pairs)) if pairs else {}
-
-
-async def _add_group_event(
-    database: AppDatabase, group_id: int, actor_id: int, post_id: int, action: str, now
-) -> tuple[int, int]:
-    """The next event of a group's own stream, numbered by the group's
-    counter as a reader's are by theirs. Returns (group id, its event id)."""
-    counter = group_counter_table
-    this_group = counter.c.group_id == group_id
-    await database.execute(counter.update().where(this_group).values(seq=counter.c.seq + 1))
-    event_id = await database.fetch_val(sa.select(counter.c.seq).where(this_group))
-    event = dict(group_id=group_id, seq=event_id, fm_user_id=actor_id, post_id=post_id)
-    await database.execute(group_event_table.insert().values(**event, action=action, created=now))
-    return group_id, event_id
-
-
 async def _bump(database: AppDatabase, post_id: int, now: datetime) -> None:
     """Raise a post to the top of every feed that has it (FriendFeed's way)."""
     query = (
@@ -182,96 +297,114 @@ async def _bump(database: AppDatabase, post_id: int, now: datetime) -> None:
     await database.execute(query)
 
 
+async def _forget_events_about(database: AppDatabase, post_id: int) -> None:
+    """Drop the data of every event about a deleted post and its comments (or
+    a deleted comment): replays leave them out, and their text is gone."""
+    thread = sa.or_(post_table.c.id == post_id, post_table.c.parent_post_id == post_id)
+    about_it = event_table.c.post_id.in_(sa.select(post_table.c.id).where(thread))
+    await database.execute(event_table.update().where(about_it).values(data=None))
+
+
 @dataclass(frozen=True)
 class Thread:
     """A post and its comments: where a comment, a like or a deletion
     happens, and so who hears of it."""
 
     post_id: int
+    author_id: int  # who wrote the post: their profile shows it
     group_id: int | None = None  # the group it was posted in, if any
 
     def readers(self) -> sa.Subquery:
+        """Whose home channels hear of what happens in it."""
         # In a group, its members now: someone who left hears of nothing new.
         if self.group_id is not None:
             return _members_of(self.group_id)
         return _readers_of(self.post_id)
 
-
-@dataclass(frozen=True)
-class Told:
-    """Who heard of one action: {reader id: their event id}, and the
-    group's own stream, (group id, its event id), for an action in a group."""
-
-    readers: dict[int, int]
-    group: tuple[int, int] | None = None
-
-
-async def _tell(
-    database: AppDatabase, thread: Thread, actor_id: int, post_id: int, action: str, now
-) -> Told:
-    """Give every reader of the thread (and its group's stream) the action."""
-    event_ids = await _fan_out(database, thread.readers(), actor_id, post_id, action, now)
-    if thread.group_id is None:
-        return Told(event_ids)
-    group_event = await _add_group_event(database, thread.group_id, actor_id, post_id, action, now)
-    return Told(event_ids, group_event)
+    def channels(self) -> list[Channel]:
+        """The other channels that hear of it: its author's profile, its group's page."""
+        profile = Channel(PROFILE, self.author_id)
+        return [profile] if self.group_id is None else [profile, Channel(GROUP, self.group_id)]
 
 
 @one_transaction
 async def write_post(
-    database: AppDatabase, author_id: int, body: str, now: datetime, group_id: int | None = None
-) -> tuple[str, Told]:
-    """Insert a post and give it to its author and every follower (or, in a
-    group, to its members and the group's stream), in one transaction: four
-    statements, three more in a group. Returns its uid and who was told."""
+    database: AppDatabase,
+    author_id: int,
+    body: str,
+    now: datetime,
+    describe: Callable[[str], dict],
+    group_id: int | None = None,
+) -> Written:
+    """Insert a post and tell its author and every follower (or, in a group,
+    its members), its author's profile and its group's page, in one
+    transaction. `describe(uid)` gives the event's data."""
     post_id, uid = await insert_post(database, author_id, body, now, group_id=group_id)
-    if group_id is None:
-        readers = _author_and_followers(author_id)
-        return uid, Told(await _fan_out(database, readers, author_id, post_id, "post", now))
-    return uid, await _tell(database, Thread(post_id, group_id), author_id, post_id, "post", now)
+    thread = Thread(post_id, author_id, group_id)
+    readers = thread.readers() if group_id is not None else _author_and_followers(author_id)
+    happening = Happening("post", author_id, post_id, now)
+    return await _tell(database, readers, thread.channels(), happening, describe(uid))
 
 
 @one_transaction
 async def write_comment(
-    database: AppDatabase, author_id: int, thread: Thread, body: str, now: datetime
-) -> tuple[str, Told]:
-    """Comment on a post: everyone who has the post hears of it, and it rises.
-    Returns the comment's uid and who was told."""
+    database: AppDatabase,
+    author_id: int,
+    thread: Thread,
+    body: str,
+    now: datetime,
+    describe: Callable[[str], dict],
+) -> Written:
+    """Comment on a post: everyone who has the post hears of it, and it
+    rises. `describe(uid)` gives the event's data."""
     comment_id, uid = await insert_post(
         database, author_id, body, now, parent_post_id=thread.post_id, group_id=thread.group_id
     )
-    told = await _tell(database, thread, author_id, comment_id, "comment", now)
+    happening = Happening("comment", author_id, comment_id, now)
+    written = await _tell(database, thread.readers(), thread.channels(), happening, describe(uid))
     await _bump(database, thread.post_id, now)
-    return uid, told
+    return written
 
 
 @one_transaction
 async def write_like(
-    database: AppDatabase, user_id: int, post_id: int, thread: Thread, like: bool, now: datetime
-) -> tuple[list[str], Told | None]:
+    database: AppDatabase,
+    user_id: int,
+    post_id: int,
+    thread: Thread,
+    like: bool,
+    now: datetime,
+    describe: Callable[[list[str]], dict],
+) -> tuple[list[str], Written | None]:
     """Like or unlike a post or a comment of `thread`. Returns its likers
-    afterwards, and who was told, or None when nothing changed."""
+    afterwards, and the action written, or None when nothing changed.
+    `describe(likers)` gives the event's data: the likers as of this like."""
     if like:
         changed = await add_like(database, post_id, user_id, now)
     else:
         changed = await remove_like(database, post_id, user_id)
-    told = None
-    if changed:
-        told = await _tell(database, thread, user_id, post_id, "like" if like else "unlike", now)
-        if like and post_id == thread.post_id:  # a liked post rises; a liked comment does not
-            await _bump(database, post_id, now)
     likers = (await likers_of(database, [post_id]))[post_id]
-    return likers, told
+    if not changed:
+        return likers, None
+    happening = Happening("like" if like else "unlike", user_id, post_id, now)
+    written = await _tell(
+        database, thread.readers(), thread.channels(), happening, describe(likers)
+    )
+    if like and post_id == thread.post_id:  # a liked post rises; a liked comment does not
+        await _bump(database, post_id, now)
+    return likers, written
 
 
 @one_transaction
 async def write_delete(
-    database: AppDatabase, user_id: int, post_id: int, thread: Thread, now: datetime
-) -> Told:
-    """Delete a post (with its comments and likes) or a comment, and tell
-    everyone who has the post."""
+    database: AppDatabase, user_id: int, post_id: int, thread: Thread, now: datetime, payload: dict
+) -> Written:
+    """Delete a post (with its comments and likes) or a comment, forget what
+    its events said, and tell everyone who has the post."""
     await delete_post(database, post_id, now)
-    return await _tell(database, thread, user_id, post_id, "delete", now)
+    await _forget_events_about(database, post_id)
+    happening = Happening("delete", user_id, post_id, now)
+    return await _tell(database, thread.readers(), thread.channels(), happening, payload)
 
 
 # --- Reading ----------------------------------------------------------------
@@ -283,10 +416,59 @@ def _newest_event_id(user_id: int):
     return sa.select(counter.c.seq).where(counter.c.user_id == user_id).scalar_subquery()
 
 
-async def newest_event_id(database: AppDatabase, user_id: int) -> int:
-    """Where a reader's event stream starts for a page rendered now (0 before
-    their first event)."""
-    return await database.fetch_val(sa.select(_newest_event_id(user_id))) or 0
+async def newest_event_ids(
+    database: AppDatabase, channels: list[Channel]
+) -> tuple[str, dict[Channel, int]]:
+    """The epoch, and the newest event id of each of these channels that
+    exists (one that is missing is no group or no person): one statement for
+    each log they are kept in."""
+    newest = {}
+    for log in {log_of(channel) for channel in channels}:
+        mine = [channel for channel in channels if log_of(channel) is log]
+        keys = (log.counter.c[key] for key in log.keys)
+        query = sa.select(*keys, log.counter.c.seq).where(
+            sa.or_(*(log.is_counter_of(channel) for channel in mine))
+        )
+        for row in await database.fetch_all(query):
+            *key, seq = row.values()
+            newest[log.channel_of(*key)] = seq
+    return await database.fetch_val(sa.select(current_epoch())), newest
+
+
+async def channel_start(database: AppDatabase, channel: Channel) -> tuple[str, int]:
+    """(the epoch, the newest event id of `channel`): where a page showing
+    that channel, rendered now, starts its stream. One statement."""
+    log = log_of(channel)
+    newest = sa.select(log.counter.c.seq).where(log.is_counter_of(channel)).scalar_subquery()
+    row = await database.fetch_one(sa.select(current_epoch().label("epoch"), newest.label("seq")))
+    return row["epoch"], row["seq"] or 0
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event of one channel, as a replay sends it."""
+
+    event_id: int  # its number in the channel
+    action: str
+    data: str  # one line of JSON, as it was sent live
+
+
+async def events_after(
+    database: AppDatabase, channel: Channel, after: int, limit: int
+) -> list[StoredEvent]:
+    """The events of a channel after the event id `after`, oldest first, at
+    most `limit`. What was deleted since is left out, all but the deletion
+    itself (its data is gone, see `_forget_events_about`)."""
+    events = log_of(channel).events
+    query = (
+        sa.select(events.c.seq, event_table.c.action, event_table.c.data)
+        .join_from(events, event_table, event_table.c.id == events.c.event_id)
+        .where(log_of(channel).is_event_of(channel), events.c.seq > after)
+        .where(event_table.c.data.is_not(None))
+        .order_by(events.c.seq)
+        .limit(limit)
+    )
+    return [StoredEvent(*row.values()) for row in await database.fetch_all(query)]
 
 
 def _older_than(user_id: int, before: int):
@@ -307,12 +489,13 @@ async def home_page(database: AppDatabase, user_id: int, before: int | None = No
 
     Three statements whatever the page shows: the posts (with the group of
     each made in one), their comments and their likers. Returns those rows,
-    the feed id to ask for the next page (None at the end), and the newest
-    event id, where the event stream starts.
+    the feed id to ask for the next page (None at the end), and the epoch
+    and newest event id of the home channel, where the event stream starts.
     """
     query = (
         sa.select(
             feed_table.c.id.label("feed_id"),
+            current_epoch().label("epoch"),
             _newest_event_id(user_id).label("last_event_id"),
             *POST_COLUMNS,
             group_table.c.name.label("group_name"),
@@ -332,75 +515,15 @@ async def home_page(database: AppDatabase, user_id: int, before: int | None = No
     rows = await database.fetch_all(query)
     shown = rows[:PAGE_SIZE]
     comments, likers = await comments_and_likers(database, shown)
+    if rows:
+        epoch, last_event_id = rows[0]["epoch"], rows[0]["last_event_id"]
+    else:  # nothing to show: the stream's start has to be read on its own
+        epoch, last_event_id = await channel_start(database, Channel(HOME, user_id))
     return {
         "posts": shown,
         "comments": comments,
         "likers": likers,
         "next_before": shown[-1]["feed_id"] if len(rows) > PAGE_SIZE else None,
-        "last_event_id": rows[0]["last_event_id"] if rows else 0,
+        "epoch": epoch,
+        "last_event_id": last_event_id,
     }
-
-
-author = user_table.alias("author")
-actor = user_table.alias("actor")
-parent = post_table.alias("parent")
-
-
-def _replay_query(events: sa.Table) -> sa.Select:
-    """What a stream replays from a table of events (a reader's feed rows, or
-    a group's events): each with its post, author, parent and actor."""
-    return sa.select(
-        events.c.seq.label("event_id"),
-        events.c.action,
-        events.c.post_id,
-        post_table.c.uid,
-        post_table.c.body,
-        post_table.c.created,
-        author.c.username,
-        author.c.image,
-        parent.c.uid.label("parent_uid"),
-        actor.c.username.label("actor_name"),
-        group_table.c.name.label("group_name"),
-        group_table.c.slug.label("group_slug"),
-    ).select_from(
-        events.join(post_table, post_table.c.id == events.c.post_id)
-        .join(author, author.c.id == post_table.c.user_id)
-        .join(actor, actor.c.id == events.c.fm_user_id)
-        .outerjoin(parent, parent.c.id == post_table.c.parent_post_id)
-        .outerjoin(group_table, group_table.c.id == post_table.c.group_id)
-    )
-
-
-async def _events_after(
-    database: AppDatabase, events: sa.Table, owner: sa.ColumnElement, after: int, limit: int
-) -> tuple[list[Record], dict[int, list[str]]]:
-    """The events of one stream after the event id `after`, oldest first,
-    with the likers of what their likes and unlikes are about. What was
-    deleted since is left out, all but the deletion itself."""
-    still_there = sa.or_(NOT_DELETED, events.c.action == "delete")
-    query = (
-        _replay_query(events)
-        .where(owner, events.c.seq > after, still_there)
-        .order_by(events.c.seq)
-        .limit(limit)
-    )
-    rows = await database.fetch_all(query)
-    liked_ids = {row["post_id"] for row in rows if row["action"] in ("like", "unlike")}
-    likers = await likers_of(database, liked_ids) if liked_ids else {}
-    return rows, likers
-
-
-async def events_after(
-    database: AppDatabase, user_id: int, after: int, limit: int = REPLAY_BATCH
-) -> tuple[list[Record], dict[int, list[str]]]:
-    """What a reader's stream missed after the event id `after`."""
-    owner = feed_table.c.to_user_id == user_id
-    return await _events_after(database, feed_table, owner, after, limit)
-
-
-async def group_events_after(
-    database: AppDatabase, group_id: int, after: int, limit: int = REPLAY_BATCH
-) -> tuple[list[Record], dict[int, list[str]]]:
-    """What a group's stream missed after the event id `after`."""
-    owner = group_event_table.c.group_id == group_id
-    return await _events_after(database, group_event_table, owner, after, limit)

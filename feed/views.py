@@ -2,12 +2,14 @@
 
 import re
 
-from quart import Blueprint, abort, current_app, g, jsonify, render_template, request
+from quart import Blueprint, abort, current_app, g, jsonify, render_template, request, session
 
 from db import get_database
+from feed.channels import GROUP, HOME, BadChannel, Channel, Cursor, parse_cursor, parse_names
 from feed.service import get_feed
 from group.models import group_by_slug
 from user.decorators import login_required
+from utilities.ratelimit import rate_limit
 from utilities.responses import wants_json
 
 feed_app = Blueprint("feed", __name__)
@@ -21,12 +23,12 @@ SSE_HEADERS = {
 
 # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
 ID_DIGITS = re.compile(r"[0-9]{1,19}")
-# Feed and event ids are signed 64-bit integers; SQLite cannot even bind a larger number.
+# Feed ids are signed 64-bit integers; SQLite cannot even bind a larger number.
 MAX_ID = 2**63 - 1
 
 
 def id_argument(value: str | None, name: str) -> int | None:
-    """A feed or event id from the query string or a header; 400 if it is not one."""
+    """A feed id from the query string; 400 if it is not one."""
     if value is None or value == "":
         return None
     if ID_DIGITS.fullmatch(value) is None or int(value) > MAX_ID:
@@ -51,20 +53,45 @@ async def older():
     page = await get_feed().home_page(g.user["id"], before)
     if wants_json():
         return jsonify(posts=page["posts"], next_before=page["next_before"])
-    return await render_template("feed/home.html", older=True, **page)
+    # A page of older posts is not live: the home page itself is.
+    return await render_template("feed/home.html", older=True, **{**page, "stream_cursor": None})
 
 
-def stream_cursor() -> int | None:
-    """Where a stream resumes. The browser sends Last-Event-ID when it
-    reconnects by itself; the page passes ?last_event_id= (its newest event
-    id when it was rendered) the first time."""
-    cursor = id_argument(request.headers.get("Last-Event-ID"), "Last-Event-ID")
-    if cursor is None:
-        cursor = id_argument(request.args.get("last_event_id"), "last_event_id")
-    return cursor
+def cursor_argument(value: str | None, name: str) -> Cursor | None:
+    """A stream position from a header or the query string; 400 if it is not one."""
+    if not value:
+        return None
+    try:
+        return parse_cursor(value, g.user["id"])
+    except BadChannel as error:
+        abort(400, description=f"{name}: {error}")
 
 
-async def stream_response(stream):
+def requested_channels() -> list[Channel]:
+    """The channels of ?channels=home,group:5,profile:7 (the home page's
+    alone when none are named); 400 if one is not a channel."""
+    names = request.args.get("channels")
+    if not names:
+        return [Channel(HOME, g.user["id"])]
+    try:
+        return parse_names(names, g.user["id"])
+    except BadChannel as error:
+        abort(400, description=str(error))
+
+
+async def open_stream(channels: list[Channel]):
+    """A stream of `channels`, from where the browser stands in each: its
+    Last-Event-ID when it reconnects by itself, else ?cursor=, the position
+    the page was rendered with."""
+    resumed = cursor_argument(request.headers.get("Last-Event-ID"), "Last-Event-ID")
+    rendered = cursor_argument(request.args.get("cursor"), "cursor")
+    await rate_limit("STREAM_LIMIT_PER_USER", g.user["id"])
+    start = await get_feed().stream_start(channels, resumed, rendered)
+    if start is None:
+        abort(404, description="There is no such group or person.")
+    if request.method == "HEAD":  # the answer's status and headers, and no stream
+        return "", 200, SSE_HEADERS
+    stream = get_feed().stream(g.user, session["session_id"], start)
     response = await current_app.make_response((stream, SSE_HEADERS))
     response.timeout = None  # a stream lasts as long as the page is open
     return response
@@ -73,15 +100,15 @@ async def stream_response(stream):
 @feed_app.route("/sse")
 @login_required
 async def sse():
-    return await stream_response(get_feed().stream(g.user["id"], stream_cursor()))
+    """The one stream of a browser: every channel its open tabs show."""
+    return await open_stream(requested_channels())
 
 
 @feed_app.route("/groups/<slug>/sse")
 @login_required
 async def group_sse(slug: str):
-    """A group page's stream: its posts, comments, likes and deletions."""
+    """A group page's stream alone: its posts, comments, likes and deletions."""
     group = await group_by_slug(get_database(), slug, g.user["id"])
     if group is None:
         abort(404, description="There is no such group.")
-    stream = get_feed().group_stream(group["id"], g.user["id"], stream_cursor())
-    return await stream_response(stream)
+    return await open_stream([Channel(GROUP, group["id"])])

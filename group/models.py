@@ -21,7 +21,7 @@ from databases.interfaces import Record
 
 from db import INTEGRITY_ERRORS, AppDatabase, Timestamp, metadata, one_transaction, utc_now
 from post.models import NOT_DELETED, POST_COLUMNS, post_table, posts_with_authors
-from user.models import public_user_columns, user_table
+from user.models import channel_counter_table, public_user_columns, user_table
 from utilities.like import ESCAPE, containing, starting_with
 
 MAX_NAME_LENGTH = 50
@@ -64,16 +64,9 @@ membership_table = sa.Table(
     sa.Index("ix_membership_user_id", "user_id"),
 )
 
-# Each group's stream counter: the event id of the newest event of its page's
-# stream (see feed.models, which numbers a group's events as a reader's).
-# A table of its own for the reason `feed_counter` is one: inserting a post
-# into the group locks the group's row for its foreign key check.
-group_counter_table = sa.Table(
-    "group_counter",
-    metadata,
-    sa.Column("group_id", sa.Integer, sa.ForeignKey("group.id"), primary_key=True),
-    sa.Column("seq", sa.BigInteger, nullable=False),
-)
+# A group's page has a stream channel of its own (see feed.channels), counted
+# in `channel_counter` under this kind.
+GROUP_CHANNEL = "group"
 
 
 # --- Slugs --------------------------------------------------------------------
@@ -132,7 +125,8 @@ async def _insert_group(
             name=name, slug=slug, description=description, user_id=creator_id, created=now
         )
     )
-    await database.execute(group_counter_table.insert().values(group_id=group_id, seq=0))
+    counter = {"kind": GROUP_CHANNEL, "owner_id": group_id, "seq": 0}
+    await database.execute(channel_counter_table.insert().values(counter))
     await database.execute(
         membership_table.insert().values(
             group_id=group_id, user_id=creator_id, role=OWNER, created=now
@@ -214,11 +208,6 @@ def _role_of(user_id: int | None, group_id) -> sa.ColumnElement:
     )
 
 
-def _newest_event_id(group_id) -> sa.ScalarSelect:
-    counter = group_counter_table
-    return sa.select(counter.c.seq).where(counter.c.group_id == group_id).scalar_subquery()
-
-
 async def is_member(database: Database, group_id: int, user_id: int) -> bool:
     return await database.fetch_val(sa.select(_role_of(user_id, group_id))) is not None
 
@@ -243,13 +232,10 @@ GROUP_COLUMNS = (
 
 
 async def group_by_slug(database: Database, slug: str, viewer_id: int | None) -> Record | None:
-    """The group called `slug`, with its number of members, the viewer's
-    role in it (None when they are not a member) and the newest event id of
-    its stream, where its page's stream starts, in one statement."""
+    """The group called `slug`, with its number of members and the viewer's
+    role in it (None when they are not a member), in one statement."""
     query = sa.select(
-        *GROUP_COLUMNS,
-        _role_of(viewer_id, group_table.c.id).label("viewer_role"),
-        _newest_event_id(group_table.c.id).label("last_event_id"),
+        *GROUP_COLUMNS, _role_of(viewer_id, group_table.c.id).label("viewer_role")
     ).where(group_table.c.slug == slug)
     return await database.fetch_one(query)
 

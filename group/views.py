@@ -7,8 +7,10 @@ from databases.interfaces import Record
 from quart import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
 from db import get_database
+from feed.channels import Channel
 from feed.service import get_feed
 from group.models import (
+    GROUP_CHANNEL,
     MAX_DESCRIPTION_LENGTH,
     MAX_NAME_LENGTH,
     create_group,
@@ -117,9 +119,14 @@ async def described_posts(group_id: int) -> list[dict]:
 @group_app.route("/groups/<slug>")
 async def group_page(slug: str):
     group = await group_or_404(slug)
+    # Live for someone logged in, from where the group's channel stands,
+    # read before the posts: a change in between is told again, not lost.
+    channel = Channel(GROUP_CHANNEL, group["id"])
+    stream_cursor = await get_feed().page_cursor(channel) if g.user else None
     return await render_template(
         "group/group.html",
         group=group,
+        stream_cursor=stream_cursor,
         members=await group_members(get_database(), group["id"]),
         posts=await described_posts(group["id"]),
     )

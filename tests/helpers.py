@@ -10,6 +10,8 @@ from db import metadata
 from user.models import insert_user, user_by_name, user_table
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+# Where a live page's stream starts: its channel, at the newest event it shows.
+STREAM_CURSOR = re.compile(r'data-stream-cursor="([^"]+)"')
 PASSWORD = "correct horse battery staple"
 
 

@@ -14,7 +14,7 @@ import httpx
 from bench.common import Server, free_port, hypercorn
 from settings import RATE_LIMITS
 from tests.conftest import REDIS_URL, redis_available
-from tests.helpers import CSRF_META, PASSWORD
+from tests.helpers import CSRF_META, PASSWORD, STREAM_CURSOR
 
 # A module's tests share one server and sign many people up from one address:
 # limits high enough never to be met. tests/test_ratelimit.py tests the limits.
@@ -63,9 +63,31 @@ def processes_over_redis(database_url: str, count: int = 2):
 
 @dataclass
 class Event:
-    id: int
+    """One event of a stream: `id` is its number in its channel (`channel`,
+    named in its data), `cursor` the stream's whole position after it."""
+
+    id: int | None
     name: str
     data: dict
+    cursor: str = ""
+
+    @property
+    def channel(self) -> str | None:
+        return self.data.get("channel")
+
+
+def positions_of(cursor: str) -> dict[str, int]:
+    """{channel name: event id} of a cursor such as "E/home=3/group:1=2"."""
+    return {
+        name: int(seq) for name, _, seq in (part.partition("=") for part in cursor.split("/")[1:])
+    }
+
+
+def event_from(fields: dict[str, str]) -> Event:
+    data = json.loads(fields["data"])
+    cursor = fields.get("id", "")
+    event_id = positions_of(cursor).get(data.get("channel")) if cursor else None
+    return Event(event_id, fields["event"], data, cursor)
 
 
 # How long a test waits for an event it expects. The server pings idle
@@ -82,6 +104,7 @@ class EventStream:
         self.retry: int | None = None
         self.pings = 0
         self.received: list[Event] = []
+        self.cursor = ""  # the last id: line, as the browser would send it back
 
     async def next(self, expected: str = "the next event") -> Event:
         """The next event, or a failure naming the `expected` one if it does not come."""
@@ -98,12 +121,13 @@ class EventStream:
         return event
 
     async def _read_event(self) -> Event:
-        """Comments (pings) and `retry:` are noted and skipped."""
+        """Comments (pings), `retry:` and frames with only an `id:` are noted
+        and skipped."""
         fields: dict[str, str] = {}
         async for line in self.lines:
             if line == "":
                 if "event" in fields:
-                    return Event(int(fields["id"]), fields["event"], json.loads(fields["data"]))
+                    return event_from(fields)
                 fields = {}
             elif line.startswith(":"):
                 self.pings += 1
@@ -111,15 +135,19 @@ class EventStream:
                 name, _, value = line.partition(": ")
                 if name == "retry":
                     self.retry = int(value)
+                elif name == "id":
+                    self.cursor = value
                 fields[name] = value
         raise EOFError("the stream ended")
 
     async def subscribed(self) -> None:
-        """Wait for the `retry:` line, which the server sends once it has
-        subscribed the stream to the bus."""
+        """Wait for the first `id:` line, which the server sends once it has
+        subscribed the stream to the bus, after `retry:`."""
         async for line in self.lines:
             if line.startswith("retry: "):
                 self.retry = int(line.removeprefix("retry: "))
+            elif line.startswith("id: "):
+                self.cursor = line.removeprefix("id: ")
                 return
         raise EOFError("the stream ended")
 
@@ -184,22 +212,41 @@ class Person:
         assert answer.status_code == 201, answer.text
         return answer.json()["slug"]
 
-    def stream(self, last_event_id: int | None = None, query_cursor: int | None = None):
-        """An open /sse stream; `last_event_id` is sent as the browser's header."""
-        return self._open_stream("/sse", last_event_id, query_cursor)
+    def stream(
+        self, last_event_id: int | str | None = None, query_cursor: int | str | None = None
+    ):
+        """An open /sse stream of the home channel. `last_event_id` is sent as
+        the browser's header, `query_cursor` as the page's ?cursor=: a whole
+        cursor, or a number in the home channel."""
+        return self._open_stream("/sse", "/", last_event_id, query_cursor)
 
-    def group_stream(self, slug: str, last_event_id: int | None = None):
+    def group_stream(self, slug: str, last_event_id: int | str | None = None):
         """An open stream of a group's page."""
-        return self._open_stream(f"/groups/{slug}/sse", last_event_id)
+        return self._open_stream(f"/groups/{slug}/sse", f"/groups/{slug}", last_event_id)
+
+    async def cursor_at(self, page: str, event_id: int) -> str:
+        """The cursor of `page`'s channel at `event_id`, as the browser would
+        hold it: the page names its channel and the epoch."""
+        rendered = STREAM_CURSOR.search((await self.http.get(page)).text).group(1)
+        epoch, channel = rendered.split("/")[0], next(iter(positions_of(rendered)))
+        return f"{epoch}/{channel}={event_id}"
 
     @asynccontextmanager
     async def _open_stream(
-        self, path: str, last_event_id: int | None, query_cursor: int | None = None
+        self,
+        path: str,
+        page: str,
+        last_event_id: int | str | None,
+        query_cursor: int | str | None = None,
     ):
         headers = {"Accept": "text/event-stream"}
+        if isinstance(last_event_id, int):
+            last_event_id = await self.cursor_at(page, last_event_id)
+        if isinstance(query_cursor, int):
+            query_cursor = await self.cursor_at(page, query_cursor)
         if last_event_id is not None:
-            headers["Last-Event-ID"] = str(last_event_id)
-        params = {"last_event_id": query_cursor} if query_cursor is not None else {}
+            headers["Last-Event-ID"] = last_event_id
+        params = {"cursor": query_cursor} if query_cursor is not None else {}
         async with self.http.stream("GET", path, headers=headers, params=params) as response:
             assert response.status_code == 200, await response.aread()
             yield EventStream(response)

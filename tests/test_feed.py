@@ -5,7 +5,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from db import json_pairs
+from db import json_rows
 from feed.models import feed_table
 from post.models import post_by_uid
 from relationship.models import follow
@@ -127,7 +127,7 @@ async def test_event_ids_of_a_huge_fan_out_are_read_back_whole(database):
     digit = sa.union_all(*[sa.select(sa.literal(d).label("d")) for d in range(10)]).subquery()
     places = [digit.alias(f"place{power}") for power in range(5)]
     number = sum(place.c.d * 10**power for power, place in enumerate(places)) + 100_000
-    text = await database.fetch_val(sa.select(json_pairs(number, number)).select_from(*places))
+    text = await database.fetch_val(sa.select(json_rows(number, number)).select_from(*places))
     pairs = dict(json.loads(text))
     assert len(text) > 1024 * 1024
     assert len(pairs) == 100_000 and pairs[100_000] == 100_000 and pairs[199_999] == 199_999

@@ -43,6 +43,21 @@ feed_counter_table = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
 )
 
+# A person's profile page has a stream channel of its own (see feed.channels).
+PROFILE_CHANNEL = "profile"
+
+# The counters of every other stream channel: a group's page, a person's
+# profile (see feed.channels), one row per channel, raised as `feed_counter`
+# is. Kept here, beside it, because every package that creates such a channel
+# (a group, a person) may depend on this one.
+channel_counter_table = sa.Table(
+    "channel_counter",
+    metadata,
+    sa.Column("kind", sa.String(10), primary_key=True),  # "group", "profile"
+    sa.Column("owner_id", sa.Integer, primary_key=True),  # the group's or the person's id
+    sa.Column("seq", sa.BigInteger, nullable=False),
+)
+
 # One row per login. The session cookie holds only the row's random id: a
 # login ends for every copy of the cookie when its row is deleted (logout)
 # or when `expires` passes, whatever the cookie says.
@@ -94,12 +109,14 @@ async def create_user(database: Database, username: str, password: str) -> int:
 @one_transaction
 async def insert_user(database: AppDatabase, username: str, password_hash: str) -> int:
     """Insert a user whose password is already hashed (bench/ seeds thousands),
-    and their feed counter."""
+    with the counters of their home and profile streams."""
     query = user_table.insert().values(
         username=username, password=password_hash, created=utc_now()
     )
     user_id = await database.execute(query)
     await database.execute(feed_counter_table.insert().values(user_id=user_id, seq=0))
+    profile_counter = {"kind": PROFILE_CHANNEL, "owner_id": user_id, "seq": 0}
+    await database.execute(channel_counter_table.insert().values(profile_counter))
     return user_id
 
 
@@ -129,12 +146,13 @@ async def create_session(database: Database, user_id: int, lifetime: timedelta) 
 
 
 async def user_by_session(database: Database, session_id: str) -> Record | None:
-    """The user logged in with this session, unless it ended or expired.
+    """The user logged in with this session, unless it ended or expired, with
+    when it expires (`session_expires`: their open streams end then).
 
     One query for both, since every page a logged-in person opens asks it.
     """
     query = (
-        sa.select(user_table)
+        sa.select(user_table, session_table.c.expires.label("session_expires"))
         .select_from(session_table.join(user_table))
         .where(session_table.c.id == session_id, session_table.c.expires > utc_now())
     )

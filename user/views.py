@@ -16,6 +16,7 @@ from quart import (
 from werkzeug.datastructures import FileStorage
 
 from db import DATABASE_ERRORS, INTEGRITY_ERRORS, get_database
+from feed.channels import PROFILE, Channel
 from feed.service import get_feed
 from relationship.models import follow_counts, is_following
 from user.decorators import login_required, user_or_404
@@ -173,6 +174,7 @@ async def logout():
             # The cookie is cleared all the same; a copy of it would work
             # until the session expires (SESSION_LIFETIME_S).
             current_app.logger.warning("Logout could not end session in the database: %r", error)
+        await get_feed().end_session(session_id)  # and its open streams, everywhere
     session.clear()
     await flash("You have been logged out", "info")
     return redirect(url_for("user.login"))
@@ -184,10 +186,11 @@ async def profile(username: str):
     database = get_database()
     followers, following = await follow_counts(database, user["id"])
     viewer_follows = bool(g.user) and await is_following(database, g.user["id"], user["id"])
-    # Someone logged in hears of changes to these posts on their own event
-    # stream. Where it starts is read before the posts: a change in between
+    # The page is live for someone logged in: its stream starts where the
+    # profile's channel stands, read before the posts: a change in between
     # is then told again, which shows nothing new, rather than never.
-    last_event_id = await get_feed().newest_event_id(g.user["id"]) if g.user else None
+    profile_channel = Channel(PROFILE, user["id"])
+    stream_cursor = await get_feed().page_cursor(profile_channel) if g.user else None
     return await render_template(
         "user/profile.html",
         user=user,
@@ -195,7 +198,7 @@ async def profile(username: str):
         following=following,
         viewer_follows=viewer_follows,
         posts=await get_feed().profile_posts(user["id"]),
-        last_event_id=last_event_id,
+        stream_cursor=stream_cursor,
     )
 
 

@@ -1,0 +1,98 @@
+"""What each event tells the page: the one place its data is described.
+
+An event's data is built once, when its action is written, and stored with
+it (`feed.models.event_table`): the live stream and every later replay send
+those same bytes, so a replayed event cannot differ from the live one.
+
+The shapes below are what static/js/broadcast.js reads. Each event also
+carries `channel`, the name of the channel it was sent on (added by
+`feed.wire.frame_tail`, since one event is sent on several channels).
+tests/test_event_payloads.py checks real events against these declarations.
+"""
+
+from typing import TypedDict
+
+
+class Author(TypedDict):
+    username: str
+    avatar: str
+    url: str
+
+
+class GroupLabel(TypedDict):
+    name: str
+    url: str
+
+
+class CommentData(TypedDict):
+    uid: str
+    body: str
+    created: str  # ISO 8601 with its offset
+    author: Author
+    likes: int
+    likers: list[str]
+
+
+class PostData(CommentData):
+    comments: list[CommentData]
+    group: GroupLabel | None  # the group it was posted in, shown outside it
+
+
+class PostEvent(TypedDict):
+    post: PostData
+
+
+class CommentEvent(TypedDict):
+    post_uid: str
+    comment: CommentData
+
+
+class LikeEvent(TypedDict):
+    """A like or an unlike, of a post or of one of its comments."""
+
+    post_uid: str
+    comment_uid: str | None  # None when the post itself was liked
+    user: str  # who liked or unliked
+    likes: int
+    likers: list[str]  # everyone who liked it, as of this like
+
+
+class DeleteEvent(TypedDict):
+    """A post deleted (with its comments), or one of its comments."""
+
+    post_uid: str
+    comment_uid: str | None
+
+
+# Each action's data, by the SSE event name it is sent under.
+PAYLOADS: dict[str, type] = {
+    "post": PostEvent,
+    "comment": CommentEvent,
+    "like": LikeEvent,
+    "unlike": LikeEvent,
+    "delete": DeleteEvent,
+}
+
+
+def post_event(post: PostData) -> PostEvent:
+    return {"post": post}
+
+
+def comment_event(post_uid: str, comment: CommentData) -> CommentEvent:
+    return {"post_uid": post_uid, "comment": comment}
+
+
+def like_event(
+    post_uid: str, comment_uid: str | None, username: str, likers: list[str]
+) -> LikeEvent:
+    return {
+        "post_uid": post_uid,
+        "comment_uid": comment_uid,
+        "user": username,
+        "likes": len(likers),
+        "likers": likers,
+    }
+
+
+def delete_event(post_uid: str, comment_uid: str | None) -> DeleteEvent:
+    return {"post_uid": post_uid, "comment_uid": comment_uid}
