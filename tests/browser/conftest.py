@@ -97,8 +97,9 @@ async def people(browser, server, request):
 
     yield arrive
     for visitor in visitors:
+        screenshot = screenshot_path(request.node.name, visitor.username)
         if not visitor.page.is_closed():  # a test may close a tab
-            await visitor.page.screenshot(path=screenshot_path(request.node.name, visitor.username))
+            await visitor.page.screenshot(path=screenshot)
         await visitor.page.context.close()
     problems = [
         f"{visitor.username}: {problem}"

@@ -36,6 +36,7 @@ document.addEventListener("quartfeed:live-event", (event) => {
 class StreamRequests:
     """The /sse requests the pages of one browser context make, and which
     of them are still open (an EventSource that closes fails its request)."""
+
     # TODO: count the open streams on the server, once it says how many.
 
     def __init__(self, context: BrowserContext) -> None:
