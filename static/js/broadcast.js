@@ -638,6 +638,7 @@ function stopSharing() {
   stopAsking?.();
   tellOtherTabs({ type: "leave", tab: tabId });
   tabLink?.close();
+  tabLink = null;
 }
 
 // ---- Holding the stream ------------------------------------------------------------

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from playwright.async_api import BrowserContext, Page, Request, expect
+from playwright.async_api import BrowserContext, Page, Request, Route, expect
 
 from tests.browser import BROWSER_TESTS
 from tests.browser.visitor import Visitor
@@ -120,20 +120,23 @@ async def expect_each_event_once(tab: Visitor) -> None:
     assert len(shown) == len(set(shown)), f"{tab.page.url} showed an event twice: {events}"
 
 
-async def open_tab_rendered_earlier(first: Visitor, path: str) -> Visitor:
-    """A tab of `path` whose page says it was rendered before any event of
-    its channel: as if the events since came while it loaded."""
+def rendering(path: str, change: Callable[[str], str]):
+    """Prepares a tab to `change` the HTML of `path` the first time it loads."""
 
-    async def render_earlier(route) -> None:
+    async def change_the_page(route: Route) -> None:
         page = await route.fetch()
-        html = re.sub(r'(data-stream-cursor="[^"]*=)\d+"', r'\g<1>0"', await page.text())
-        await route.fulfill(response=page, body=html)
+        await route.fulfill(response=page, body=change(await page.text()))
 
-    tab = Visitor(first.username, await first.page.context.new_page())
-    first.tabs.append(tab)
-    await tab.page.route(f"**{path}", render_earlier, times=1)
-    await tab.page.goto(path)
-    return tab
+    async def prepare(page: Page) -> None:
+        await page.route(lambda url: urlsplit(url).path == path, change_the_page, times=1)
+
+    return prepare
+
+
+def rendered_earlier(html: str) -> str:
+    """The page as if rendered before its channel's first event: as if the
+    events since came while it loaded."""
+    return re.sub(r'(data-stream-cursor="[^"]*=)\d+"', r'\g<1>0"', html)
 
 
 def holder_of(stream: Request, tabs: list[Visitor]) -> Visitor:
@@ -199,7 +202,7 @@ async def test_twelve_tabs_share_one_stream_and_a_closing_holder_hands_it_over(p
 
     # A tab that joins behind the stream has it replay what it missed; the
     # tabs that had it already show nothing twice.
-    behind = await open_tab_rendered_earlier(bob, "/user/alice")
+    behind = await bob.open_tab("/user/alice", rendering("/user/alice", rendered_earlier))
     tabs.append(behind)
     await streams.until(
         lambda: 0 in streams.start(streams.made[-1]).values(), "a stream that replays"
@@ -233,3 +236,174 @@ async def test_twelve_tabs_share_one_stream_and_a_closing_holder_hands_it_over(p
         await expect(tab.page.locator("#stream-status")).to_be_empty()
     await alice.close()
     await carol.close()
+
+
+async def another_browser_of(people, visitor: Visitor) -> Visitor:
+    """The same person, logged in in a browser of their own (another device)."""
+    (other,) = await people(visitor.username, signed_up=False)
+    await other.log_in()
+    return other
+
+
+async def test_two_browsers_of_one_person_with_twelve_tabs_each_open_no_more_streams(
+    people, server
+):
+    bob, alice, _, slug = await a_world_for_bob(people, server)
+    bob_on_a_phone = await another_browser_of(people, bob)
+    devices = []
+    for device in (bob, bob_on_a_phone):
+        await device.page.goto("/")
+        streams = StreamRequests(device.page.context)
+        tabs = await open_tabs(device, page_paths(slug, 12)[1:])
+        await streams.until(
+            lambda streams=streams: len(streams.open) == 1 and len(streams.open[0].url) > 0,
+            "one stream",
+        )
+        devices.append((streams, tabs))
+    for streams, _ in devices:
+        await streams.until(
+            lambda streams=streams: len(streams.channels(streams.open[-1])) == 4,
+            "the stream of every channel",
+        )
+    requests_so_far = [len(streams.made) for streams, _ in devices]
+
+    # Neither browser's stream is dropped or opened again while events
+    # reach all 24 tabs (the server ends a person's oldest stream when they
+    # hold too many: with a stream per tab, they would take turns).
+    for number in range(1, 4):
+        await alice.post(f"Number {number}")
+    for _, tabs in devices:
+        for tab in tabs_showing(tabs, "/", "/user/alice"):
+            await expect(tab.post_bodies.filter(has_text="Number")).to_have_text(
+                ["Number 3", "Number 2", "Number 1"]
+            )
+            await expect_each_event_once(tab)
+    assert [len(streams.made) for streams, _ in devices] == requests_so_far
+    assert [len(streams.open) for streams, _ in devices] == [1, 1]
+    await alice.close()
+
+
+# Counts the streams a tab opens, at once (Playwright hears of requests a
+# little later).
+COUNT_STREAMS_OPENED = """
+window.streamsOpened = 0;
+window.EventSource = class extends window.EventSource {
+  constructor(...args) {
+    super(...args);
+    window.streamsOpened += 1;
+  }
+};
+"""
+
+
+async def streams_opened(tabs: list[Visitor]) -> int:
+    return sum([await tab.page.evaluate("window.streamsOpened") for tab in tabs])
+
+
+async def expect_logged_out(tabs: list[Visitor]) -> None:
+    """Each tab says so, with a link to log in and come back to it."""
+    for tab in tabs:
+        status = tab.page.locator("#stream-status")
+        await expect(status).to_contain_text("You are logged out.")
+        path = urlsplit(tab.page.url).path
+        link = status.get_by_role("link", name="Log in")
+        await expect(link).to_have_attribute("href", f"/login?next={path}")
+
+
+async def test_logging_out_in_one_tab_ends_the_stream_and_every_tab_says_so(people, server):
+    bob, alice, _, slug = await a_world_for_bob(people, server)
+    bob_on_a_phone = await another_browser_of(people, bob)
+    paths = ["/user/alice", f"/groups/{slug}"]
+    laptop, phone = [], []
+    laptop_streams = StreamRequests(bob.page.context)
+    for device, tabs in ((bob, laptop), (bob_on_a_phone, phone)):
+        # The page's timers run as the test says (they do, unless it says otherwise).
+        await device.page.context.clock.install()
+        await device.page.context.add_init_script(COUNT_STREAMS_OPENED)
+        await device.page.goto("/")
+        device.tolerate("401", about="/sse")  # the stream refused, the HEAD that asks why
+        tabs.extend(await open_tabs(device, paths))
+
+    # Logging out in a tab that does not hold the stream: the server ends
+    # it (event: logout), and the tab that held it tells the others.
+    await laptop_streams.until(lambda: len(laptop_streams.open) == 1, "one stream")
+    await expect(laptop[2].page.locator("#posts")).to_be_attached()
+    await laptop[2].log_out()
+    await expect_logged_out(laptop[:2])
+    await laptop_streams.until(lambda: not laptop_streams.open, "no stream")
+    opened = await streams_opened(laptop[:2])
+    # No tab tries again, however long it waits.
+    await bob.page.context.clock.run_for(60_000)
+    assert await streams_opened(laptop[:2]) == opened
+    await expect_logged_out(laptop[:2])
+
+    # The phone's own session goes on.
+    await alice.post("Still there, phone?")
+    await expect(phone[0].post("Still there, phone?")).to_be_visible()
+
+    # Logging out in the tab that holds the stream: the next one to hold it
+    # is refused (401), asks why (HEAD) and tells the others.
+    await phone[0].log_out()
+    await expect_logged_out(phone[1:])
+    await bob_on_a_phone.page.context.clock.run_for(60_000)
+    await expect_logged_out(phone[1:])
+    await alice.close()
+
+
+def from_another_epoch(html: str) -> str:
+    """The page as if rendered before the database was restored."""
+    return re.sub(r'data-stream-cursor="[^/"]+/', 'data-stream-cursor="another-epoch/', html)
+
+
+async def test_a_reset_reloads_the_page_and_keeps_what_was_being_typed(people, server):
+    bob, alice, _, _ = await a_world_for_bob(people, server)
+    await alice.post("Something to answer")
+    # bob's home page comes from another epoch, and its stream waits until
+    # bob has typed a post and a comment.
+    typed = asyncio.Event()
+
+    async def hold_the_stream(route: Route) -> None:
+        await typed.wait()
+        await route.continue_()
+
+    await bob.page.route("**/sse?*", hold_the_stream)
+    await rendering("/", from_another_epoch)(bob.page)
+    await bob.open_home()
+    post_box = bob.page.get_by_label(re.compile(r"^What's new"))
+    await post_box.fill("Half a thought")
+    await bob.post("Something to answer").get_by_role("button", name="Comment").click()
+    comment_box = bob.post("Something to answer").get_by_placeholder("Write a comment")
+    await comment_box.fill("Half an answer")
+    typed.set()
+
+    # The server starts the stream over (event: reset): the page reloads,
+    # with what bob typed where he typed it, and is live again.
+    await expect(bob.page.locator("body")).not_to_have_attribute("data-opened-by-test", "yes")
+    await expect(post_box).to_have_value("Half a thought")
+    await expect(bob.page.locator("#post-chars")).to_have_text(re.compile(r"^\d+ characters left"))
+    await expect(comment_box).to_have_value("Half an answer")
+    await expect(comment_box).to_be_focused()
+    await alice.post("After the reset")
+    await expect(bob.post("After the reset")).to_be_visible()
+    await expect(post_box).to_have_value("Half a thought")
+    await alice.close()
+
+
+async def test_a_tab_without_web_locks_has_a_stream_of_its_own(people, server):
+    bob, alice, _, _ = await a_world_for_bob(people, server)
+    streams = StreamRequests(bob.page.context)
+    await bob.page.context.add_init_script(RECORD_LIVE_EVENTS)
+    await bob.page.goto("/")
+
+    async def without_web_locks(page: Page) -> None:
+        await page.add_init_script("delete Navigator.prototype.locks")
+
+    alone = await bob.open_tab("/user/alice", without_web_locks)
+    assert await alone.page.evaluate("'locks' in navigator") is False
+    await streams.until(lambda: len(streams.open) == 2, "a stream for each tab")
+    assert {request.frame.page for request in streams.open} == {bob.page, alone.page}
+    await alice.post("To every kind of tab")
+    for tab in (bob, alone):
+        await expect(tab.post("To every kind of tab")).to_have_count(1)
+        await expect_each_event_once(tab)
+    await alice.close()

@@ -6,6 +6,7 @@ ever sleeps for a fixed time.
 """
 
 import re
+from collections.abc import Awaitable, Callable
 
 from playwright.async_api import ConsoleMessage, Dialog, Locator, Page, expect
 
@@ -63,11 +64,16 @@ class Visitor:
         self.problems.append(f"{dialog.type} dialog opened: {dialog.message}")
         await dialog.dismiss()
 
-    async def open_tab(self, path: str) -> "Visitor":
-        """Open `path` in another tab of the same browser (cookies and all)."""
+    async def open_tab(
+        self, path: str, prepare: Callable[[Page], Awaitable] | None = None
+    ) -> "Visitor":
+        """Open `path` in another tab of the same browser (cookies, and the
+        console errors tolerated, and all); `prepare` the tab first."""
         tab = Visitor(self.username, await self.page.context.new_page())
         tab.tolerated = self.tolerated
         self.tabs.append(tab)
+        if prepare is not None:
+            await prepare(tab.page)
         await tab.page.goto(path)
         return tab
 
