@@ -63,17 +63,15 @@ def processes_over_redis(database_url: str, count: int = 2):
 
 @dataclass
 class Event:
-    """One event of a stream: `id` is its number in its channel (`channel`,
-    named in its data), `cursor` the stream's whole position after it."""
+    """One event of a stream: `id` is its number in `channel` (which the
+    server names in its data, taken out of `data` here), `cursor` the
+    stream's whole position after it."""
 
     id: int | None
     name: str
     data: dict
     cursor: str = ""
-
-    @property
-    def channel(self) -> str | None:
-        return self.data.get("channel")
+    channel: str | None = None
 
 
 def positions_of(cursor: str) -> dict[str, int]:
@@ -85,9 +83,10 @@ def positions_of(cursor: str) -> dict[str, int]:
 
 def event_from(fields: dict[str, str]) -> Event:
     data = json.loads(fields["data"])
+    channel = data.pop("channel", None)
     cursor = fields.get("id", "")
-    event_id = positions_of(cursor).get(data.get("channel")) if cursor else None
-    return Event(event_id, fields["event"], data, cursor)
+    event_id = positions_of(cursor).get(channel) if cursor else None
+    return Event(event_id, fields["event"], data, cursor, channel)
 
 
 # How long a test waits for an event it expects. The server pings idle

@@ -1,29 +1,50 @@
 """The event bus and the stream, in-process: ordering, overflow, clean-up."""
 
 import asyncio
+import re
 
 import pytest
 
 from application import create_app
 from feed import sse
+from feed.channels import GROUP, HOME, Channel
 from feed.events import (
     DELIVERY_SLICE,
+    DROPPED,
     HEARTBEAT,
+    LOGGED_OUT,
     QUEUE_SIZE,
     FeedEvent,
     RedisBackend,
+    SessionEnded,
     channel_of,
     create_bus,
+    read_message,
 )
-from feed.sse import InOrder, live_chunk
-from feed.wire import RETRY
+from feed.models import StoredEvent
+from feed.sse import InOrder
+from feed.wire import frame_tail
 from tests.conftest import REDIS_URL, empty_tables, redis_available
 from tests.helpers import register_and_login
 from tests.live import EVENT_DEADLINE_S
 
 
 def event_for(event_ids: dict[int, int], action: str = "post") -> FeedEvent:
-    return FeedEvent(action, '{"n":1}', event_ids)
+    """An event told to the home channels of these readers: {user id: event id}."""
+    return FeedEvent(action, '{"n":1}', {home(user_id): seq for user_id, seq in event_ids.items()})
+
+
+def home(user_id: int) -> Channel:
+    return Channel(HOME, user_id)
+
+
+def subscribe(bus, user_id: int, *channels: Channel, session: str = "session"):
+    """A stream of this person's home channel (and any others)."""
+    return bus.subscribe([home(user_id), *channels], user_id, session)
+
+
+def tail(action: str = "post", channel: str = "home") -> bytes:
+    return frame_tail(action, '{"n":1}', channel)
 
 
 async def receive(subscription, count: int) -> list:
@@ -49,55 +70,82 @@ async def bus(request):
 
 
 async def test_event_reaches_only_its_readers(bus):
-    with bus.subscribe(1) as reader, bus.subscribe(2) as other, bus.subscribe(3) as stranger:
+    with subscribe(bus, 1) as reader, subscribe(bus, 2) as other, subscribe(bus, 3) as stranger:
         await bus.publish(event_for({1: 10, 2: 11}))
-        assert await reader.next_all() == [(10, b'event: post\ndata: {"n":1}\n\n')]
-        assert await other.next_all() == [(11, b'event: post\ndata: {"n":1}\n\n')]
+        assert await reader.next_all() == [(home(1), 10, tail())]
+        assert await other.next_all() == [(home(2), 11, tail())]
         assert stranger.queue.empty()
 
 
+async def test_one_stream_hears_each_of_its_channels(bus):
+    book_club = Channel(GROUP, 7)
+    with subscribe(bus, 1, book_club) as stream, subscribe(bus, 2) as other:
+        await bus.publish(FeedEvent("post", '{"n":1}', {home(1): 3, book_club: 9}))
+        items = await receive(stream, 2)
+        assert set(items) == {(book_club, 9, tail(channel="group:7")), (home(1), 3, tail())}
+        assert other.queue.empty()
+
+
 async def test_two_tabs_of_one_reader_both_receive(bus):
-    with bus.subscribe(1) as first_tab, bus.subscribe(1) as second_tab:
+    with subscribe(bus, 1) as first_tab, subscribe(bus, 1) as second_tab:
         await bus.publish(event_for({1: 5}))
-        assert (await first_tab.next_all())[0][0] == (await second_tab.next_all())[0][0] == 5
+        assert (await first_tab.next_all())[0][1] == (await second_tab.next_all())[0][1] == 5
 
 
 async def test_reader_last_in_a_big_event_gets_it_before_the_next(bus):
-    """Streams are woken a slice of readers at a time; a reader in the last
+    """Streams are woken a slice of channels at a time; a reader in the last
     slice of one event and the first of the next still sees them in order."""
     crowd = {user_id: user_id for user_id in range(2, 2 + 3 * DELIVERY_SLICE)}
-    with bus.subscribe(1) as reader:
+    with subscribe(bus, 1) as reader:
         await bus.publish(event_for({**crowd, 1: 1000}))
         await bus.publish(event_for({1: 1001}))
         received = await receive(reader, 2)
-        assert [feed_id for feed_id, _ in received] == [1000, 1001]
+        assert [event_id for _, event_id, _ in received] == [1000, 1001]
 
 
 async def test_leaving_unsubscribes(bus):
-    with bus.subscribe(1):
+    with subscribe(bus, 1, Channel(GROUP, 2)):
         assert bus.subscriber_count() == 1
+        assert bus.streams_of(1) == 1
     assert bus.subscriber_count() == 0
+    assert bus.streams_of(1) == 0
 
 
-async def test_slow_stream_is_dropped_without_slowing_others():
+async def test_slow_stream_is_dropped_without_slowing_others(caplog):
     bus = create_bus("memory://")
     await bus.start()
-    with bus.subscribe(1) as slow, bus.subscribe(2) as fast:
-        for feed_id in range(QUEUE_SIZE + 1):
-            await bus.publish(event_for({1: feed_id, 2: feed_id}))
-            assert (await fast.next_all())[0][0] == feed_id
+    with subscribe(bus, 1) as slow, subscribe(bus, 2) as fast, caplog.at_level("INFO"):
+        for event_id in range(QUEUE_SIZE + 1):
+            await bus.publish(event_for({1: event_id, 2: event_id}))
+            assert (await fast.next_all())[0][1] == event_id
         assert await slow.next_all() == [None]  # told to go away and reconnect
+        assert slow.ended == DROPPED
+    assert f"Dropped a stream of user 1: {QUEUE_SIZE} events behind" in caplog.text
+    await bus.close()
 
 
 async def test_close_ends_every_stream(bus):
-    with bus.subscribe(1) as stream:
+    with subscribe(bus, 1) as stream:
         await bus.close()
         assert await stream.next_all() == [None]
 
 
-async def test_event_survives_the_trip_through_json():
-    event = event_for({1: 10, 22: 33}, "like")
-    assert FeedEvent.from_json(event.to_json()) == event
+async def test_a_session_that_ends_ends_its_streams_only(bus):
+    with (
+        subscribe(bus, 1, session="laptop") as laptop,
+        subscribe(bus, 1, session="phone") as phone,
+    ):
+        await bus.publish(SessionEnded("laptop"))
+        assert await receive(laptop, 1) == [None]
+        assert laptop.ended == LOGGED_OUT
+        await bus.publish(event_for({1: 1}))
+        assert [event_id for _, event_id, _ in await receive(phone, 1)] == [1]
+
+
+async def test_messages_survive_the_trip_through_json():
+    event = FeedEvent("like", '{"n":1}', {home(1): 10, Channel(GROUP, 22): 33})
+    assert read_message(event.to_json()) == event
+    assert read_message(SessionEnded("abc").to_json()) == SessionEnded("abc")
 
 
 # --- The stream, through Quart's test client ---------------------------------
@@ -125,11 +173,23 @@ async def test_stream_headers_and_retry_then_clean_disconnect(app, client):
         first = await connection.receive()
         assert bus.subscriber_count() == 1
         await connection.disconnect()
-    assert first == b"retry: 3000\n\n"
+    assert re.fullmatch(rb"retry: 3000\n\nid: [A-Za-z0-9_-]+/home=0\n\n", first)
     assert connection.headers["Content-Type"] == "text/event-stream"
     assert connection.headers["Cache-Control"] == "no-cache"
     assert connection.headers["X-Accel-Buffering"] == "no"
     assert bus.subscriber_count() == 0, "a closed stream must leave no subscriber behind"
+
+
+async def test_head_answers_at_once_and_opens_no_stream(app, client):
+    bus = app.extensions["bus"]
+    logged_out = await client.head("/sse", headers={"Accept": "text/event-stream"})
+    assert logged_out.status_code == 401
+    await register_and_login(client, "alice")
+    response = await client.head("/sse", headers={"Accept": "text/event-stream"})
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/event-stream"
+    assert await response.get_data() == b""
+    assert bus.subscriber_count() == 0
 
 
 # Idle for as long as these pings take, two seconds: a stream that polled
@@ -144,7 +204,7 @@ async def test_idle_stream_pings_and_runs_no_queries(app_config):
         client = app.test_client()
         database = app.extensions["database"]
         await register_and_login(client, "alice")
-        async with client.request("/sse?last_event_id=0") as connection:
+        async with client.request("/sse") as connection:
             await connection.send_complete()
             await read_until(connection, b": ping\n\n")  # connected and replayed
             statements_when_idle = database.statements
@@ -157,72 +217,203 @@ async def test_idle_stream_pings_and_runs_no_queries(app_config):
     assert statements_after_pings == statements_when_idle
 
 
-@pytest.mark.parametrize("cursor", ["abc", "-5", "1e3"])
-async def test_bad_cursor_is_400(client, cursor):
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("cursor=abc/home=x", "cursor"),
+        ("cursor=a b/home=1", "cursor"),
+        ("cursor=E/home=-5", "cursor"),
+        ("cursor=E/elsewhere=5", "cursor"),
+        ("channels=home,nowhere", "not a channel"),
+        ("channels=group:x", "not a channel"),
+        ("channels=home:5", "not a channel"),
+        ("channels=" + ",".join(f"group:{n}" for n in range(40)), "at most 32"),
+    ],
+)
+async def test_bad_channels_and_cursors_are_400(client, query, expected):
     await register_and_login(client, "alice")
-    response = await client.get(
-        f"/sse?last_event_id={cursor}", headers={"Accept": "text/event-stream"}
-    )
+    response = await client.get(f"/sse?{query}", headers={"Accept": "text/event-stream"})
     assert response.status_code == 400
-    assert "last_event_id" in (await response.get_json())["error"]
+    assert expected in (await response.get_json())["error"]
 
 
-TAIL = b"event: post\ndata: {}\n\n"
+async def test_a_channel_of_no_group_or_person_is_404(client):
+    await register_and_login(client, "alice")
+    for channels in ("home,group:999", "profile:999"):
+        response = await client.get(f"/sse?channels={channels}", headers=EVENT_STREAM)
+        assert response.status_code == 404
+
+
+EVENT_STREAM = {"Accept": "text/event-stream"}
+HOME_1 = home(1)
+
+
+def stored(event_id: int) -> StoredEvent:
+    return StoredEvent(event_id, "post", '{"n":1}')
+
+
+class Database:
+    """The events a stream can read, and every read it makes."""
+
+    def __init__(self, *event_ids: int) -> None:
+        self.event_ids = list(event_ids)
+        self.reads: list[int] = []
+        self.while_reading = None  # a coroutine function run during the next read
+
+    async def missed(self, channel: Channel, after: int, limit: int) -> list[StoredEvent]:
+        self.reads.append(after)
+        found = [stored(event_id) for event_id in self.event_ids if event_id > after][:limit]
+        if self.while_reading is not None:
+            during, self.while_reading = self.while_reading, None
+            await during()
+        return found
+
+
+def open_stream(bus, database: Database, position: int = 0):
+    start = sse.Start("E", {HOME_1: position}, [])
+    return sse.event_stream(lambda: subscribe(bus, 1), start, database.missed, 3600)
+
+
+async def frames_until(stream, marker: bytes) -> bytes:
+    """Everything the stream sends until `marker`, within the deadline."""
+    sent = b""
+    async with asyncio.timeout(EVENT_DEADLINE_S):
+        while marker not in sent:
+            sent += await anext(stream)
+    return sent
+
+
+def frame_of(event_id: int) -> bytes:
+    return b"id: E/home=%d\n" % event_id + tail()
 
 
 def test_events_that_piled_up_go_out_in_one_chunk():
-    order = InOrder(last_sent=4)
-    chunk, stopped = live_chunk([(5, TAIL), HEARTBEAT, (4, TAIL), (6, TAIL)], order)
-    assert chunk == b"id: 5\n" + TAIL + b": ping\n\n" + b"id: 6\n" + TAIL
-    assert (order.last_sent, stopped) == (6, False)
+    stream = sse.Stream(sse.Start("E", {HOME_1: 4}, []), subscription=None, missed=None)
+    items = [(HOME_1, 5, tail()), HEARTBEAT, (HOME_1, 4, tail()), (HOME_1, 6, tail())]
+    assert stream.live_chunk(items) == frame_of(5) + b": ping\n\n" + frame_of(6)
+    assert stream.cursor() == "E/home=6"
 
 
-def test_stop_marker_ends_the_stream_after_what_came_before():
-    order = InOrder(last_sent=0)
-    assert live_chunk([(1, b"x"), None], order) == (b"id: 1\nx", True)
+def test_each_frame_carries_the_whole_cursor():
+    group = Channel(GROUP, 3)
+    stream = sse.Stream(sse.Start("E", {HOME_1: 4, group: 9}, []), subscription=None, missed=None)
+    chunk = stream.live_chunk([(group, 10, b"g\n\n"), (HOME_1, 5, b"h\n\n")])
+    assert chunk == b"id: E/home=4/group:3=10\ng\n\nid: E/home=5/group:3=10\nh\n\n"
 
 
 def test_an_early_event_waits_for_the_one_before_it():
     order = InOrder(last_sent=4)
     assert order.receive(6, b"six") == []
     assert order.gap_wait_left() is not None
-    assert order.receive(5, b"five") == [b"id: 5\nfive", b"id: 6\nsix"]
+    assert order.receive(5, b"five") == [(5, b"five"), (6, b"six")]
     assert order.gap_wait_left() is None
     assert order.receive(6, b"six") == []  # a copy of one sent already
 
 
-def test_without_a_cursor_the_first_live_event_starts_the_stream():
-    assert InOrder(last_sent=None).receive(41, b"x") == [b"id: 41\nx"]
+async def test_each_live_event_is_sent_once(bus):
+    database = Database()
+    stream = open_stream(bus, database)
+    await frames_until(stream, b"id: E/home=0\n\n")
+    for event_id in (1, 1, 2, 1, 2, 3):  # copies, as a broker may deliver them
+        await bus.publish(event_for({1: event_id}))
+    sent = await frames_until(stream, frame_of(3))
+    await stream.aclose()
+    assert [sent.count(frame_of(event_id)) for event_id in (1, 2, 3)] == [1, 1, 1]
+
+
+async def test_an_event_that_comes_early_during_the_replay_goes_out_in_its_turn(bus):
+    """Event 3 is published while the replay reads 1; 2 comes live after the
+    replay: 2 and 3 go out as soon as 2 arrives, without waiting for 4."""
+    database = Database(1)
+
+    async def publish_the_third():
+        await bus.publish(event_for({1: 3}))
+
+    database.while_reading = publish_the_third
+    stream = open_stream(bus, database)
+    assert frame_of(1) in await frames_until(stream, frame_of(1))
+    await bus.publish(event_for({1: 2}))
+    sent = await frames_until(stream, frame_of(3))
+    await stream.aclose()
+    assert sent.index(frame_of(2)) < sent.index(frame_of(3))
+    assert database.reads == [0]  # no gap was read from the database
+
+
+async def test_an_event_published_during_the_replay_goes_out_after_it(bus):
+    database = Database(1, 2)
+
+    async def publish_the_third():
+        await bus.publish(event_for({1: 3}))
+
+    database.while_reading = publish_the_third
+    stream = open_stream(bus, database)
+    sent = await frames_until(stream, frame_of(3))
+    await stream.aclose()
+    assert sent.index(frame_of(1)) < sent.index(frame_of(2)) < sent.index(frame_of(3))
+    assert database.reads == [0]
+
+
+async def test_a_duplicate_after_the_replay_reads_nothing_more(bus):
+    database = Database(1, 2)
+    stream = open_stream(bus, database)
+    await frames_until(stream, frame_of(2))
+    await bus.publish(event_for({1: 2}))  # already sent by the replay
+    await bus.publish(event_for({1: 3}))
+    sent = await frames_until(stream, frame_of(3))
+    await stream.aclose()
+    assert frame_of(2) not in sent
+    assert database.reads == [0]
 
 
 async def test_a_gap_that_does_not_close_is_read_from_the_database(bus, monkeypatch):
     """Event 1 was committed but never published (its writer died): once
     event 2 has waited GAP_WAIT_S, the stream reads 1 from the database."""
     monkeypatch.setattr(sse, "GAP_WAIT_S", 0.05)
-    in_database = []
-
-    async def missed_events(after: int):
-        return [event for event in in_database if event[0] > after]
-
-    stream = sse.event_stream(lambda: bus.subscribe(1), 0, missed_events)
-    assert await anext(stream) == RETRY  # subscribed, and nothing to replay yet
-    in_database += [(1, "post", {"n": 1}), (2, "post", {"n": 2})]
+    database = Database()
+    stream = open_stream(bus, database)
+    await frames_until(stream, b"id: E/home=0\n\n")  # subscribed, nothing to replay yet
+    database.event_ids += [1, 2]
     await bus.publish(event_for({1: 2}))
-    chunks = [await anext(stream)]
-    while b"id: 2" not in chunks[-1]:
-        chunks.append(await anext(stream))
+    sent = await frames_until(stream, frame_of(2))
     await stream.aclose()
-    sent = b"".join(chunks)
-    assert sent.index(b"id: 1\n") < sent.index(b"id: 2\n")
-    assert sent.count(b"id: 2\n") == 1
+    assert sent.index(frame_of(1)) < sent.index(frame_of(2))
+    assert sent.count(frame_of(2)) == 1
+
+
+async def test_an_ended_stream_stops_in_the_middle_of_its_replay(bus):
+    database = Database(*range(1, 3 * sse.REPLAY_BATCH))
+    stream = open_stream(bus, database)
+    await frames_until(stream, frame_of(sse.REPLAY_BATCH))  # the first batch
+    (subscription,) = bus.every_subscription()
+    subscription.end(DROPPED)
+    rest = [chunk async for chunk in stream]
+    assert rest == []  # not another batch
+    assert database.reads == [0]
+
+
+async def test_a_logged_out_stream_says_so_and_ends(bus):
+    stream = open_stream(bus, Database())
+    await frames_until(stream, b"id: E/home=0\n\n")
+    await bus.publish(SessionEnded("session"))
+    rest = b"".join([chunk async for chunk in stream])
+    assert rest == b"event: logout\ndata: {}\n\n"
+
+
+async def test_a_stream_ends_when_its_session_expires(bus):
+    start = sse.Start("E", {HOME_1: 0}, [])
+    database = Database()
+    stream = sse.event_stream(lambda: subscribe(bus, 1), start, database.missed, 0.05)
+    sent = b"".join([chunk async for chunk in stream])
+    assert sent.endswith(b"event: logout\ndata: {}\n\n")
 
 
 async def test_a_message_the_bus_cannot_read_is_ignored(bus):
-    with bus.subscribe(1) as stream:
+    with subscribe(bus, 1) as stream:
         RedisBackend._deliver(bus, b'{"action": "post", "data": "{}", "feed_ids": {"1": 5}}')
         RedisBackend._deliver(bus, b"not json")
+        RedisBackend._deliver(bus, b'"session_ended"')
         RedisBackend._deliver(bus, event_for({1: 6}).to_json().encode())
-        assert [event_id for event_id, _ in await receive(stream, 1)] == [6]
+        assert [event_id for _, event_id, _ in await receive(stream, 1)] == [6]
 
 
 def test_each_database_has_its_own_channel():

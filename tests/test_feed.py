@@ -1,11 +1,13 @@
 """Posting, commenting, liking and the home page (through Quart's test client)."""
 
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
 
 from db import json_rows
+from feed.channels import HOME, PROFILE, Channel
 from feed.models import feed_table
 from post.models import post_by_uid
 from relationship.models import follow
@@ -100,25 +102,30 @@ async def test_fan_out_reaches_author_and_followers_only(alice, database):
     assert stranger["id"] not in {row[0] for row in readers}
 
 
-# Round trips of a post with its fan-out: BEGIN, the post, the three
-# statements of the fan-out and COMMIT; SQLite also opens a connection for
-# the transaction.
-POST_ROUND_TRIPS = {"mysql": 6, "sqlite": 7}
+# Round trips of a post with its fan-out: BEGIN, the post, its event, three
+# statements for the home channels, three for the other channels (the
+# author's profile) and COMMIT; SQLite also opens a connection for the
+# transaction.
+POST_ROUND_TRIPS = {"mysql": 10, "sqlite": 11}
 
 
-async def test_fan_out_takes_three_statements_whatever_the_followers(database, round_trips, feed):
+async def test_fan_out_takes_the_same_statements_whatever_the_followers(
+    database, round_trips, feed
+):
     author = await make_user(database, "author")
     for i in range(30):
         follower = await make_user(database, f"f{i}")
         await follow(database, follower["id"], author["id"])
     before, trips_before = database.statements, round_trips.count
     _, event = await feed.create_post(author, "hello all")
-    assert database.statements - before == 1 + 3  # the post, then its fan-out
+    assert database.statements - before == 2 + 3 + 3  # the post and its event, then two fan-outs
     assert round_trips.count - trips_before == POST_ROUND_TRIPS[database.url.dialect]
     rows = await database.fetch_all(sa.select(feed_table.c.to_user_id, feed_table.c.seq))
-    assert event.event_ids == {row[0]: row[1] for row in rows}
-    assert len(event.event_ids) == 31
-    assert set(event.event_ids.values()) == {1}  # everyone's first event
+    homes = {channel.key: seq for channel, seq in event.told.items() if channel.kind == HOME}
+    assert homes == {row[0]: row[1] for row in rows}
+    assert len(homes) == 31
+    assert set(event.told.values()) == {1}  # everyone's first event, and the profile's
+    assert Channel(PROFILE, author["id"]) in event.told
 
 
 async def test_event_ids_of_a_huge_fan_out_are_read_back_whole(database):
@@ -176,7 +183,11 @@ async def test_comment_by_stranger_bumps_post_to_the_top(database, feed):
     await feed.create_post(author, "newer post")
     parent = await post_by_uid(database, older["uid"])
     _, event = await feed.create_comment(stranger, parent, "nice")
-    assert set(event.event_ids) == {author["id"], reader["id"]}
+    assert set(event.told) == {
+        Channel(HOME, author["id"]),
+        Channel(HOME, reader["id"]),
+        Channel(PROFILE, author["id"]),
+    }
     page = await feed.home_page(reader["id"])
     assert [post["body"] for post in page["posts"]] == ["older post", "newer post"]
     assert page["posts"][0]["comments"][0]["body"] == "nice"
@@ -279,7 +290,7 @@ async def test_older_page_with_bad_cursor_is_400(alice, before):
 async def test_empty_home_says_what_to_do(alice):
     home = await text_of(await alice.get("/"))
     assert "Nothing here yet" in home
-    assert 'data-last-event-id="0"' in home
+    assert re.search(r'data-stream-cursor="[A-Za-z0-9_-]+/home=0"', home)
 
 
 async def test_profile_lists_the_users_posts_with_comments(alice, database, feed):

@@ -3,8 +3,11 @@ feeds and the group's own stream (GET /groups/<slug>/sse), which resumes
 exactly with Last-Event-ID, across processes; someone who leaves hears of
 nothing new."""
 
+import json
+
 import pytest
 
+from feed.channels import GROUP, HOME, Channel
 from group.models import group_by_slug
 from relationship.models import follow
 from tests import test_sse
@@ -49,12 +52,12 @@ async def test_a_group_post_reaches_members_and_the_group_stream(in_a_group, fee
     for member in ("alice", "bob"):
         page = await feed.home_page(users[member]["id"])
         assert [(post["uid"], post["group"]) for post in page["posts"]] == [(uid, label)]
-        (_, _, replayed_post), *_ = await feed.events_after(users[member]["id"], 0)
-        assert replayed_post["post"]["group"] == label
+        replayed_post, *_ = await feed.missed_events(Channel(HOME, users[member]["id"]), 0, 10)
+        assert json.loads(replayed_post.data)["post"]["group"] == label
     assert (await feed.home_page(users["carol"]["id"]))["posts"] == []  # a follower, not a member
     group = await group_by_slug(database, slug, None)
-    replayed = await feed.group_events_after(group["id"], 0)
-    assert [(event_id, action) for event_id, action, _ in replayed] == [(1, "post")]
+    replayed = await feed.missed_events(Channel(GROUP, group["id"]), 0, 10)
+    assert [(event.event_id, event.action) for event in replayed] == [(1, "post")]
 
 
 async def test_only_members_post_comment_and_like_in_a_group(in_a_group):
@@ -84,8 +87,8 @@ async def test_someone_who_left_hears_of_nothing_new(in_a_group, feed):
     assert response.status_code == 200
     await post_json(clients["alice"], "/post", {"post": "after bob left", "group": slug})
     await post_json(clients["alice"], "/comment", {"post_uid": post["uid"], "comment": "c"})
-    replayed = await feed.events_after(users["bob"]["id"], 0)
-    assert [action for _, action, _ in replayed] == ["post"]  # only what came before
+    replayed = await feed.missed_events(Channel(HOME, users["bob"]["id"]), 0, 10)
+    assert [event.action for event in replayed] == ["post"]  # only what came before
 
 
 async def test_a_group_stream_resumes_exactly_and_leaks_nothing_home(people, database):

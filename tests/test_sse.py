@@ -12,15 +12,16 @@ import socket
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from bench.common import HOST
-from db import utc_now
+from db import epoch_table
 from feed.events import MAX_STREAMS_PER_USER
 from feed.models import feed_table
-from post.models import post_by_uid
+from feed.sse import MAX_REPLAY
 from relationship.models import follow
 from tests.live import LiveServer, Person, processes_over_redis, server_environment
-from user.models import user_by_name
+from user.models import feed_counter_table, user_by_name
 
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -243,22 +244,26 @@ async def test_one_stream_too_many_ends_the_oldest(people):
     assert second_oldest.data["post"]["uid"] == post["uid"]
 
 
-async def fill_feed(database, feed, username: str, rows: int) -> None:
-    """Give `username` `rows` feed rows, each of which replays as a post of
-    280 emoji: over 3 KB once JSON has escaped them, megabytes in all."""
+async def fill_feed(database, feed, username: str) -> str:
+    """Give `username` as many feed rows as a stream may replay, each a post
+    of 280 emoji: over 3 KB once JSON has escaped them, megabytes in all.
+    Returns the cursor of a browser that has seen only the first."""
     author = await user_by_name(database, username)
     post, _ = await feed.create_post(author, "\N{GRINNING FACE}" * 280)
-    post_id = (await post_by_uid(database, post["uid"]))["id"]
-    now = utc_now()
-    row = dict(to_user_id=author["id"], fm_user_id=author["id"], post_id=post_id,
-               action="post", created=now, updated=now)  # fmt: skip
-    first = 2  # the post above is the author's event 1
-    rows = [{**row, "seq": seq} for seq in range(first, first + rows)]
-    await database.execute(feed_table.insert().values(rows))
+    post_row = (await database.fetch_all(feed_table.select()))[0]
+    row = {name: post_row[name] for name in ("to_user_id", "fm_user_id", "post_id", "action",
+           "created", "updated", "event_id")}  # fmt: skip
+    last = 1 + MAX_REPLAY  # the post above is the author's event 1
+    await database.execute(
+        feed_table.insert().values([{**row, "seq": seq} for seq in range(2, last + 1)])
+    )
+    await database.execute(feed_counter_table.update().values(seq=last))
+    epoch = await database.fetch_val(sa.select(epoch_table.c.value))
+    return f"{epoch}/home=1"
 
 
 @contextlib.contextmanager
-def unread_stream(port: int, session_cookie: str):
+def unread_stream(port: int, session_cookie: str, cursor: str):
     """A client that asks for its whole feed as a stream, then reads nothing.
 
     Yields the client's port, by which the server's end is found."""
@@ -266,7 +271,11 @@ def unread_stream(port: int, session_cookie: str):
         client.settimeout(10)
         client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window
         client.connect((HOST, port))
-        headers = [f"Host: {HOST}:{port}", f"Cookie: session={session_cookie}", "Last-Event-ID: 0"]
+        headers = [
+            f"Host: {HOST}:{port}",
+            f"Cookie: session={session_cookie}",
+            f"Last-Event-ID: {cursor}",
+        ]
         client.sendall(("GET /sse HTTP/1.1\r\n" + "\r\n".join(headers) + "\r\n\r\n").encode())
         assert client.recv(12) == b"HTTP/1.1 200"
         yield client.getsockname()[1]
@@ -285,8 +294,8 @@ async def test_a_stream_nobody_reads_is_dropped(database_url, database, feed):
     environment = {**server_environment(database_url), "SEND_TIMEOUT_S": "1"}
     with LiveServer(environment) as server:
         reader = await Person(server.url, "reader").sign_up()
-        await fill_feed(database, feed, "reader", rows=2000)
-        with unread_stream(server.port, reader.http.cookies["session"]) as client_port:
+        cursor = await fill_feed(database, feed, "reader")
+        with unread_stream(server.port, reader.http.cookies["session"], cursor) as client_port:
             assert server_holds_connection(server.port, client_port)
             await until_dropped(server.port, client_port, timeout_s=20)
         await reader.close()
