@@ -446,11 +446,16 @@ let pageCursor = null;
 const showsChannel = (channel) => channel in pageCursor.seqs;
 
 // Every tab is told of every event of the shared stream, with the stream's
-// whole cursor; it shows those of its own channels that are new to it.
-function showStreamEvent(name, data, cursor) {
+// whole cursor before and after it; it shows those of its own channels that
+// come next for it. Not those it has (seq at or below its own), nor those
+// after a gap (the stream was further on than this page when the page
+// joined): the holder opens the stream again from this page's seq, and
+// the events of the gap come first.
+function showStreamEvent(name, data, cursor, previous) {
   if (name === "reset") return startOverIfShown(data.channels);
   const seq = cursor.seqs[data.channel];
-  if (!showsChannel(data.channel) || !(seq > pageCursor.seqs[data.channel])) return;
+  const shown = pageCursor.seqs[data.channel];
+  if (!showsChannel(data.channel) || seq <= shown || previous.seqs[data.channel] > shown) return;
   pageCursor.seqs[data.channel] = seq;
   let arrived;
   keepingPlace(() => {
@@ -593,7 +598,8 @@ function hear(message) {
     tellOtherTabs(join());
   } else if (message.type === "event") {
     streamCursor = parseCursor(message.id);
-    showStreamEvent(message.name, JSON.parse(message.data), streamCursor);
+    const previous = parseCursor(message.previous);
+    showStreamEvent(message.name, JSON.parse(message.data), streamCursor, previous);
   } else if (message.type === "state") {
     STREAM_STATES[message.state]();
   }
@@ -668,14 +674,17 @@ function holdStream() {
   });
 }
 
+// Where the stream stands in `channel`: Infinity when it does not carry it.
+const streamSeq = (channel) =>
+  sourceChannels.has(channel) ? (streamCursor.seqs[channel] ?? Infinity) : Infinity;
+
 // A tab shows `cursor`'s channels from its seqs: a channel the stream lacks,
 // or one the tab needs from further back than the stream stands, means
 // opening the stream again (events the other tabs had are ignored by them).
 function wantChannels(cursor) {
   let more = false;
   for (const [channel, seq] of Object.entries(cursor.seqs)) {
-    const streamSeq = sourceChannels.has(channel) ? (streamCursor.seqs[channel] ?? Infinity) : Infinity;
-    if (seq < streamSeq && seq < (wanted[channel] ?? Infinity)) {
+    if (seq < streamSeq(channel) && seq < (wanted[channel] ?? Infinity)) {
       wanted[channel] = seq;
       more = true;
     }
@@ -722,9 +731,13 @@ function openStream() {
   source = opened;
   // Events of a stream closed since (the holder opened another) are left out.
   const isCurrent = () => source === opened;
+  // Where this stream stands before each event: its start, then each event's id.
+  let previous = formatCursor(streamCursor);
   for (const name of STREAM_EVENTS) {
     opened.addEventListener(name, (event) => {
-      if (isCurrent()) passOn(name, event);
+      if (!isCurrent()) return;
+      passOn(name, event, previous);
+      previous = event.lastEventId;
     });
   }
   opened.addEventListener("open", () => {
@@ -735,11 +748,11 @@ function openStream() {
   });
 }
 
-function passOn(name, event) {
+function passOn(name, event, previous) {
   if (name === "logout") {
     tellEveryTab({ type: "state", state: "logged-out" });
   } else {
-    tellEveryTab({ type: "event", name, data: event.data, id: event.lastEventId });
+    tellEveryTab({ type: "event", name, data: event.data, id: event.lastEventId, previous });
   }
 }
 

@@ -9,6 +9,7 @@ that each held a stream would never all load: every test here opens more.
 import asyncio
 import re
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.async_api import BrowserContext, Page, Request, Route, expect
@@ -200,12 +201,24 @@ async def test_twelve_tabs_share_one_stream_and_a_closing_holder_hands_it_over(p
     for tab in tabs:
         await expect_each_event_once(tab)
 
+    # Posting and liking from a tab are not held up behind streams, and
+    # reach the other tabs.
+    home = tabs_showing(tabs, "/")[0]
+    await home.write_post("Bob writes from a tab")
+    await home.like("Hello, every tab")
+    for tab in tabs_showing(tabs, "/"):
+        await expect(tab.post("Bob writes from a tab")).to_have_count(1)
+    for tab in tabs_showing(tabs, "/", "/user/alice"):
+        await expect(tab.likes_of("Hello, every tab")).to_have_text("1 like · Liked by bob")
+
     # A tab that joins behind the stream has it replay what it missed; the
     # tabs that had it already show nothing twice.
+    made_before = len(streams.made)
     behind = await bob.open_tab("/user/alice", rendering("/user/alice", rendered_earlier))
     tabs.append(behind)
     await streams.until(
-        lambda: 0 in streams.start(streams.made[-1]).values(), "a stream that replays"
+        lambda: len(streams.made) > made_before and 0 in streams.start(streams.made[-1]).values(),
+        "a stream that replays",
     )
     await alice.post("After the replay")
     for tab in tabs_showing(tabs, "/", "/user/alice"):
@@ -406,4 +419,30 @@ async def test_a_tab_without_web_locks_has_a_stream_of_its_own(people, server):
     for tab in (bob, alone):
         await expect(tab.post("To every kind of tab")).to_have_count(1)
         await expect_each_event_once(tab)
+    await alice.close()
+
+
+async def test_a_tab_that_joins_behind_gets_what_it_lacks_in_order(people, server):
+    bob, alice, _, _ = await a_world_for_bob(people, server)
+    context = bob.page.context
+    await context.clock.install()
+    await context.add_init_script(RECORD_LIVE_EVENTS)
+    await bob.open_home()
+    await alice.post("First")
+    await expect(bob.post("First")).to_be_visible()
+
+    # A tab rendered before "First" joins. Before the tab holding the stream
+    # opens it again for the new tab (its timers are stopped), "Second"
+    # comes on the stream as it is: the new tab must not show it before
+    # "First", which it lacks.
+    await context.clock.pause_at(datetime.now() + timedelta(seconds=1))
+    behind = await bob.open_tab("/", rendering("/", rendered_earlier))
+    await alice.post("Second")
+    await expect(bob.post("Second")).to_be_visible()
+    assert await live_events(behind) == []
+
+    await context.clock.resume()
+    await expect(behind.post("Second")).to_be_visible()
+    assert await live_events(behind) == [("post", "home", 1), ("post", "home", 2)]
+    await expect_each_event_once(bob)
     await alice.close()
