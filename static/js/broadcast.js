@@ -760,11 +760,13 @@ function passOn(name, event, previous) {
 // the server answered with an error status. A 401 then means the session
 // has ended; anything else (a 503 while the database restarts, say) is
 // worth trying again ourselves, a little later. HEAD asks the stream's URL
-// for its status alone.
+// for its status alone, accepting what the EventSource accepts (a page
+// request would be sent to the login page instead).
 async function streamFailed(failed, url) {
   tellEveryTab({ type: "state", state: "reconnecting" });
   if (failed.readyState !== EventSource.CLOSED) return;
-  const answer = await fetch(url, { method: "HEAD" }).catch(() => null);
+  const asking = { method: "HEAD", headers: { Accept: "text/event-stream" } };
+  const answer = await fetch(url, asking).catch(() => null);
   if (source !== failed) return; // opened again meanwhile
   if (answer?.status === 401) {
     closeStream();

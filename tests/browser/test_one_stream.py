@@ -354,11 +354,25 @@ async def test_logging_out_in_one_tab_ends_the_stream_and_every_tab_says_so(peop
     await alice.post("Still there, phone?")
     await expect(phone[0].post("Still there, phone?")).to_be_visible()
 
-    # Logging out in the tab that holds the stream: the next one to hold it
-    # is refused (401), asks why (HEAD) and tells the others.
+    # Logging out while the phone opens its stream again (for a tab that
+    # joins): the stream is refused (401), a HEAD asks why, and the tabs say so.
+    phone_streams = StreamRequests(bob_on_a_phone.page.context)
+    logged_out = asyncio.Event()
+
+    async def until_logged_out(route: Route) -> None:
+        if route.request.method == "GET":
+            await logged_out.wait()
+        await route.continue_()
+
+    await bob_on_a_phone.page.context.route("**/sse?*", until_logged_out)
+    phone.append(await bob_on_a_phone.open_tab("/user/carol"))
+    await phone_streams.until(lambda: not phone_streams.open, "the old stream closed")
     await phone[0].log_out()
+    logged_out.set()
     await expect_logged_out(phone[1:])
+    opened = await streams_opened(phone[1:])
     await bob_on_a_phone.page.context.clock.run_for(60_000)
+    assert await streams_opened(phone[1:]) == opened
     await expect_logged_out(phone[1:])
     await alice.close()
 
