@@ -4,11 +4,11 @@
 //   through the `html` tag, which escapes every value: what people write is
 //   always shown as text, never run as markup. The markup is the same as the
 //   Jinja partials in templates/post/ (tests/test_templates.py compares them).
-// - Keeps the home page live: an EventSource on the event stream receives
-//   each new post, comment, like and deletion. After a dropped connection
-//   the browser reconnects by itself and sends Last-Event-ID, so the server
-//   replays exactly what was missed. A profile page listens too, for changes
-//   to the posts it shows.
+// - Keeps home, profile and group pages live: the events of the channels
+//   a page shows come on one EventSource that all the tabs of the browser
+//   share. After a dropped connection the browser reconnects by itself and
+//   sends Last-Event-ID, so the server replays exactly what was missed. A
+//   reset reloads the page, keeping what is being typed; a logout says so.
 // - Never takes the reader's place: live changes keep focus, typed text and
 //   what is on screen where they are, and are announced to screen readers
 //   once per burst ("2 new posts").
@@ -586,23 +586,31 @@ function tellEveryTab(message) {
 
 const join = () => ({ type: "join", tab: tabId, cursor: formatCursor(pageCursor) });
 
-// What a tab hears from the others (and the holder from itself).
-function hear(message) {
-  if (stopped) return;
-  if (message.type === "join") {
-    tabCursors.set(message.tab, parseCursor(message.cursor));
-    if (holding) wantChannels(parseCursor(message.cursor));
-  } else if (message.type === "leave") {
-    tabCursors.delete(message.tab);
-  } else if (message.type === "roll-call") {
-    tellOtherTabs(join());
-  } else if (message.type === "event") {
+// What a tab does with each kind of message from the others (the holder
+// hears its own "event" and "state" messages too).
+const TAB_MESSAGES = {
+  // A tab opened, or answers a roll call: the channels it shows, how far it got.
+  join: (message) => {
+    const cursor = parseCursor(message.cursor);
+    tabCursors.set(message.tab, cursor);
+    if (holding) wantChannels(cursor);
+  },
+  // A tab closed, or was logged out.
+  leave: (message) => tabCursors.delete(message.tab),
+  // A new holder asks which tabs are open.
+  "roll-call": () => tellOtherTabs(join()),
+  // An event of the stream, with the stream's cursor before and after it.
+  event: (message) => {
     streamCursor = parseCursor(message.id);
     const previous = parseCursor(message.previous);
     showStreamEvent(message.name, JSON.parse(message.data), streamCursor, previous);
-  } else if (message.type === "state") {
-    STREAM_STATES[message.state]();
-  }
+  },
+  // The stream is connected or reconnecting, or the person is logged out.
+  state: (message) => STREAM_STATES[message.state](),
+};
+
+function hear(message) {
+  if (!stopped) TAB_MESSAGES[message.type](message);
 }
 
 function canShareStream() {
