@@ -1,12 +1,14 @@
 """What a browser does, for tests: read the CSRF token off a page, fill forms."""
 
 import io
+import json
 import re
 
 import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
 from db import metadata
+from feed.channels import HOME, Channel
 from user.models import insert_user, user_by_name, user_table
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -116,3 +118,10 @@ def count_calls(monkeypatch, module, name: str) -> list:
 
     monkeypatch.setattr(module, name, recorded)
     return calls
+
+
+async def replayed_home(feed, user_id: int) -> list[tuple[int, str, dict]]:
+    """(event id, action, data) of everything a person's home channel would
+    replay from its start."""
+    events = await feed.missed_events(Channel(HOME, user_id), 0, 1000)
+    return [(event.event_id, event.action, json.loads(event.data)) for event in events]

@@ -5,7 +5,7 @@ import pytest
 
 from relationship.models import follow
 from tests import test_sse
-from tests.helpers import count_rows, logged_in, post_json
+from tests.helpers import count_rows, logged_in, post_json, replayed_home
 from tests.test_group_streams import create_group
 from tests.test_sse import follows
 
@@ -52,7 +52,7 @@ async def test_a_comment_like_reaches_everyone_who_has_the_post(three, feed):
     post, comment = await a_post_with_a_comment(clients)
     await send(clients["alice"], "/like", {"post_uid": comment["uid"]})
     for reader in ("alice", "bob", "carol"):
-        *_, (_, action, data) = await feed.events_after(users[reader]["id"], 0)
+        *_, (_, action, data) = await replayed_home(feed, users[reader]["id"])
         assert action == "like"
         assert data == {"post_uid": post["uid"], "comment_uid": comment["uid"], "user": "alice",
                         "likes": 1, "likers": ["alice"]}  # fmt: skip
@@ -79,7 +79,7 @@ async def test_deleting_a_post_removes_it_its_comments_and_likes(three, feed, da
     assert await count_rows(database, "like") == 0
     for reader in ("alice", "bob", "carol"):
         assert (await feed.home_page(users[reader]["id"]))["posts"] == []
-        replayed = await feed.events_after(users[reader]["id"], 0)
+        replayed = await replayed_home(feed, users[reader]["id"])
         # What was deleted is not replayed; its deletion is.
         assert [(action, data) for _, action, data in replayed] == [
             ("delete", {"post_uid": post["uid"], "comment_uid": None})
@@ -95,7 +95,7 @@ async def test_a_comment_is_deleted_by_its_author_or_the_post_author(three, feed
     assert status == 200
     page = await feed.home_page(users["carol"]["id"])
     assert page["posts"][0]["comments"] == []
-    *_, (_, action, data) = await feed.events_after(users["carol"]["id"], 0)
+    *_, (_, action, data) = await replayed_home(feed, users["carol"]["id"])
     assert (action, data) == ("delete", {"post_uid": post["uid"], "comment_uid": comment["uid"]})
 
 

@@ -7,9 +7,10 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from application import create_app
+from feed.channels import HOME, Channel
 from feed.events import FeedEvent
 from tests.conftest import MYSQL_SERVER_URL, REDIS_URL, empty_tables, unavailable
-from tests.helpers import csrf_token_from, register_and_login
+from tests.helpers import csrf_token_from, register_and_login, replayed_home
 from user.models import user_by_name
 
 # How long a test waits for answers that a hung dependency must not hold up.
@@ -248,7 +249,7 @@ async def test_a_post_while_the_broker_is_down_is_kept_for_the_replay(app_config
         token = await csrf_token_from(client, "/")
         response = await client.post("/post", json={"post": "hi"}, headers={"X-CSRFToken": token})
         writer = await user_by_name(brokerless.extensions["database"], "writer")
-        replayed = await brokerless.extensions["feed"].events_after(writer["id"], 0)
+        replayed = await replayed_home(brokerless.extensions["feed"], writer["id"])
     assert response.status_code == 201
     assert [(event_id, action) for event_id, action, _ in replayed] == [(1, "post")]
     assert replayed[0][2]["post"]["uid"] == (await response.get_json())["uid"]
@@ -284,16 +285,17 @@ async def test_the_bus_reconnects_when_redis_comes_back(app_config):
         client = app.test_client()
         bus = app.extensions["bus"]
         down = await client.get("/healthz")
-        with bus.subscribe(5) as opened_while_down:
+        channels = [Channel(HOME, 5)]
+        with bus.subscribe(channels, 5, "session") as opened_while_down:
             await proxy.start()  # Redis is back, on the same port
             async with asyncio.timeout(HUNG_DEADLINE_S):
                 ended = await opened_while_down.next_all()
-        with bus.subscribe(5) as reader:
-            await bus.publish(FeedEvent("post", '{"n":1}', {5: 9}))
+        with bus.subscribe(channels, 5, "session") as reader:
+            await bus.publish(FeedEvent("post", '{"n":1}', {Channel(HOME, 5): 9}))
             async with asyncio.timeout(HUNG_DEADLINE_S):
                 delivered = await reader.next_all()
         up = await client.get("/healthz")
     await proxy.cut()
     assert (down.status_code, up.status_code) == (503, 200)
     assert ended == [None]
-    assert [feed_id for feed_id, _ in delivered] == [9]
+    assert [event_id for _, event_id, _ in delivered] == [9]

@@ -174,13 +174,16 @@ async def test_follows_survive_a_rename(client, database):
     assert await count_rows(database, "relationship") == 1
 
 
-async def test_a_profile_listens_for_changes_from_the_readers_newest_event(client, app):
-    """Someone logged in hears of changes to the posts on a profile, from
-    where their event stream stood when the page was read; a visitor does not."""
+async def test_a_profile_listens_to_its_own_channel_from_its_newest_event(client, app):
+    """Someone logged in hears of what happens to the posts on a profile, on
+    the profile's channel, from where it stood when the page was read; a
+    visitor does not."""
     await register_and_login(client, "alice")
+    alice = await user_by_name(app.extensions["database"], "alice")
     for text in ("one", "two"):
         await post_json(client, "/post", {"post": text})
     page = await text_of(await client.get("/user/alice"))
-    assert 'data-sse-url="/sse" data-last-event-id="2"' in page
+    cursor = re.search(r'data-sse-url="/sse" data-stream-cursor="([^"]+)"', page).group(1)
+    assert cursor.split("/")[1:] == [f"profile:{alice['id']}=2"]
     page = await text_of(await app.test_client().get("/user/alice"))
     assert "data-sse-url" not in page

@@ -13,27 +13,36 @@ import json
 import pytest
 import redis
 
-from db import utc_now
+from feed.channels import HOME, Channel
 from feed.events import FeedEvent, create_bus
-from feed.models import REPLAY_BATCH, feed_table
+from feed.models import feed_table
 from feed.service import Feed
-from feed.sse import event_stream, replay
-from post.models import post_by_uid, post_table
+from feed.sse import REPLAY_BATCH, Start, event_stream
+from post.models import post_by_uid
 from relationship.models import follow
 from tests.conftest import REDIS_URL, unavailable
 from tests.helpers import create_users
-from tests.live import EVENT_DEADLINE_S
-from user.models import user_by_name
+from tests.live import EVENT_DEADLINE_S, positions_of
+from user.models import feed_counter_table, user_by_name
 
 
 def parse_frames(chunk: bytes) -> list[tuple[int, str, dict]]:
-    """(id, event name, data) of every event frame in a chunk of the stream."""
+    """(id in the home channel, event name, data) of every event frame in a
+    chunk of a home stream."""
     events = []
     for block in chunk.decode().split("\n\n"):
         fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
         if "event" in fields:
-            events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
+            event_id = positions_of(fields["id"])["home"]
+            events.append((event_id, fields["event"], json.loads(fields["data"])))
     return events
+
+
+def home_stream(bus, feed: Feed, reader_id: int, missed=None):
+    """A stream of `reader_id`'s home channel from its first event."""
+    start = Start("E", {Channel(HOME, reader_id): 0}, [])
+    subscribe = lambda: bus.subscribe([Channel(HOME, reader_id)], reader_id, "session")  # noqa: E731
+    return event_stream(subscribe, start, missed or feed.missed_events, 3600)
 
 
 async def read_events(stream, count: int, expected: str) -> list[tuple[int, str, dict]]:
@@ -73,21 +82,21 @@ async def test_an_event_committed_during_the_replay_is_sent_exactly_once(
         # The bus hands an event to streams on a later turn of the event loop;
         # a witness of bob's returns once that is done, so the stream had
         # either subscribed by then or missed it for good.
-        with bus.subscribe(bob_id) as witness:
+        with bus.subscribe([Channel(HOME, bob_id)], bob_id, "witness") as witness:
             await stream_feed.publish_post(alice, "during the replay")
             await witness.next_all()
 
-    async def missed_events(after: int):
+    async def missed_events(channel, after: int, limit: int):
         if committed == "before the replay reads":
             await post_during_replay()
-        events = await stream_feed.events_after(bob_id, after)
+        events = await stream_feed.missed_events(channel, after, limit)
         if committed == "after the replay reads":
             await post_during_replay()
         return events
 
-    stream = event_stream(lambda: bus.subscribe(bob_id), 0, missed_events)
+    stream = home_stream(bus, stream_feed, bob_id, missed_events)
     try:
-        await anext(stream)  # retry: 3000
+        await anext(stream)  # retry: 3000, and where it starts
         events = await read_events(stream, 2, "the post committed during the replay")
         await stream_feed.publish_post(alice, "after the replay")
         events += await read_events(stream, 1, "the post after the replay")
@@ -101,28 +110,19 @@ async def test_an_event_committed_during_the_replay_is_sent_exactly_once(
 async def test_a_replay_longer_than_one_batch_is_whole(database, feed, alice_and_bob):
     alice, bob_id = alice_and_bob
     missed = 2 * REPLAY_BATCH + 5
-    now = utc_now()
-    await database.execute_many(
-        post_table.insert(),
-        [
-            {"uid": f"uid-{n}", "user_id": alice["id"], "body": f"post {n}",
-             "created": now, "updated": now}
-            for n in range(missed)
-        ],
-    )  # fmt: skip
-    post_ids = [row["id"] for row in await database.fetch_all(post_table.select())]
-    await database.execute_many(
-        feed_table.insert(),
-        [
-            {"to_user_id": bob_id, "seq": seq, "fm_user_id": alice["id"], "post_id": post_id,
-             "action": "post", "created": now, "updated": now}
-            for seq, post_id in enumerate(post_ids, start=1)
-        ],
-    )  # fmt: skip
-    replayed = [
-        event_id async for event_id, _ in replay(lambda after: feed.events_after(bob_id, after), 0)
-    ]
-    assert replayed == list(range(1, missed + 1))
+    await feed.create_post(alice, "told again and again")
+    told = await database.fetch_one(feed_table.select().where(feed_table.c.to_user_id == bob_id))
+    copies = [{**told._mapping, "id": None, "seq": seq} for seq in range(2, missed + 1)]
+    await database.execute_many(feed_table.insert(), copies)
+    this_reader = feed_counter_table.c.user_id == bob_id
+    await database.execute(feed_counter_table.update().where(this_reader).values(seq=missed))
+    stream = home_stream(create_bus("memory://"), feed, bob_id)
+    try:
+        await anext(stream)  # retry: 3000, and where it starts
+        replayed = await read_events(stream, missed, "the whole replay")
+    finally:
+        await stream.aclose()
+    assert [event_id for event_id, _, _ in replayed] == list(range(1, missed + 1))
 
 
 async def test_a_like_that_changes_nothing_tells_no_one(database, feed, alice_and_bob):
@@ -133,12 +133,14 @@ async def test_a_like_that_changes_nothing_tells_no_one(database, feed, alice_an
     first = await feed.change_like(bob, row, like=True)
     again = await feed.change_like(bob, row, like=True)
     assert first[1] is not None and again[1] is None
-    replayed = await feed.events_after(alice["id"], 0)
-    assert [action for _, action, _ in replayed] == ["post", "like"]
+    assert await actions_told(feed, alice["id"]) == ["post", "like"]
     unlike_twice = [await feed.change_like(bob, row, like=False) for _ in range(2)]
     assert [event is None for _, event in unlike_twice] == [False, True]
-    replayed = await feed.events_after(alice["id"], 0)
-    assert [action for _, action, _ in replayed] == ["post", "like", "unlike"]
+    assert await actions_told(feed, alice["id"]) == ["post", "like", "unlike"]
+
+
+async def actions_told(feed: Feed, reader_id: int) -> list[str]:
+    return [event.action for event in await feed.missed_events(Channel(HOME, reader_id), 0, 10)]
 
 
 @pytest.fixture
@@ -158,10 +160,14 @@ async def two_redis_buses():
 
 async def test_an_event_published_on_one_redis_bus_reaches_a_reader_on_another(two_redis_buses):
     publisher, other_process = two_redis_buses
-    with other_process.subscribe(7) as reader, publisher.subscribe(7) as local_reader:
-        await publisher.publish(FeedEvent("post", '{"n":1}', {7: 42}))
+    seven = [Channel(HOME, 7)]
+    with (
+        other_process.subscribe(seven, 7, "one") as reader,
+        publisher.subscribe(seven, 7, "other") as local_reader,
+    ):
+        await publisher.publish(FeedEvent("post", '{"n":1}', {Channel(HOME, 7): 42}))
         async with asyncio.timeout(EVENT_DEADLINE_S):
             remote = await reader.next_all()
             local = await local_reader.next_all()
-    assert [feed_id for feed_id, _ in remote] == [42]
-    assert [feed_id for feed_id, _ in local] == [42]
+    assert [event_id for _, event_id, _ in remote] == [42]
+    assert [event_id for _, event_id, _ in local] == [42]

@@ -57,7 +57,8 @@ async def healthz():
     """200 when everything answers, 503 naming what does not.
 
     With COUNT_STATEMENTS on, it also tells how many statements this process
-    has run (this check's own included): bench/ reads it.
+    has run (this check's own included) and how many event streams it holds
+    open: bench/ and the browser tests read them.
     """
     database = get_database()
     checks = await asyncio.gather(database_health(database), broker_health())
@@ -66,6 +67,7 @@ async def healthz():
     health = {"status": "ok" if healthy else "unavailable", **health}
     if database.count_statements:
         health["statements"] = database.statements
+        health["streams"] = current_app.extensions["bus"].subscriber_count()
     return jsonify(health), 200 if healthy else 503
 
 
