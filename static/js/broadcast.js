@@ -421,7 +421,7 @@ const STREAM_EVENTS = [...Object.keys(EVENT_HANDLERS), "reset", "logout"];
 // The page gets its own in <body data-stream-cursor>, and the server sends
 // the stream's whole cursor as the id of every event.
 function parseCursor(text) {
-  const [epoch, ...parts] = text.split("/");
+  const [epoch, ...parts] = text.split(/\//);
   const seqs = {};
   for (const part of parts) {
     const equals = part.lastIndexOf("=");
@@ -431,8 +431,8 @@ function parseCursor(text) {
 }
 
 function formatCursor(cursor) {
-  const parts = Object.entries(cursor.seqs).map(([channel, seq]) => `${channel}=${seq}`);
-  return [cursor.epoch, ...parts].join("/");
+  const seqs = Object.entries(cursor.seqs);
+  return seqs.reduce((text, [channel, seq]) => `${text}/${channel}=${seq}`, cursor.epoch);
 }
 
 // ---- What this page does with an event ------------------------------------------

@@ -54,7 +54,9 @@ async def browser(chromium):
 def server_settings(database_url, tmp_path_factory) -> dict[str, str]:
     """The live server's environment; uploads go to a temporary folder."""
     media_root = tmp_path_factory.mktemp("media")
-    return server_environment(database_url, media_root=str(media_root))
+    environment = server_environment(database_url, media_root=str(media_root))
+    # /healthz then says how many event streams the server holds open.
+    return {**environment, "COUNT_STATEMENTS": "1"}
 
 
 @pytest.fixture(scope="session")

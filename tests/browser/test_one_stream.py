@@ -12,11 +12,12 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 from playwright.async_api import BrowserContext, Page, Request, Route, expect
 
 from tests.browser import BROWSER_TESTS
 from tests.browser.visitor import Visitor
-from tests.live import Person
+from tests.live import LiveServer, Person
 
 pytestmark = BROWSER_TESTS
 
@@ -34,11 +35,28 @@ document.addEventListener("quartfeed:live-event", (event) => {
 """
 
 
+async def streams_on_the_server(server: LiveServer) -> int:
+    """How many event streams the server holds open (its /healthz says)."""
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        return (await http.get("/healthz")).json()["streams"]
+
+
+async def expect_streams_on_the_server(server: LiveServer, count: int) -> None:
+    """Wait until the server holds `count` streams open: it notices a stream
+    that a browser closed a moment after. /healthz offers no event to wait
+    for: ask again every 100 ms, as Playwright's `expect` does with a page."""
+    try:
+        async with asyncio.timeout(SETTLE_TIMEOUT_S):
+            while await streams_on_the_server(server) != count:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        held = await streams_on_the_server(server)
+        raise AssertionError(f"The server holds {held} streams open, not {count}") from None
+
+
 class StreamRequests:
     """The /sse requests the pages of one browser context make, and which
     of them are still open (an EventSource that closes fails its request)."""
-
-    # TODO: count the open streams on the server, once it says how many.
 
     def __init__(self, context: BrowserContext) -> None:
         self.made: list[Request] = []
@@ -177,11 +195,11 @@ async def test_twelve_tabs_share_one_stream_and_a_closing_holder_hands_it_over(p
     # stream carries the channels of them all.
     for tab in tabs:
         await expect(tab.page.locator("#posts")).to_be_attached()
-    stream = await streams.one_open()
     await streams.until(
         lambda: len(streams.open) == 1 and len(streams.channels(streams.open[0])) == 4,
         "one stream for home, two profiles and a group",
     )
+    await expect_streams_on_the_server(server, 1)
 
     # Each tab shows what happens on its page, once.
     await alice.post("Hello, every tab")
@@ -239,6 +257,7 @@ async def test_twelve_tabs_share_one_stream_and_a_closing_holder_hands_it_over(p
     await streams.until(
         lambda: len(streams.open) == 1 and streams.open[0] != stream, "a new holder's stream"
     )
+    await expect_streams_on_the_server(server, 1)
     await alice.post("After the handover")
     for tab in tabs_showing(tabs, "/", "/user/alice"):
         await expect(tab.post_bodies.filter(has_text=re.compile("holder|handover"))).to_have_text(
@@ -268,16 +287,15 @@ async def test_two_browsers_of_one_person_with_twelve_tabs_each_open_no_more_str
         await device.page.goto("/")
         streams = StreamRequests(device.page.context)
         tabs = await open_tabs(device, page_paths(slug, 12)[1:])
-        await streams.until(
-            lambda streams=streams: len(streams.open) == 1 and len(streams.open[0].url) > 0,
-            "one stream",
-        )
         devices.append((streams, tabs))
     for streams, _ in devices:
         await streams.until(
-            lambda streams=streams: len(streams.channels(streams.open[-1])) == 4,
-            "the stream of every channel",
+            lambda streams=streams: (
+                len(streams.open) == 1 and len(streams.channels(streams.open[0])) == 4
+            ),
+            "one stream for every channel",
         )
+    await expect_streams_on_the_server(server, 2)
     requests_so_far = [len(streams.made) for streams, _ in devices]
 
     # Neither browser's stream is dropped or opened again while events
@@ -293,6 +311,7 @@ async def test_two_browsers_of_one_person_with_twelve_tabs_each_open_no_more_str
             await expect_each_event_once(tab)
     assert [len(streams.made) for streams, _ in devices] == requests_so_far
     assert [len(streams.open) for streams, _ in devices] == [1, 1]
+    await expect_streams_on_the_server(server, 2)
     await alice.close()
 
 
@@ -344,6 +363,7 @@ async def test_logging_out_in_one_tab_ends_the_stream_and_every_tab_says_so(peop
     await laptop[2].log_out()
     await expect_logged_out(laptop[:2])
     await laptop_streams.until(lambda: not laptop_streams.open, "no stream")
+    await expect_streams_on_the_server(server, 1)  # the phone's
     opened = await streams_opened(laptop[:2])
     # No tab tries again, however long it waits.
     await bob.page.context.clock.run_for(60_000)
@@ -374,6 +394,7 @@ async def test_logging_out_in_one_tab_ends_the_stream_and_every_tab_says_so(peop
     await bob_on_a_phone.page.context.clock.run_for(60_000)
     assert await streams_opened(phone[1:]) == opened
     await expect_logged_out(phone[1:])
+    await expect_streams_on_the_server(server, 0)
     await alice.close()
 
 
@@ -428,6 +449,7 @@ async def test_a_tab_without_web_locks_has_a_stream_of_its_own(people, server):
     alone = await bob.open_tab("/user/alice", without_web_locks)
     assert await alone.page.evaluate("'locks' in navigator") is False
     await streams.until(lambda: len(streams.open) == 2, "a stream for each tab")
+    await expect_streams_on_the_server(server, 2)
     assert {request.frame.page for request in streams.open} == {bob.page, alone.page}
     await alice.post("To every kind of tab")
     for tab in (bob, alone):
