@@ -35,8 +35,10 @@ $(VENDOR)/.copied: package.json package-lock.json
 migrate: setup
 	$(BIN)/alembic upgrade head
 
+# --workers 0: the app runs in Hypercorn's own process, which hears SIGTERM
+# and Ctrl-C, so open streams end cleanly before it stops (application.py).
 run: migrate
-	$(BIN)/hypercorn --bind $(HOST):$(PORT) --access-logfile - "application:create_app()"
+	$(BIN)/hypercorn --workers 0 --bind $(HOST):$(PORT) --access-logfile - "application:create_app()"
 
 # The app with people who post, comment and like every few seconds.
 demo: migrate

@@ -95,10 +95,30 @@ def create_app(overrides: dict | None = None) -> Quart:
     return app
 
 
+# The packages whose log lines QuartFeed shows (Hypercorn shows its own).
+LOGGED_PACKAGES = (
+    "application",
+    "db",
+    "feed",
+    "group",
+    "post",
+    "relationship",
+    "user",
+    "utilities",
+)
+
+
 def configure_logging(level: str) -> None:
     """Show the app's own log lines (a stream dropped, the broker lost, …)
-    on standard error, unless something (a test runner) set logging up."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    on standard error, at `level` and above. Nothing configures Python's
+    logging otherwise, and its default shows warnings only."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in LOGGED_PACKAGES:
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if not logger.handlers:  # once, however many apps a process creates
+            logger.addHandler(handler)
 
 
 def end_streams_before_stopping(bus: Bus) -> None:
@@ -118,6 +138,7 @@ def end_streams_before_stopping(bus: Bus) -> None:
             continue
 
         def stop(server_handler: asyncio.Handle = server_handler) -> None:
+            logger.info("Open streams ended before stopping: %d", bus.subscriber_count())
             bus.close_streams(SHUTDOWN)
             server_handler._run()
 

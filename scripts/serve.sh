@@ -4,5 +4,8 @@
 set -eu
 
 alembic upgrade head
-exec hypercorn --bind "${HOST:-0.0.0.0}:${PORT:-5000}" \
+# --workers 0: the app runs in Hypercorn's own process, which hears SIGTERM
+# (docker stop), so open streams end cleanly before it stops (application.py).
+# For more processes, run more containers.
+exec hypercorn --workers 0 --bind "${HOST:-0.0.0.0}:${PORT:-5000}" \
     --access-logfile - --error-logfile - "application:create_app()"

@@ -38,12 +38,17 @@ def server_environment(
 
 
 class LiveServer(Server):
-    """`hypercorn "application:create_app()"` on 127.0.0.1, in a subprocess."""
+    """`hypercorn --workers 0 "application:create_app()"` on 127.0.0.1, in a
+    subprocess, as `make run` serves it."""
 
-    def __init__(self, environment: dict[str, str], port: int | None = None) -> None:
+    def __init__(
+        self, environment: dict[str, str], port: int | None = None, graceful_timeout_s: float = 1
+    ) -> None:
         """`port`: a fixed port, e.g. to restart a stopped server where it was."""
-        # A short grace period: open streams would otherwise hold up every stop.
-        command = hypercorn("application:create_app()", graceful_timeout_s=1)
+        # A short grace period by default: a stop need not wait long.
+        command = hypercorn(
+            "application:create_app()", workers=0, graceful_timeout_s=graceful_timeout_s
+        )
         super().__init__("QuartFeed", command, environment, port=port or free_port())
 
 
@@ -217,11 +222,11 @@ class Person:
         """An open /sse stream of the home channel. `last_event_id` is sent as
         the browser's header, `query_cursor` as the page's ?cursor=: a whole
         cursor, or a number in the home channel."""
-        return self._open_stream("/sse", "/", last_event_id, query_cursor)
+        return self.open_stream("/sse", "/", last_event_id, query_cursor)
 
     def group_stream(self, slug: str, last_event_id: int | str | None = None):
         """An open stream of a group's page."""
-        return self._open_stream(f"/groups/{slug}/sse", f"/groups/{slug}", last_event_id)
+        return self.open_stream(f"/groups/{slug}/sse", f"/groups/{slug}", last_event_id)
 
     async def cursor_at(self, page: str, event_id: int) -> str:
         """The cursor of `page`'s channel at `event_id`, as the browser would
@@ -231,13 +236,16 @@ class Person:
         return f"{epoch}/{channel}={event_id}"
 
     @asynccontextmanager
-    async def _open_stream(
+    async def open_stream(
         self,
         path: str,
         page: str,
-        last_event_id: int | str | None,
+        last_event_id: int | str | None = None,
         query_cursor: int | str | None = None,
+        channels: str | None = None,
     ):
+        """A stream at `path` (of `channels`, if named); a number as a
+        position is one in `page`'s channel."""
         headers = {"Accept": "text/event-stream"}
         if isinstance(last_event_id, int):
             last_event_id = await self.cursor_at(page, last_event_id)
@@ -246,6 +254,8 @@ class Person:
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
         params = {"cursor": query_cursor} if query_cursor is not None else {}
+        if channels is not None:
+            params["channels"] = channels
         async with self.http.stream("GET", path, headers=headers, params=params) as response:
             assert response.status_code == 200, await response.aread()
             yield EventStream(response)
