@@ -4,11 +4,11 @@
 //   through the `html` tag, which escapes every value: what people write is
 //   always shown as text, never run as markup. The markup is the same as the
 //   Jinja partials in templates/post/ (tests/test_templates.py compares them).
-// - Keeps the home page live: an EventSource on the event stream receives
-//   each new post, comment, like and deletion. After a dropped connection
-//   the browser reconnects by itself and sends Last-Event-ID, so the server
-//   replays exactly what was missed. A profile page listens too, for changes
-//   to the posts it shows.
+// - Keeps home, profile and group pages live: the events of the channels
+//   a page shows come on one EventSource that all the tabs of the browser
+//   share. After a dropped connection the browser reconnects by itself and
+//   sends Last-Event-ID, so the server replays exactly what was missed. A
+//   reset reloads the page, keeping what is being typed; a logout says so.
 // - Never takes the reader's place: live changes keep focus, typed text and
 //   what is on screen where they are, and are announced to screen readers
 //   once per burst ("2 new posts").
@@ -387,7 +387,7 @@ function announceArrivals() {
   announcement = null;
 }
 
-// ---- Live events ---------------------------------------------------------------
+// ---- Live events -----------------------------------------------------------------
 
 // What people do themselves comes back to them as events too: not news.
 const isNews = (author) => author.username !== viewer();
@@ -409,43 +409,380 @@ const EVENT_HANDLERS = {
   delete: (data) => removeItem(eventItem(data)),
 };
 
-function showStreamStatus(message) {
-  document.getElementById("stream-status").textContent = message;
+// Besides those, the stream says when a page must start over (reset) and
+// when the session has ended (logout).
+const STREAM_EVENTS = [...Object.keys(EVENT_HANDLERS), "reset", "logout"];
+
+// ---- Cursors: how far a reader has got in each channel --------------------------
+
+// A channel is one page's source of events: "home", "group:5", "profile:7".
+// Each numbers its events 1, 2, 3, ... A cursor names the database's epoch,
+// then where a reader stands in each channel: "k3f9x2/home=12/group:5=3".
+// The page gets its own in <body data-stream-cursor>, and the server sends
+// the stream's whole cursor as the id of every event.
+function parseCursor(text) {
+  const [epoch, ...parts] = text.split(/\//);
+  const seqs = {};
+  for (const part of parts) {
+    const equals = part.lastIndexOf("=");
+    seqs[part.slice(0, equals)] = Number(part.slice(equals + 1));
+  }
+  return { epoch, seqs };
 }
 
-// The channels a cursor names: "E/home=12/group:5=3" -> ["home", "group:5"].
-const channelsOf = (cursor) => [...cursor.matchAll(/\/([^=/]+)=/g)].map((match) => match[1]);
+function formatCursor(cursor) {
+  const seqs = Object.entries(cursor.seqs);
+  return seqs.reduce((text, [channel, seq]) => `${text}/${channel}=${seq}`, cursor.epoch);
+}
 
-function listen() {
-  const { sseUrl, streamCursor } = document.body.dataset;
-  const channels = channelsOf(streamCursor).join(",");
-  const url = `${sseUrl}?channels=${encodeURIComponent(channels)}&cursor=${encodeURIComponent(streamCursor)}`;
-  const open = () => {
-    const source = new EventSource(url);
-    for (const [name, handle] of Object.entries(EVENT_HANDLERS)) {
-      source.addEventListener(name, (event) => {
-        let arrived;
-        keepingPlace(() => {
-          arrived = handle(JSON.parse(event.data));
-        });
-        if (arrived) noteArrival(arrived);
-      });
+// ---- What this page does with an event ------------------------------------------
+
+// The channels this page shows, each with the seq of the last event it
+// shows (at first, where the server rendered it). Another tab's stream may
+// send an event again (it replays for a tab that is further behind):
+// events at or below it were shown already.
+let pageCursor = null;
+
+const showsChannel = (channel) => channel in pageCursor.seqs;
+
+// Every tab is told of every event of the shared stream, with the stream's
+// whole cursor before and after it; it shows those of its own channels that
+// come next for it. Not those it has (seq at or below its own), nor those
+// after a gap (the stream was further on than this page when the page
+// joined): the holder opens the stream again from this page's seq, and
+// the events of the gap come first.
+function showStreamEvent(name, data, cursor, previous) {
+  if (name === "reset") return startOverIfShown(data.channels);
+  const seq = cursor.seqs[data.channel];
+  const shown = pageCursor.seqs[data.channel];
+  if (!showsChannel(data.channel) || seq <= shown || previous.seqs[data.channel] > shown) return;
+  pageCursor.seqs[data.channel] = seq;
+  let arrived;
+  keepingPlace(() => {
+    arrived = EVENT_HANDLERS[name](data);
+  });
+  if (arrived) noteArrival(arrived);
+  // Other scripts (the browser tests among them) can follow what the page shows.
+  const detail = { name, channel: data.channel, seq };
+  document.dispatchEvent(new CustomEvent("quartfeed:live-event", { detail }));
+}
+
+// The server could not replay a channel from where the page stood (its
+// cursor was ahead, from another epoch, or too far behind): the page is
+// read again, without losing what the person was typing.
+function startOverIfShown(channels) {
+  if (!channels.some(showsChannel)) return;
+  saveTypedText();
+  window.location.reload();
+}
+
+// ---- Keeping what is being typed across a reload ---------------------------------
+
+// sessionStorage belongs to the tab and outlives a reload; the key names the
+// page, so the text comes back to this page only.
+const typedTextKey = () =>
+  `quartfeed typed text ${window.location.pathname}${window.location.search}`;
+
+// The boxes people write in (a post's, a comment's) say their longest text.
+const writingFields = () =>
+  document.querySelectorAll("textarea[data-max-length], input[data-max-length]");
+
+// A field is known by its id, else by its form's: a comment box by its
+// post's comment form, "comment-form-<uid>".
+const fieldKey = (field) => field.id || field.form?.id;
+
+function saveTypedText() {
+  const texts = {};
+  for (const field of writingFields()) {
+    if (field.value && fieldKey(field)) texts[fieldKey(field)] = field.value;
+  }
+  const focused = [...writingFields()].find((field) => field === document.activeElement);
+  const saved = { texts, focused: focused ? fieldKey(focused) : null };
+  sessionStorage.setItem(typedTextKey(), JSON.stringify(saved));
+}
+
+// The field saved under `key`, if the reloaded page still has it.
+function fieldByKey(key) {
+  const element = document.getElementById(key);
+  if (element?.matches("[data-max-length]")) return element;
+  return element?.querySelector("[data-max-length]");
+}
+
+// A comment box that was open comes back open (without taking the focus).
+function openCommentForm(form) {
+  form.classList.remove("d-none");
+  form.closest("article.post").querySelector(".comment-toggle").setAttribute("aria-expanded", true);
+}
+
+function restoreTypedText() {
+  const saved = JSON.parse(sessionStorage.getItem(typedTextKey()) ?? "null");
+  sessionStorage.removeItem(typedTextKey());
+  if (!saved) return;
+  for (const [key, text] of Object.entries(saved.texts)) {
+    const field = fieldByKey(key);
+    if (!field) continue; // its post was deleted meanwhile
+    field.value = text;
+    const commentForm = field.closest(".comment-form");
+    if (commentForm) openCommentForm(commentForm);
+    field.dispatchEvent(new Event("input", { bubbles: true })); // the counters count it
+  }
+  if (saved.focused) fieldByKey(saved.focused)?.focus();
+}
+
+// ---- The stream's state, shown in every tab ------------------------------------
+
+function showStreamStatus(message) {
+  const status = document.getElementById("stream-status");
+  if (status) status.innerHTML = message.text;
+}
+
+const STREAM_STATES = {
+  connected: () => showStreamStatus(html``),
+  reconnecting: () => showStreamStatus(html`Reconnecting…`),
+  "logged-out": () => {
+    const login = endpointURL("login");
+    showStreamStatus(html`You are logged out. <a href="${login}">Log in</a> to see what is new.`);
+    stopSharing();
+  },
+};
+
+// ---- One stream for all the tabs of a browser ----------------------------------
+//
+// A browser opens at most six HTTP/1.1 connections to a site: with a stream
+// per tab, six tabs would leave none for anything else. So the tabs of one
+// person share one stream:
+// - One tab holds it. The tabs take turns through the Web Locks API: each
+//   asks for the lock named after the viewer; the browser grants it to one
+//   tab at a time and, when that tab closes, to the next one waiting.
+// - A BroadcastChannel, named after the viewer too, links the tabs. Each tab
+//   says which channels it shows and how far it got ("join"); the holder's
+//   stream carries the channels of every tab, and the holder passes every
+//   event on to every tab, itself included.
+// - Every tab keeps the stream's cursor from the last event: the next
+//   holder carries on from there, and nothing is lost in between.
+// - Where a browser lacks either API, each tab holds a stream of its own,
+//   through the same code: its link to other tabs reaches no one.
+
+const tabId = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+const sharedName = () => `quartfeed stream of ${viewer()}`;
+let tabLink = null; // the BroadcastChannel, or null where each tab streams alone
+let stopAsking = null; // withdraws this tab's request for the lock
+let stopped = false; // after a logout: no more streaming here
+
+// Every tab knows which channels every other tab shows (tab id -> cursor),
+// to open a stream for all of them should it become the holder.
+const tabCursors = new Map();
+// The stream's cursor after the last event any tab was told of.
+let streamCursor = null;
+
+function tellOtherTabs(message) {
+  tabLink?.postMessage(message);
+}
+
+function tellEveryTab(message) {
+  tellOtherTabs(message);
+  hear(message);
+}
+
+const join = () => ({ type: "join", tab: tabId, cursor: formatCursor(pageCursor) });
+
+// What a tab does with each kind of message from the others (the holder
+// hears its own "event" and "state" messages too).
+const TAB_MESSAGES = {
+  // A tab opened, or answers a roll call: the channels it shows, how far it got.
+  join: (message) => {
+    const cursor = parseCursor(message.cursor);
+    tabCursors.set(message.tab, cursor);
+    if (holding) wantChannels(cursor);
+  },
+  // A tab closed, or was logged out.
+  leave: (message) => tabCursors.delete(message.tab),
+  // A new holder asks which tabs are open.
+  "roll-call": () => tellOtherTabs(join()),
+  // An event of the stream, with the stream's cursor before and after it.
+  event: (message) => {
+    streamCursor = parseCursor(message.id);
+    const previous = parseCursor(message.previous);
+    showStreamEvent(message.name, JSON.parse(message.data), streamCursor, previous);
+  },
+  // The stream is connected or reconnecting, or the person is logged out.
+  state: (message) => STREAM_STATES[message.state](),
+};
+
+function hear(message) {
+  if (!stopped) TAB_MESSAGES[message.type](message);
+}
+
+function canShareStream() {
+  return "locks" in navigator && "BroadcastChannel" in window;
+}
+
+function startSharing() {
+  pageCursor = parseCursor(document.body.dataset.streamCursor);
+  tabCursors.set(tabId, pageCursor);
+  if (!canShareStream()) {
+    holdStream();
+    return;
+  }
+  tabLink = new BroadcastChannel(sharedName());
+  tabLink.addEventListener("message", (event) => hear(event.data));
+  tellOtherTabs(join());
+  const asking = new AbortController();
+  stopAsking = () => asking.abort();
+  // Granted when no other tab holds the stream; held until holdStream's
+  // promise settles, which is when this tab closes (or is logged out).
+  navigator.locks
+    .request(sharedName(), { signal: asking.signal }, holdStream)
+    .catch(() => {}); // withdrawn after a logout: nothing to do
+  // A tab going away takes its channels with it; one coming back from the
+  // browser's back/forward cache has missed what happened meanwhile.
+  window.addEventListener("pagehide", () => tellOtherTabs({ type: "leave", tab: tabId }));
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) window.location.reload();
+  });
+}
+
+// After a logout: this tab stops streaming, stops waiting for its turn, and
+// leaves the others.
+function stopSharing() {
+  if (stopped) return;
+  stopped = true;
+  closeStream();
+  releaseStream?.();
+  stopAsking?.();
+  tellOtherTabs({ type: "leave", tab: tabId });
+  tabLink?.close();
+  tabLink = null;
+}
+
+// ---- Holding the stream ------------------------------------------------------------
+
+// How long the holder gathers tabs that join (several open at once, or
+// answer a new holder's roll call) before it opens a stream for them all.
+const GATHER_TABS_MS = 50;
+// When the server refused the stream (and the person is still logged in).
+const RETRY_AFTER_MS = 5000;
+
+let holding = false;
+let releaseStream = null; // gives the lock up
+let source = null; // the holder's EventSource
+let sourceChannels = new Set(); // the channels it carries
+let wanted = {}; // channel -> the seq a tab needs it from, not yet in the stream
+let reopening = null; // the timer that will open the stream again
+
+// This tab's turn: it opens the stream, for its own channels and, once they
+// answer its roll call, the other tabs'. The promise keeps the lock until a logout.
+function holdStream() {
+  if (stopped) return null;
+  holding = true;
+  wantChannels(pageCursor);
+  tellOtherTabs({ type: "roll-call" });
+  return new Promise((resolve) => {
+    releaseStream = resolve;
+  });
+}
+
+// Where the stream stands in `channel`: Infinity when it does not carry it.
+const streamSeq = (channel) =>
+  sourceChannels.has(channel) ? (streamCursor.seqs[channel] ?? Infinity) : Infinity;
+
+// A tab shows `cursor`'s channels from its seqs: a channel the stream lacks,
+// or one the tab needs from further back than the stream stands, means
+// opening the stream again (events the other tabs had are ignored by them).
+function wantChannels(cursor) {
+  let more = false;
+  for (const [channel, seq] of Object.entries(cursor.seqs)) {
+    if (seq < streamSeq(channel) && seq < (wanted[channel] ?? Infinity)) {
+      wanted[channel] = seq;
+      more = true;
     }
-    source.addEventListener("logout", () => {
-      source.close();
-      showStreamStatus("You have been logged out.");
+  }
+  if (more && !reopening) reopening = setTimeout(openStream, GATHER_TABS_MS);
+}
+
+// Where the stream starts: each channel some tab shows, from the lowest seq
+// any tab needs (what the stream had reached, unless a tab needs less).
+function startCursor() {
+  const cursors = [...tabCursors.values()];
+  const channels = new Set(cursors.flatMap((cursor) => Object.keys(cursor.seqs)));
+  const seqs = {};
+  for (const channel of channels) {
+    let seq = Math.min(wanted[channel] ?? Infinity, streamCursor?.seqs[channel] ?? Infinity);
+    // None known: a tab's own seq when it joined (it has not answered the roll call yet).
+    if (seq === Infinity) seq = Math.min(...cursors.map((cursor) => cursor.seqs[channel] ?? seq));
+    seqs[channel] = seq;
+  }
+  return { epoch: streamCursor?.epoch ?? pageCursor.epoch, seqs };
+}
+
+function streamURL(cursor) {
+  const channels = Object.keys(cursor.seqs).map(encodeURIComponent).join(",");
+  const start = encodeURIComponent(formatCursor(cursor));
+  return `${document.body.dataset.sseUrl}?channels=${channels}&cursor=${start}`;
+}
+
+function closeStream() {
+  clearTimeout(reopening);
+  reopening = null;
+  source?.close();
+  source = null;
+}
+
+function openStream() {
+  closeStream();
+  if (stopped) return;
+  streamCursor = startCursor();
+  sourceChannels = new Set(Object.keys(streamCursor.seqs));
+  wanted = {};
+  const url = streamURL(streamCursor);
+  const opened = new EventSource(url);
+  source = opened;
+  // Events of a stream closed since (the holder opened another) are left out.
+  const isCurrent = () => source === opened;
+  // Where this stream stands before each event: its start, then each event's id.
+  let previous = formatCursor(streamCursor);
+  for (const name of STREAM_EVENTS) {
+    opened.addEventListener(name, (event) => {
+      if (!isCurrent()) return;
+      passOn(name, event, previous);
+      previous = event.lastEventId;
     });
-    source.addEventListener("reset", () => window.location.reload());
-    source.addEventListener("open", () => showStreamStatus(""));
-    source.addEventListener("error", () => {
-      // The browser retries by itself after a network error, but gives up
-      // when the server answered with an error status (a 503 while the
-      // database restarts, say): then try again ourselves, a little later.
-      showStreamStatus("Reconnecting…");
-      if (source.readyState === EventSource.CLOSED) setTimeout(open, 5000);
-    });
-  };
-  open();
+  }
+  opened.addEventListener("open", () => {
+    if (isCurrent()) tellEveryTab({ type: "state", state: "connected" });
+  });
+  opened.addEventListener("error", () => {
+    if (isCurrent()) streamFailed(opened, url);
+  });
+}
+
+function passOn(name, event, previous) {
+  if (name === "logout") {
+    tellEveryTab({ type: "state", state: "logged-out" });
+  } else {
+    tellEveryTab({ type: "event", name, data: event.data, id: event.lastEventId, previous });
+  }
+}
+
+// The browser retries by itself after a network error, but gives up when
+// the server answered with an error status. A 401 then means the session
+// has ended; anything else (a 503 while the database restarts, say) is
+// worth trying again ourselves, a little later. HEAD asks the stream's URL
+// for its status alone, accepting what the EventSource accepts (a page
+// request would be sent to the login page instead).
+async function streamFailed(failed, url) {
+  tellEveryTab({ type: "state", state: "reconnecting" });
+  if (failed.readyState !== EventSource.CLOSED) return;
+  const asking = { method: "HEAD", headers: { Accept: "text/event-stream" } };
+  const answer = await fetch(url, asking).catch(() => null);
+  if (source !== failed) return; // opened again meanwhile
+  if (answer?.status === 401) {
+    closeStream();
+    tellEveryTab({ type: "state", state: "logged-out" });
+  } else {
+    clearTimeout(reopening);
+    reopening = setTimeout(openStream, RETRY_AFTER_MS);
+  }
 }
 
 // ---- Forms and buttons ---------------------------------------------------------
@@ -641,9 +978,11 @@ function start() {
   setUpPostActions();
   setUpFeedKeys();
   setUpOlderPosts();
+  restoreTypedText();
   const list = postList();
   if (list) numberPosts(list);
-  if (document.body.dataset.sseUrl) listen();
+  // A page that shows channels (and a person logged in) gets their events.
+  if (document.body.dataset.sseUrl && document.body.dataset.streamCursor) startSharing();
 }
 
 if (typeof module !== "undefined") {
@@ -655,6 +994,8 @@ if (typeof module !== "undefined") {
     renderLikes,
     timeAgo,
     characterCount,
+    parseCursor,
+    formatCursor,
   };
 } else {
   start();

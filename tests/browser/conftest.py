@@ -54,7 +54,9 @@ async def browser(chromium):
 def server_settings(database_url, tmp_path_factory) -> dict[str, str]:
     """The live server's environment; uploads go to a temporary folder."""
     media_root = tmp_path_factory.mktemp("media")
-    return server_environment(database_url, media_root=str(media_root))
+    environment = server_environment(database_url, media_root=str(media_root))
+    # /healthz then says how many event streams the server holds open.
+    return {**environment, "COUNT_STATEMENTS": "1"}
 
 
 @pytest.fixture(scope="session")
@@ -97,10 +99,15 @@ async def people(browser, server, request):
 
     yield arrive
     for visitor in visitors:
-        await visitor.page.screenshot(path=screenshot_path(request.node.name, visitor.username))
+        screenshot = screenshot_path(request.node.name, visitor.username)
+        if not visitor.page.is_closed():  # a test may close a tab
+            await visitor.page.screenshot(path=screenshot)
         await visitor.page.context.close()
     problems = [
-        f"{visitor.username}: {problem}" for visitor in visitors for problem in visitor.problems
+        f"{visitor.username}: {problem}"
+        for visitor in visitors
+        for tab in (visitor, *visitor.tabs)
+        for problem in tab.problems
     ]
     assert not problems, "The pages reported problems:\n" + "\n".join(problems)
 

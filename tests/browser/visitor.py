@@ -6,6 +6,7 @@ ever sleeps for a fixed time.
 """
 
 import re
+from collections.abc import Awaitable, Callable
 
 from playwright.async_api import ConsoleMessage, Dialog, Locator, Page, expect
 
@@ -29,6 +30,8 @@ class Visitor:
         self.problems: list[str] = []
         # Console errors a test expects: (a piece of their text, of their URL).
         self.tolerated: list[tuple[str, str]] = []
+        # The other tabs this person opened in the same browser (`open_tab`).
+        self.tabs: list[Visitor] = []
         page.on("console", self._note_console_error)
         page.on("pageerror", lambda error: self.problems.append(f"uncaught error: {error}"))
         page.on("dialog", self._note_dialog)
@@ -60,6 +63,19 @@ class Visitor:
         # Only script opens a dialog, and QuartFeed never does: some text ran as code.
         self.problems.append(f"{dialog.type} dialog opened: {dialog.message}")
         await dialog.dismiss()
+
+    async def open_tab(
+        self, path: str, prepare: Callable[[Page], Awaitable] | None = None
+    ) -> "Visitor":
+        """Open `path` in another tab of the same browser (cookies, and the
+        console errors tolerated, and all); `prepare` the tab first."""
+        tab = Visitor(self.username, await self.page.context.new_page())
+        tab.tolerated = self.tolerated
+        self.tabs.append(tab)
+        if prepare is not None:
+            await prepare(tab.page)
+        await tab.page.goto(path)
+        return tab
 
     # --- What the person sees ------------------------------------------------
 
