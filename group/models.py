@@ -35,6 +35,15 @@ SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 OWNER, MEMBER = "owner", "member"
 MEMBERS_SHOWN = 50
 POSTS_SHOWN = 20
+# Characters that change the direction of the text after them (embeddings,
+# overrides, isolates): a name holding one reads differently from what was
+# typed, and so does whatever the page shows after it.
+DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Letters and symbols drawn as nothing: the Hangul fillers and the blank
+# Braille pattern. Spaces, controls, zero-width characters and marks (which
+# only accent the character before them) are known by their category.
+BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+INVISIBLE_CATEGORIES = frozenset("ZCM")  # separators, controls and formats, marks
 # Two people creating groups of the same name at the same moment may pick
 # the same free slug; the one whose insert fails picks again.
 SLUG_ATTEMPTS = 3
@@ -100,6 +109,18 @@ def _slug_candidates(base: str) -> Iterator[str]:
         base, numbered_from = NAMELESS_SLUG, 1
     for number in itertools.count(numbered_from):
         yield f"{base}-{number}"
+
+
+def _is_visible(character: str) -> bool:
+    if character in BLANK_CHARACTERS:
+        return False
+    return unicodedata.category(character)[0] not in INVISIBLE_CATEGORIES
+
+
+def is_visible_name(name: str) -> bool:
+    """Whether people see a name as it was typed: it has a character they can
+    see, and none that turns the text around it."""
+    return any(map(_is_visible, name)) and DIRECTION_CONTROLS.search(name) is None
 
 
 def is_valid_slug(slug: str) -> bool:

@@ -16,6 +16,7 @@ from group.models import (
     group_members,
     group_posts,
     is_valid_slug,
+    is_visible_name,
     join_group,
     leave_group,
     list_groups,
@@ -34,6 +35,9 @@ from utilities.responses import json_error, wants_json
 group_app = Blueprint("group", __name__)
 
 NAME_RULE = f"Give the group a name of 1 to {MAX_NAME_LENGTH} characters."
+INVISIBLE_NAME_RULE = (
+    "A group's name needs characters people can see, and none that change the direction of text."
+)
 DESCRIPTION_RULE = f"A group's description is at most {MAX_DESCRIPTION_LENGTH} characters."
 NO_SUCH_GROUP = "There is no such group here."
 OWNER_CANNOT_LEAVE = (
@@ -52,6 +56,8 @@ def group_error(name: str, description: str) -> str | None:
         return UNSTORABLE_TEXT_RULE
     if not 0 < character_count(name) <= MAX_NAME_LENGTH:
         return NAME_RULE
+    if not is_visible_name(name):
+        return INVISIBLE_NAME_RULE
     if character_count(description) > MAX_DESCRIPTION_LENGTH:
         return DESCRIPTION_RULE
     return None
