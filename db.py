@@ -18,6 +18,7 @@ import aiomysql
 import pymysql
 import sqlalchemy as sa
 from databases import Database
+from databases.backends.sqlite import SQLiteConnection, SQLiteTransaction
 from databases.core import Connection
 from quart import current_app
 from sqlalchemy.dialects import mysql, sqlite
@@ -214,6 +215,31 @@ class CompiledStatements:
         return shape
 
 
+class WritingSQLiteTransaction(SQLiteTransaction):
+    """A transaction that takes SQLite's write lock at BEGIN (IMMEDIATE).
+
+    A plain BEGIN reads first and asks for the lock at its first write: by
+    then another writer may have committed what this one read (a post it
+    checked, deleted since), and SQLite refuses the write ("database is
+    locked") rather than let it act on stale reads. Locking at the start
+    makes writers take turns, each reading what the one before committed,
+    as MySQL's row locks (SELECT … FOR UPDATE) do for the rows they lock.
+    """
+
+    async def start(self, is_root: bool, extra_options: dict) -> None:
+        self._is_root = True
+        async with self._connection._connection.execute("BEGIN IMMEDIATE") as cursor:
+            await cursor.close()
+
+
+def _transaction_steps(connection: Connection):
+    """The driver's BEGIN, COMMIT and ROLLBACK for a transaction on `connection`."""
+    backend_connection = connection._connection
+    if isinstance(backend_connection, SQLiteConnection):
+        return WritingSQLiteTransaction(backend_connection)
+    return backend_connection.transaction()
+
+
 class AppDatabase(Database):
     """The `databases.Database` this app uses, with three additions.
 
@@ -291,7 +317,7 @@ class AppDatabase(Database):
         """
         async with contextlib.AsyncExitStack() as stack:
             connection = await self._acquire(stack)
-            steps = connection._connection.transaction()  # the driver's BEGIN/COMMIT
+            steps = _transaction_steps(connection)
             await self._bounded(steps.start(is_root=True, extra_options={}))
             try:
                 yield

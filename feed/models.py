@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from databases.interfaces import Record
 
 from db import AppDatabase, BigId, Timestamp, json_pairs, metadata, one_transaction
-from group.models import group_counter_table, group_table, membership_table
+from group.models import check_member, group_counter_table, group_table, membership_table
 from post.models import (
     NOT_DELETED,
     POST_COLUMNS,
@@ -32,6 +32,7 @@ from post.models import (
     delete_post,
     insert_post,
     likers_of,
+    lock_live_post,
     post_table,
     posts_with_authors,
     remove_like,
@@ -217,6 +218,22 @@ async def _tell(
     return Told(event_ids, group_event)
 
 
+async def _check_thread(
+    database: AppDatabase, thread: Thread, post_id: int, member_id: int | None = None
+) -> None:
+    """What a write to a thread depends on, checked inside its transaction
+    and held until it commits, so that concurrent writes end as if they had
+    run one after the other: the thread's post, and `post_id` (the post or
+    one of its comments), not deleted (PostGone); `member_id`, when given,
+    a member of the thread's group (NotAMember). The thread's post is locked
+    first by every writer, so they lock in one order."""
+    await lock_live_post(database, thread.post_id)
+    if post_id != thread.post_id:
+        await lock_live_post(database, post_id)
+    if member_id is not None and thread.group_id is not None:
+        await check_member(database, thread.group_id, member_id)
+
+
 @one_transaction
 async def write_post(
     database: AppDatabase, author_id: int, body: str, now: datetime, group_id: int | None = None
@@ -224,6 +241,8 @@ async def write_post(
     """Insert a post and give it to its author and every follower (or, in a
     group, to its members and the group's stream), in one transaction: four
     statements, three more in a group. Returns its uid and who was told."""
+    if group_id is not None:
+        await check_member(database, group_id, author_id)
     post_id, uid = await insert_post(database, author_id, body, now, group_id=group_id)
     if group_id is None:
         readers = _author_and_followers(author_id)
@@ -237,6 +256,7 @@ async def write_comment(
 ) -> tuple[str, Told]:
     """Comment on a post: everyone who has the post hears of it, and it rises.
     Returns the comment's uid and who was told."""
+    await _check_thread(database, thread, thread.post_id, member_id=author_id)
     comment_id, uid = await insert_post(
         database, author_id, body, now, parent_post_id=thread.post_id, group_id=thread.group_id
     )
@@ -250,7 +270,10 @@ async def write_like(
     database: AppDatabase, user_id: int, post_id: int, thread: Thread, like: bool, now: datetime
 ) -> tuple[list[str], Told | None]:
     """Like or unlike a post or a comment of `thread`. Returns its likers
-    afterwards, and who was told, or None when nothing changed."""
+    afterwards, and who was told, or None when nothing changed. Only
+    members like in a group; anyone takes their like back, as anyone
+    deletes what they wrote."""
+    await _check_thread(database, thread, post_id, member_id=user_id if like else None)
     if like:
         changed = await add_like(database, post_id, user_id, now)
     else:
@@ -270,6 +293,7 @@ async def write_delete(
 ) -> Told:
     """Delete a post (with its comments and likes) or a comment, and tell
     everyone who has the post."""
+    await _check_thread(database, thread, post_id)
     await delete_post(database, post_id, now)
     return await _tell(database, thread, user_id, post_id, "delete", now)
 

@@ -161,22 +161,25 @@ async def _insert_group(
     )
 
 
+class SlugsTaken(Exception):
+    """Others took each slug tried for a new group, as it was being created."""
+
+
 async def create_group(
     database: AppDatabase, creator_id: int, name: str, description: str = ""
 ) -> str:
-    """Create a group owned by its creator; return its slug.
+    """Create a group owned by its creator; return its slug. SlugsTaken when
+    groups of the same name took every slug it tried, all at that moment.
 
     `name` and `description` must already be valid: a name of 1 to
     MAX_NAME_LENGTH characters, a description of at most MAX_DESCRIPTION_LENGTH.
     """
-    for attempt in range(1, SLUG_ATTEMPTS + 1):
+    for _ in range(SLUG_ATTEMPTS):
         slug = await _free_slug(database, slug_base(name))
-        try:
+        with suppress(*INTEGRITY_ERRORS):  # someone took the slug a moment ago
             await _insert_group(database, creator_id, name, slug, description)
             return slug
-        except INTEGRITY_ERRORS:  # someone took the slug a moment ago
-            if attempt == SLUG_ATTEMPTS:
-                raise
+    raise SlugsTaken
 
 
 async def join_group(database: Database, group_id: int, user_id: int) -> None:
@@ -213,6 +216,28 @@ async def leave_group(database: AppDatabase, group_id: int, user_id: int) -> boo
     return True
 
 
+class NotAMember(Exception):
+    """Only members post, comment and like in a group."""
+
+
+async def check_member(database: Database, group_id: int, user_id: int) -> None:
+    """NotAMember unless the user is in the group; a member stays one until
+    the transaction ends.
+
+    The group's row is read in share mode: writers in a group do not wait
+    for each other, but a leave (which locks the row for update, see
+    leave_group) waits for them, and they for a leave in progress. The
+    membership is read with a lock too, which reads what is committed now.
+    """
+    group_row = sa.select(group_table.c.id).where(group_table.c.id == group_id)
+    await database.fetch_val(group_row.with_for_update(read=True))
+    membership = sa.select(membership_table.c.id).where(
+        membership_table.c.group_id == group_id, membership_table.c.user_id == user_id
+    )
+    if await database.fetch_val(membership.with_for_update(read=True)) is None:
+        raise NotAMember
+
+
 # --- Reading --------------------------------------------------------------------
 
 
@@ -238,10 +263,6 @@ def _role_of(user_id: int | None, group_id) -> sa.ColumnElement:
 def _newest_event_id(group_id) -> sa.ScalarSelect:
     counter = group_counter_table
     return sa.select(counter.c.seq).where(counter.c.group_id == group_id).scalar_subquery()
-
-
-async def is_member(database: Database, group_id: int, user_id: int) -> bool:
-    return await database.fetch_val(sa.select(_role_of(user_id, group_id))) is not None
 
 
 async def _role_and_member_count(

@@ -11,6 +11,7 @@ from feed.service import get_feed
 from group.models import (
     MAX_DESCRIPTION_LENGTH,
     MAX_NAME_LENGTH,
+    SlugsTaken,
     create_group,
     group_by_slug,
     group_members,
@@ -40,6 +41,7 @@ INVISIBLE_NAME_RULE = (
 )
 DESCRIPTION_RULE = f"A group's description is at most {MAX_DESCRIPTION_LENGTH} characters."
 NO_SUCH_GROUP = "There is no such group here."
+NAME_BUSY = "Other groups of this name were being started at the same moment; please try again."
 OWNER_CANNOT_LEAVE = (
     "You own this group, so you cannot leave it while it has other members. "
     "You can leave once everyone else has."
@@ -103,7 +105,10 @@ async def new_group():
     name, description = form.get("name", "").strip(), form.get("description", "").strip()
     if error := group_error(name, description):
         return await refuse(error, url_for("group.groups"))
-    slug = await create_group(get_database(), g.user["id"], name, description)
+    try:
+        slug = await create_group(get_database(), g.user["id"], name, description)
+    except SlugsTaken:
+        abort(409, description=NAME_BUSY)
     url = url_for("group.group_page", slug=slug)
     if wants_json():
         return jsonify(slug=slug, url=url), 201

@@ -136,6 +136,25 @@ async def post_by_uid(database: Database, uid: str) -> Record | None:
     return await database.fetch_one(query)
 
 
+class PostGone(Exception):
+    """The post or comment a write depends on is deleted, or never was."""
+
+
+async def lock_live_post(database: Database, post_id: int) -> None:
+    """Lock a post's or comment's row until the transaction ends; PostGone
+    if it is deleted.
+
+    Every write to a thread (a comment, a like, a deletion) locks its post
+    first, inside its transaction: writes to one thread take turns, and each
+    sees the ones committed before it, so no comment or like lands on a post
+    deleted a moment earlier. SQLite ignores FOR UPDATE; there a writing
+    transaction holds the whole database from its start (see db.py).
+    """
+    query = sa.select(post_table.c.id).where(post_table.c.id == post_id, NOT_DELETED)
+    if await database.fetch_val(query.with_for_update()) is None:
+        raise PostGone
+
+
 async def delete_post(database: Database, post_id: int, now: datetime) -> None:
     """Delete a post with its comments, or a comment: their text and their likes."""
     thread = sa.or_(post_table.c.id == post_id, post_table.c.parent_post_id == post_id)
