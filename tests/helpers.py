@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
 from db import metadata
+from settings import RATE_LIMITS, Rate
 from user.models import insert_user, user_by_name, user_table
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -114,3 +115,9 @@ def count_calls(monkeypatch, module, name: str) -> list:
 
     monkeypatch.setattr(module, name, recorded)
     return calls
+
+
+def without_rate_limits(app_config: dict) -> dict:
+    """`app_config` with limits no test reaches: tests that send thousands of
+    requests would otherwise get 429s."""
+    return {**app_config, **dict.fromkeys(RATE_LIMITS, Rate(count=10**9, window_s=1))}
