@@ -131,32 +131,21 @@ async def in_worst_order(monkeypatch, name: str, late, first) -> tuple[tuple, tu
 # --- Deleting against commenting and liking ----------------------------------
 
 
-async def test_a_comment_written_after_the_deletion_of_its_post_is_refused(
-    people, database, monkeypatch
+@pytest.mark.parametrize(
+    ("write", "path"), [("write_comment", "/comment"), ("write_like", "/like")]
+)
+async def test_a_comment_or_like_written_after_the_deletion_of_its_post_is_refused(
+    people, database, monkeypatch, write, path
 ):
     uid = await people["alice"].post("soon gone")
-    comment, deletion = await in_worst_order(
+    late, deletion = await in_worst_order(
         monkeypatch,
-        "write_comment",
-        people["bob"].comment(uid),
+        write,
+        people["bob"].send(path, {"post_uid": uid, "comment": "too late"}),
         people["alice"].send("/delete", {"post_uid": uid}),
     )
-    assert (comment[0], deletion[0]) == (404, 200)
+    assert (late[0], deletion[0]) == (404, 200)
     assert await live_rows(database, post_table, post_table.c.deleted.is_(None)) == 0
-    await assert_integrity(database)
-
-
-async def test_a_like_written_after_the_deletion_of_its_post_is_refused(
-    people, database, monkeypatch
-):
-    uid = await people["alice"].post("soon gone")
-    like, deletion = await in_worst_order(
-        monkeypatch,
-        "write_like",
-        people["bob"].send("/like", {"post_uid": uid}),
-        people["alice"].send("/delete", {"post_uid": uid}),
-    )
-    assert (like[0], deletion[0]) == (404, 200)
     assert await live_rows(database, like_table) == 0
     await assert_integrity(database)
 
