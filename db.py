@@ -36,6 +36,27 @@ P = ParamSpec("P")
 # by these times, so keep microseconds everywhere.
 Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
 
+
+class ExactString(sa.TypeDecorator):
+    """A string the database compares as Python does, character for character.
+
+    MySQL's default collations ignore case, accents and trailing spaces
+    ("Caról " = "carol"): a name, a slug or a uid would find the rows of
+    others. Binary collations compare code points; the one without padding
+    is called utf8mb4_nopad_bin by MariaDB, utf8mb4_0900_bin by MySQL 8.
+    SQLite compares bytes unless told otherwise.
+    """
+
+    impl = sa.String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine:
+        if dialect.name != "mysql":
+            return dialect.type_descriptor(sa.String(self.impl.length))
+        collation = "utf8mb4_nopad_bin" if dialect.is_mariadb else "utf8mb4_0900_bin"
+        return dialect.type_descriptor(mysql.VARCHAR(self.impl.length, collation=collation))
+
+
 # The feed id is the SSE event id and must never run out, but SQLite only
 # auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigId = sa.BigInteger().with_variant(sqlite.INTEGER(), "sqlite")

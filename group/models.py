@@ -19,7 +19,15 @@ import sqlalchemy as sa
 from databases import Database
 from databases.interfaces import Record
 
-from db import INTEGRITY_ERRORS, AppDatabase, Timestamp, metadata, one_transaction, utc_now
+from db import (
+    INTEGRITY_ERRORS,
+    AppDatabase,
+    ExactString,
+    Timestamp,
+    metadata,
+    one_transaction,
+    utc_now,
+)
 from post.models import NOT_DELETED, POST_COLUMNS, post_table, posts_with_authors
 from user.models import public_user_columns, user_table
 from utilities.like import ESCAPE, containing, starting_with
@@ -53,7 +61,7 @@ group_table = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(MAX_NAME_LENGTH), nullable=False),
-    sa.Column("slug", sa.String(MAX_SLUG_LENGTH), nullable=False),
+    sa.Column("slug", ExactString(MAX_SLUG_LENGTH), nullable=False),
     sa.Column("description", sa.String(MAX_DESCRIPTION_LENGTH), nullable=False, server_default=""),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False),  # the creator
     sa.Column("created", Timestamp, nullable=False),

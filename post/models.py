@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from databases import Database
 from databases.interfaces import Record
 
-from db import INTEGRITY_ERRORS, Timestamp, metadata
+from db import INTEGRITY_ERRORS, ExactString, Timestamp, metadata
 from user.models import user_table
 
 MAX_BODY_LENGTH = 280
@@ -24,7 +24,7 @@ post_table = sa.Table(
     "post",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("uid", sa.String(36), nullable=False),
+    sa.Column("uid", ExactString(36), nullable=False),
     sa.Column("parent_post_id", sa.Integer, sa.ForeignKey("post.id"), nullable=True, index=True),
     sa.Column("body", sa.String(MAX_BODY_LENGTH), nullable=False),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False, index=True),

@@ -43,6 +43,13 @@ async def login(client, username: str, password: str = PASSWORD):
     return await post_form(client, "/login", {"username": username, "password": password})
 
 
+async def log_in(client, username: str, password: str, address: str = "192.0.2.1"):
+    """A login form sent from `address`."""
+    token = await csrf_token_from(client, "/login")
+    form = {"csrf_token": token, "username": username, "password": password}
+    return await client.post("/login", form=form, scope_base={"client": (address, 40000)})
+
+
 async def register_and_login(client, username: str, password: str = PASSWORD):
     await register(client, username, password)
     response = await login(client, username, password)
