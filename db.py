@@ -18,6 +18,7 @@ import aiomysql
 import pymysql
 import sqlalchemy as sa
 from databases import Database
+from databases.backends.sqlite import SQLiteConnection, SQLiteTransaction
 from databases.core import Connection
 from quart import current_app
 from sqlalchemy.dialects import mysql, sqlite
@@ -34,6 +35,27 @@ P = ParamSpec("P")
 # MySQL's DATETIME drops fractions of a second unless asked; the feed orders
 # by these times, so keep microseconds everywhere.
 Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql")
+
+
+class ExactString(sa.TypeDecorator):
+    """A string the database compares as Python does, character for character.
+
+    MySQL's default collations ignore case, accents and trailing spaces
+    ("Caról " = "carol"): a name, a slug or a uid would find the rows of
+    others. Binary collations compare code points; the one without padding
+    is called utf8mb4_nopad_bin by MariaDB, utf8mb4_0900_bin by MySQL 8.
+    SQLite compares bytes unless told otherwise.
+    """
+
+    impl = sa.String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine:
+        if dialect.name != "mysql":
+            return dialect.type_descriptor(sa.String(self.impl.length))
+        collation = "utf8mb4_nopad_bin" if dialect.is_mariadb else "utf8mb4_0900_bin"
+        return dialect.type_descriptor(mysql.VARCHAR(self.impl.length, collation=collation))
+
 
 # The feed id is the SSE event id and must never run out, but SQLite only
 # auto-increments a column declared exactly INTEGER PRIMARY KEY.
@@ -231,6 +253,31 @@ class CompiledStatements:
         return shape
 
 
+class WritingSQLiteTransaction(SQLiteTransaction):
+    """A transaction that takes SQLite's write lock at BEGIN (IMMEDIATE).
+
+    A plain BEGIN reads first and asks for the lock at its first write: by
+    then another writer may have committed what this one read (a post it
+    checked, deleted since), and SQLite refuses the write ("database is
+    locked") rather than let it act on stale reads. Locking at the start
+    makes writers take turns, each reading what the one before committed,
+    as MySQL's row locks (SELECT … FOR UPDATE) do for the rows they lock.
+    """
+
+    async def start(self, is_root: bool, extra_options: dict) -> None:
+        self._is_root = True
+        async with self._connection._connection.execute("BEGIN IMMEDIATE") as cursor:
+            await cursor.close()
+
+
+def _transaction_steps(connection: Connection):
+    """The driver's BEGIN, COMMIT and ROLLBACK for a transaction on `connection`."""
+    backend_connection = connection._connection
+    if isinstance(backend_connection, SQLiteConnection):
+        return WritingSQLiteTransaction(backend_connection)
+    return backend_connection.transaction()
+
+
 class AppDatabase(Database):
     """The `databases.Database` this app uses, with three additions.
 
@@ -308,7 +355,7 @@ class AppDatabase(Database):
         """
         async with contextlib.AsyncExitStack() as stack:
             connection = await self._acquire(stack)
-            steps = connection._connection.transaction()  # the driver's BEGIN/COMMIT
+            steps = _transaction_steps(connection)
             await self._bounded(steps.start(is_root=True, extra_options={}))
             try:
                 yield

@@ -36,7 +36,7 @@ from db import (
 )
 from feed.channels import GROUP, HOME, PROFILE, Channel
 from feed.wire import encode_data
-from group.models import group_table, membership_table
+from group.models import check_member, group_table, membership_table
 from post.models import (
     NOT_DELETED,
     POST_COLUMNS,
@@ -45,6 +45,7 @@ from post.models import (
     delete_post,
     insert_post,
     likers_of,
+    lock_live_post,
     post_table,
     posts_with_authors,
     remove_like,
@@ -327,6 +328,22 @@ class Thread:
         return [profile] if self.group_id is None else [profile, Channel(GROUP, self.group_id)]
 
 
+async def _check_thread(
+    database: AppDatabase, thread: Thread, post_id: int, member_id: int | None = None
+) -> None:
+    """What a write to a thread depends on, checked inside its transaction
+    and held until it commits, so that concurrent writes end as if they had
+    run one after the other: the thread's post, and `post_id` (the post or
+    one of its comments), not deleted (PostGone); `member_id`, when given,
+    a member of the thread's group (NotAMember). The thread's post is locked
+    first by every writer, so they lock in one order."""
+    await lock_live_post(database, thread.post_id)
+    if post_id != thread.post_id:
+        await lock_live_post(database, post_id)
+    if member_id is not None and thread.group_id is not None:
+        await check_member(database, thread.group_id, member_id)
+
+
 @one_transaction
 async def write_post(
     database: AppDatabase,
@@ -339,6 +356,8 @@ async def write_post(
     """Insert a post and tell its author and every follower (or, in a group,
     its members), its author's profile and its group's page, in one
     transaction. `describe(uid)` gives the event's data."""
+    if group_id is not None:
+        await check_member(database, group_id, author_id)
     post_id, uid = await insert_post(database, author_id, body, now, group_id=group_id)
     thread = Thread(post_id, author_id, group_id)
     readers = thread.readers() if group_id is not None else _author_and_followers(author_id)
@@ -357,6 +376,7 @@ async def write_comment(
 ) -> Written:
     """Comment on a post: everyone who has the post hears of it, and it
     rises. `describe(uid)` gives the event's data."""
+    await _check_thread(database, thread, thread.post_id, member_id=author_id)
     comment_id, uid = await insert_post(
         database, author_id, body, now, parent_post_id=thread.post_id, group_id=thread.group_id
     )
@@ -378,7 +398,10 @@ async def write_like(
 ) -> tuple[list[str], Written | None]:
     """Like or unlike a post or a comment of `thread`. Returns its likers
     afterwards, and the action written, or None when nothing changed.
-    `describe(likers)` gives the event's data: the likers as of this like."""
+    `describe(likers)` gives the event's data: the likers as of this like.
+    Only members like in a group; anyone takes their like back, as anyone
+    deletes what they wrote."""
+    await _check_thread(database, thread, post_id, member_id=user_id if like else None)
     if like:
         changed = await add_like(database, post_id, user_id, now)
     else:
@@ -401,6 +424,7 @@ async def write_delete(
 ) -> Written:
     """Delete a post (with its comments and likes) or a comment, forget what
     its events said, and tell everyone who has the post."""
+    await _check_thread(database, thread, post_id)
     await delete_post(database, post_id, now)
     await _forget_events_about(database, post_id)
     happening = Happening("delete", user_id, post_id, now)

@@ -19,7 +19,15 @@ import sqlalchemy as sa
 from databases import Database
 from databases.interfaces import Record
 
-from db import INTEGRITY_ERRORS, AppDatabase, Timestamp, metadata, one_transaction, utc_now
+from db import (
+    INTEGRITY_ERRORS,
+    AppDatabase,
+    ExactString,
+    Timestamp,
+    metadata,
+    one_transaction,
+    utc_now,
+)
 from post.models import NOT_DELETED, POST_COLUMNS, post_table, posts_with_authors
 from user.models import channel_counter_table, public_user_columns, user_table
 from utilities.like import ESCAPE, containing, starting_with
@@ -35,6 +43,15 @@ SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 OWNER, MEMBER = "owner", "member"
 MEMBERS_SHOWN = 50
 POSTS_SHOWN = 20
+# Characters that change the direction of the text after them (embeddings,
+# overrides, isolates): a name holding one reads differently from what was
+# typed, and so does whatever the page shows after it.
+DIRECTION_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+# Letters and symbols drawn as nothing: the Hangul fillers and the blank
+# Braille pattern. Spaces, controls, zero-width characters and marks (which
+# only accent the character before them) are known by their category.
+BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+INVISIBLE_CATEGORIES = frozenset("ZCM")  # separators, controls and formats, marks
 # Two people creating groups of the same name at the same moment may pick
 # the same free slug; the one whose insert fails picks again.
 SLUG_ATTEMPTS = 3
@@ -44,7 +61,7 @@ group_table = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(MAX_NAME_LENGTH), nullable=False),
-    sa.Column("slug", sa.String(MAX_SLUG_LENGTH), nullable=False),
+    sa.Column("slug", ExactString(MAX_SLUG_LENGTH), nullable=False),
     sa.Column("description", sa.String(MAX_DESCRIPTION_LENGTH), nullable=False, server_default=""),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False),  # the creator
     sa.Column("created", Timestamp, nullable=False),
@@ -95,6 +112,18 @@ def _slug_candidates(base: str) -> Iterator[str]:
         yield f"{base}-{number}"
 
 
+def _is_visible(character: str) -> bool:
+    if character in BLANK_CHARACTERS:
+        return False
+    return unicodedata.category(character)[0] not in INVISIBLE_CATEGORIES
+
+
+def is_visible_name(name: str) -> bool:
+    """Whether people see a name as it was typed: it has a character they can
+    see, and none that turns the text around it."""
+    return any(map(_is_visible, name)) and DIRECTION_CONTROLS.search(name) is None
+
+
 def is_valid_slug(slug: str) -> bool:
     """Whether `slug` could be a group's: no query is needed to find one that is not."""
     return len(slug) <= MAX_SLUG_LENGTH and SLUG_PATTERN.fullmatch(slug) is not None
@@ -134,22 +163,25 @@ async def _insert_group(
     )
 
 
+class SlugsTaken(Exception):
+    """Others took each slug tried for a new group, as it was being created."""
+
+
 async def create_group(
     database: AppDatabase, creator_id: int, name: str, description: str = ""
 ) -> str:
-    """Create a group owned by its creator; return its slug.
+    """Create a group owned by its creator; return its slug. SlugsTaken when
+    groups of the same name took every slug it tried, all at that moment.
 
     `name` and `description` must already be valid: a name of 1 to
     MAX_NAME_LENGTH characters, a description of at most MAX_DESCRIPTION_LENGTH.
     """
-    for attempt in range(1, SLUG_ATTEMPTS + 1):
+    for _ in range(SLUG_ATTEMPTS):
         slug = await _free_slug(database, slug_base(name))
-        try:
+        with suppress(*INTEGRITY_ERRORS):  # someone took the slug a moment ago
             await _insert_group(database, creator_id, name, slug, description)
             return slug
-        except INTEGRITY_ERRORS:  # someone took the slug a moment ago
-            if attempt == SLUG_ATTEMPTS:
-                raise
+    raise SlugsTaken
 
 
 async def join_group(database: Database, group_id: int, user_id: int) -> None:
@@ -186,6 +218,28 @@ async def leave_group(database: AppDatabase, group_id: int, user_id: int) -> boo
     return True
 
 
+class NotAMember(Exception):
+    """Only members post, comment and like in a group."""
+
+
+async def check_member(database: Database, group_id: int, user_id: int) -> None:
+    """NotAMember unless the user is in the group; a member stays one until
+    the transaction ends.
+
+    The group's row is read in share mode: writers in a group do not wait
+    for each other, but a leave (which locks the row for update, see
+    leave_group) waits for them, and they for a leave in progress. The
+    membership is read with a lock too, which reads what is committed now.
+    """
+    group_row = sa.select(group_table.c.id).where(group_table.c.id == group_id)
+    await database.fetch_val(group_row.with_for_update(read=True))
+    membership = sa.select(membership_table.c.id).where(
+        membership_table.c.group_id == group_id, membership_table.c.user_id == user_id
+    )
+    if await database.fetch_val(membership.with_for_update(read=True)) is None:
+        raise NotAMember
+
+
 # --- Reading --------------------------------------------------------------------
 
 
@@ -208,8 +262,6 @@ def _role_of(user_id: int | None, group_id) -> sa.ColumnElement:
     )
 
 
-async def is_member(database: Database, group_id: int, user_id: int) -> bool:
-    return await database.fetch_val(sa.select(_role_of(user_id, group_id))) is not None
 
 
 async def _role_and_member_count(

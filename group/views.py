@@ -13,11 +13,13 @@ from group.models import (
     GROUP_CHANNEL,
     MAX_DESCRIPTION_LENGTH,
     MAX_NAME_LENGTH,
+    SlugsTaken,
     create_group,
     group_by_slug,
     group_members,
     group_posts,
     is_valid_slug,
+    is_visible_name,
     join_group,
     leave_group,
     list_groups,
@@ -36,8 +38,12 @@ from utilities.responses import json_error, wants_json
 group_app = Blueprint("group", __name__)
 
 NAME_RULE = f"Give the group a name of 1 to {MAX_NAME_LENGTH} characters."
+INVISIBLE_NAME_RULE = (
+    "A group's name needs characters people can see, and none that change the direction of text."
+)
 DESCRIPTION_RULE = f"A group's description is at most {MAX_DESCRIPTION_LENGTH} characters."
 NO_SUCH_GROUP = "There is no such group here."
+NAME_BUSY = "Other groups of this name were being started at the same moment; please try again."
 OWNER_CANNOT_LEAVE = (
     "You own this group, so you cannot leave it while it has other members. "
     "You can leave once everyone else has."
@@ -54,6 +60,8 @@ def group_error(name: str, description: str) -> str | None:
         return UNSTORABLE_TEXT_RULE
     if not 0 < character_count(name) <= MAX_NAME_LENGTH:
         return NAME_RULE
+    if not is_visible_name(name):
+        return INVISIBLE_NAME_RULE
     if character_count(description) > MAX_DESCRIPTION_LENGTH:
         return DESCRIPTION_RULE
     return None
@@ -99,7 +107,10 @@ async def new_group():
     name, description = form.get("name", "").strip(), form.get("description", "").strip()
     if error := group_error(name, description):
         return await refuse(error, url_for("group.groups"))
-    slug = await create_group(get_database(), g.user["id"], name, description)
+    try:
+        slug = await create_group(get_database(), g.user["id"], name, description)
+    except SlugsTaken:
+        abort(409, description=NAME_BUSY)
     url = url_for("group.group_page", slug=slug)
     if wants_json():
         return jsonify(slug=slug, url=url), 201

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from databases import Database
 from databases.interfaces import Record
 
-from db import INTEGRITY_ERRORS, Timestamp, metadata
+from db import INTEGRITY_ERRORS, ExactString, Timestamp, metadata
 from user.models import user_table
 
 MAX_BODY_LENGTH = 280
@@ -24,7 +24,7 @@ post_table = sa.Table(
     "post",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("uid", sa.String(36), nullable=False),
+    sa.Column("uid", ExactString(36), nullable=False),
     sa.Column("parent_post_id", sa.Integer, sa.ForeignKey("post.id"), nullable=True, index=True),
     sa.Column("body", sa.String(MAX_BODY_LENGTH), nullable=False),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False, index=True),
@@ -134,6 +134,25 @@ async def post_by_uid(database: Database, uid: str) -> Record | None:
         .where(post_table.c.uid == uid, NOT_DELETED)
     )
     return await database.fetch_one(query)
+
+
+class PostGone(Exception):
+    """The post or comment a write depends on is deleted, or never was."""
+
+
+async def lock_live_post(database: Database, post_id: int) -> None:
+    """Lock a post's or comment's row until the transaction ends; PostGone
+    if it is deleted.
+
+    Every write to a thread (a comment, a like, a deletion) locks its post
+    first, inside its transaction: writes to one thread take turns, and each
+    sees the ones committed before it, so no comment or like lands on a post
+    deleted a moment earlier. SQLite ignores FOR UPDATE; there a writing
+    transaction holds the whole database from its start (see db.py).
+    """
+    query = sa.select(post_table.c.id).where(post_table.c.id == post_id, NOT_DELETED)
+    if await database.fetch_val(query.with_for_update()) is None:
+        raise PostGone
 
 
 async def delete_post(database: Database, post_id: int, now: datetime) -> None:

@@ -4,18 +4,21 @@ import json
 
 from databases.interfaces import Record
 from quart import Blueprint, abort, flash, g, jsonify, redirect, request, url_for
+from werkzeug.exceptions import Forbidden, NotFound
 
 from db import get_database
 from feed.service import get_feed
-from group.models import group_by_slug, is_member
+from group.models import NotAMember, group_by_slug
 from post.models import (
     MAX_BODY_LENGTH,
     UNSTORABLE_TEXT_RULE,
+    PostGone,
     clean_body,
     is_storable_text,
     post_by_uid,
 )
 from user.decorators import login_required
+from utilities.errors import render_error
 from utilities.ratelimit import rate_limit
 
 post_app = Blueprint("post", __name__)
@@ -24,6 +27,19 @@ post_app.add_app_template_global(MAX_BODY_LENGTH, "MAX_BODY_LENGTH")
 
 LENGTH_RULE = f"Write between 1 and {MAX_BODY_LENGTH} characters."
 MEMBERS_ONLY = "Only members of the group can do that; join it first."
+NO_SUCH_POST = "That post does not exist."
+
+
+# What a write finds inside its transaction: the post deleted, or the writer
+# no longer a member, since the view looked.
+@post_app.errorhandler(PostGone)
+async def post_gone(_: PostGone):
+    return await render_error(NotFound(NO_SUCH_POST))
+
+
+@post_app.errorhandler(NotAMember)
+async def not_a_member(_: NotAMember):
+    return await render_error(Forbidden(MEMBERS_ONLY))
 
 
 async def read_payload() -> dict:
@@ -57,7 +73,7 @@ async def find_post(payload: dict) -> Record:
     uid = payload.get("post_uid")
     post = await post_by_uid(get_database(), uid) if isinstance(uid, str) else None
     if post is None:
-        abort(404, description="That post does not exist.")
+        abort(404, description=NO_SUCH_POST)
     return post
 
 
@@ -85,7 +101,7 @@ async def add_post():
 
 async def group_to_post_in(slug: object) -> Record | None:
     """The group named by the `group` field, if any: 404 if there is no such
-    group, 403 unless the poster is a member."""
+    group. Whether the poster is a member is checked as the post is written."""
     if slug is None or slug == "":
         return None
     group = None
@@ -93,15 +109,7 @@ async def group_to_post_in(slug: object) -> Record | None:
         group = await group_by_slug(get_database(), slug, g.user["id"])
     if group is None:
         abort(404, description="There is no such group.")
-    if group["viewer_role"] is None:
-        abort(403, description=MEMBERS_ONLY)
     return group
-
-
-async def must_be_member(group_id: int | None) -> None:
-    """Only members post, comment and like inside a group."""
-    if group_id is not None and not await is_member(get_database(), group_id, g.user["id"]):
-        abort(403, description=MEMBERS_ONLY)
 
 
 @post_app.route("/comment", methods=["POST"])
@@ -115,7 +123,6 @@ async def add_comment():
     parent = await find_post(payload)
     if parent["parent_post_id"] is not None:
         abort(400, description="Comments cannot be commented on; answer the post instead.")
-    await must_be_member(parent["group_id"])
     comment = await get_feed().publish_comment(g.user, parent, body)
     return jsonify(comment), 201
 
@@ -124,7 +131,6 @@ async def set_like(like: bool):
     """Like or unlike a post or a comment."""
     await rate_limit("LIKE_LIMIT_PER_USER", g.user["id"])  # liking and unliking alike
     post = await find_post(await read_payload())
-    await must_be_member(post["group_id"])
     return jsonify(await get_feed().publish_like(g.user, post, like))
 
 

@@ -6,6 +6,7 @@ both. Tests stay independent by emptying the tables afterwards.
 """
 
 import asyncio
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from application import create_app
 from db import epoch_table, metadata
+from settings import Rate
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"true", "1", "yes"}
@@ -148,6 +150,21 @@ async def app(app_config):
     async with app.test_app():
         yield app
         await empty_tables(app.extensions["database"])
+
+
+@pytest.fixture
+async def limited_app(app, app_config):
+    """`await limited_app(LIMIT_NAME="count/seconds", …)`: a running app with
+    those limits, on the test database (which `app` empties afterwards)."""
+    async with contextlib.AsyncExitStack() as running:
+
+        async def start(broker_url: str = "memory://", **limits: str):
+            rates = {name: Rate(*map(int, text.split("/"))) for name, text in limits.items()}
+            limited = create_app({**app_config, "BROKER_URL": broker_url, **rates})
+            await running.enter_async_context(limited.test_app())
+            return limited
+
+        yield start
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from werkzeug.datastructures import FileStorage
 
 from db import metadata
 from feed.channels import HOME, Channel
+from settings import RATE_LIMITS, Rate
 from user.models import insert_user, user_by_name, user_table
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -44,6 +45,13 @@ async def register(client, username: str, password: str = PASSWORD):
 
 async def login(client, username: str, password: str = PASSWORD):
     return await post_form(client, "/login", {"username": username, "password": password})
+
+
+async def log_in(client, username: str, password: str, address: str = "192.0.2.1"):
+    """A login form sent from `address`."""
+    token = await csrf_token_from(client, "/login")
+    form = {"csrf_token": token, "username": username, "password": password}
+    return await client.post("/login", form=form, scope_base={"client": (address, 40000)})
 
 
 async def register_and_login(client, username: str, password: str = PASSWORD):
@@ -125,3 +133,9 @@ async def replayed_home(feed, user_id: int) -> list[tuple[int, str, dict]]:
     replay from its start."""
     events = await feed.missed_events(Channel(HOME, user_id), 0, 1000)
     return [(event.event_id, event.action, json.loads(event.data)) for event in events]
+
+
+def without_rate_limits(app_config: dict) -> dict:
+    """`app_config` with limits no test reaches: tests that send thousands of
+    requests would otherwise get 429s."""
+    return {**app_config, **dict.fromkeys(RATE_LIMITS, Rate(count=10**9, window_s=1))}

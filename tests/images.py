@@ -226,6 +226,20 @@ def jpeg_declaring(width: int, height: int, scans: int = 1) -> bytes:
     return b"\xff\xd8" + frame + scan * scans + b"\xff\xd9"
 
 
+def jpeg_hiding_scans_behind_tem(scans: int) -> bytes:
+    """A 64 × 64 progressive JPEG whose `scans` scans follow a TEM marker
+    (FF 01), which has no length. A reader that takes the next two bytes
+    (FF DA, of the first scan) for one skips 65,498 bytes: the file is made
+    that long from there, its last scan padded, so such a reader lands on
+    end-of-image and sees no scan at all."""
+    frame = jpeg_segment(0xC2, struct.pack(">BHHB", 8, 64, 64, 1) + b"\x01\x11\x00")
+    header = jpeg_segment(0xDA, b"\x01\x01\x00\x00\x3f\x00")
+    scan = header + b"\x00"
+    skipped = 0xFFDA  # what the first scan's marker reads as, taken for a length
+    last_scan = header + b"\x00" * (skipped - len(scan) * (scans - 1) - len(header))
+    return b"\xff\xd8" + frame + b"\xff\x01" + scan * (scans - 1) + last_scan + b"\xff\xd9"
+
+
 def with_garbled_pixels(png: bytes) -> bytes:
     """`png` with bytes in the middle of its compressed pixels overwritten:
     the header is sound, so a decoder finds out only halfway through."""

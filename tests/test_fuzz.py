@@ -27,7 +27,6 @@ from feed.views import MAX_ID
 from group.models import create_group
 from post.models import UNSTORABLE_TEXT_RULE
 from relationship.models import follow
-from settings import RATE_LIMITS, Rate
 from tests.helpers import (
     PASSWORD,
     count_rows,
@@ -39,6 +38,7 @@ from tests.helpers import (
     register_and_login,
     text_of,
     user_ids,
+    without_rate_limits,
 )
 from user.models import create_user, user_by_name
 
@@ -393,7 +393,7 @@ async def assert_no_failures(app, client, seed: int, known: dict, csrf_token: st
 def app_config(app_config):
     """The app without rate limits: past them, thousands of requests would get
     a 429 before the view reads their bad input."""
-    return {**app_config, **dict.fromkeys(RATE_LIMITS, Rate(count=10**9, window_s=1))}
+    return without_rate_limits(app_config)
 
 
 async def known_values(database, feed, usernames: list[str]) -> dict[str, list[str]]:

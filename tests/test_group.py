@@ -4,6 +4,7 @@ search, a group's page, and starting, joining and leaving over HTTP."""
 import re
 
 import pytest
+import sqlalchemy as sa
 from markupsafe import escape
 
 from db import utc_now
@@ -13,12 +14,19 @@ from group.models import (
     group_by_slug,
     group_members,
     group_posts,
+    group_table,
     join_group,
     leave_group,
     list_groups,
     slug_base,
 )
-from group.views import DESCRIPTION_RULE, NAME_RULE, NO_SUCH_GROUP, OWNER_CANNOT_LEAVE
+from group.views import (
+    DESCRIPTION_RULE,
+    INVISIBLE_NAME_RULE,
+    NAME_RULE,
+    NO_SUCH_GROUP,
+    OWNER_CANNOT_LEAVE,
+)
 from post.models import UNSTORABLE_TEXT_RULE, add_like, insert_post, post_table
 from tests.helpers import (
     count_rows,
@@ -253,8 +261,31 @@ async def test_starting_a_group_answers_json_when_asked(alice):
         ({"name": "Owls", "description": "x" * 281}, DESCRIPTION_RULE),
         ({"name": "nul\x00inside"}, UNSTORABLE_TEXT_RULE),
         ({"name": "Owls", "description": "nul\x00inside"}, UNSTORABLE_TEXT_RULE),
+        ({"name": "\u200b\u200b"}, INVISIBLE_NAME_RULE),
+        ({"name": "\u3164"}, INVISIBLE_NAME_RULE),
+        ({"name": "\u2800\u2800"}, INVISIBLE_NAME_RULE),
+        ({"name": "\ufeff"}, INVISIBLE_NAME_RULE),
+        ({"name": "\u0301\u0308"}, INVISIBLE_NAME_RULE),
+        ({"name": "Owls \u202egnp.exe"}, INVISIBLE_NAME_RULE),
+        ({"name": "\u2067Owls\u2069"}, INVISIBLE_NAME_RULE),
     ],
-    ids=["missing", "empty", "blank", "long", "emoji", "long-description", "nul", "nul-text"],
+    ids=[
+        "missing",
+        "empty",
+        "blank",
+        "long",
+        "emoji",
+        "long-description",
+        "nul",
+        "nul-text",
+        "zero-width-spaces",
+        "hangul-filler",
+        "braille-blank",
+        "byte-order-mark",
+        "lone-combining-marks",
+        "right-to-left-override",
+        "right-to-left-isolate",
+    ],
 )
 async def test_a_name_or_description_out_of_bounds_is_refused_with_the_rule(
     alice, database, form, message
@@ -275,6 +306,15 @@ async def test_lengths_are_counted_in_code_points(alice):
     assert response.headers["Location"] == "/groups/group-1"
     page = await text_of(await alice.get("/groups/group-1"))
     assert "😀" * 50 in page and "é" * 280 in page
+
+
+@pytest.mark.parametrize("name", ["Cafe\u0301", "夜のふくろう", "بومة", "👩\u200d💻 coders"])
+async def test_names_people_can_see_are_taken_whatever_their_script(alice, database, name):
+    """Accents written as marks, any script, right-to-left letters, and a
+    zero-width joiner inside an emoji are all names people can read."""
+    response = await send_form(alice, "/groups", {"name": name}, as_json=True)
+    assert response.status_code == 201
+    assert await database.fetch_val(sa.select(group_table.c.name)) == name
 
 
 async def test_starting_a_group_needs_a_login(client, database):

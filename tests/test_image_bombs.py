@@ -23,6 +23,7 @@ from tests.images import (
     gif_with_frames,
     iccp_chunk,
     jpeg_declaring,
+    jpeg_hiding_scans_behind_tem,
     png_chunk,
     png_declaring,
     solid_image,
@@ -115,6 +116,9 @@ HOSTILE_FILES = [
     pytest.param(lambda: gif_with_frames([(1, 1)])[:-3], DAMAGED_IMAGE, id="gif-cut-in-a-frame"),
     pytest.param(lambda: jpeg_declaring(65535, 65535), IMAGE_TOO_LARGE, id="jpeg-65535-square"),
     pytest.param(lambda: jpeg_declaring(64, 64, scans=1000), TOO_MANY_SCANS, id="jpeg-1000-scans"),
+    pytest.param(
+        lambda: jpeg_hiding_scans_behind_tem(1000), TOO_MANY_SCANS, id="jpeg-scans-behind-tem"
+    ),
     pytest.param(
         lambda: webp(vp8_declaring(16383, 16383)), IMAGE_TOO_LARGE, id="webp-lossy-16383-square"
     ),
@@ -270,3 +274,13 @@ def test_folders_of_ended_processes_are_removed_at_start():
     imaging._remove_folders_of_ended_processes()
     assert not folder.exists()
     assert imaging.TEMPORARY_FOLDER.is_dir()  # this process is alive
+
+
+def test_standalone_markers_between_segments_are_read_as_libjpeg_reads_them():
+    """TEM and restart markers have no length: the walk goes on right after
+    them, and libjpeg, which decodes the file, agrees."""
+    jpeg = progressive_jpeg()
+    marked = jpeg[:2] + b"\xff\x01\xff\xd0" + jpeg[2:]
+    assert imaging._check_upload(marked) == "jpeg"
+    with Image(blob=marked) as image:
+        assert image.size == (300, 200)

@@ -5,46 +5,21 @@ counters: in the process for memory://, in Redis for redis://.
 """
 
 import asyncio
-import contextlib
 import logging
 import secrets
 
 import pytest
 
-from application import create_app
-from settings import Rate
 from tests.conftest import REDIS_URL, redis_available
 from tests.helpers import (
     PASSWORD,
-    csrf_token_from,
+    log_in,
     post_form,
     post_json,
     register,
     register_and_login,
     text_of,
 )
-
-
-@pytest.fixture
-async def limited_app(app, app_config):
-    """`await limited_app(LIMIT_NAME="count/seconds", …)`: a running app with
-    those limits, on the test database (which `app` empties afterwards)."""
-    async with contextlib.AsyncExitStack() as running:
-
-        async def start(broker_url: str = "memory://", **limits: str):
-            rates = {name: Rate(*map(int, text.split("/"))) for name, text in limits.items()}
-            limited = create_app({**app_config, "BROKER_URL": broker_url, **rates})
-            await running.enter_async_context(limited.test_app())
-            return limited
-
-        yield start
-
-
-async def log_in(client, username: str, password: str, address: str = "192.0.2.1"):
-    """A login form sent from `address`."""
-    token = await csrf_token_from(client, "/login")
-    form = {"csrf_token": token, "username": username, "password": password}
-    return await client.post("/login", form=form, scope_base={"client": (address, 40000)})
 
 
 def retry_after(response) -> int:

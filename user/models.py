@@ -9,23 +9,21 @@ import sqlalchemy as sa
 from databases import Database
 from databases.interfaces import Record
 from passlib.context import CryptContext
-from sqlalchemy.dialects import sqlite
 
-from db import AppDatabase, Timestamp, metadata, one_transaction, utc_now
+from db import AppDatabase, ExactString, Timestamp, metadata, one_transaction, utc_now
 from utilities.like import ESCAPE, starting_with
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,15}")
 USERNAME_RULE = "Usernames are 1 to 15 letters, digits or underscores"
 
-# One name whatever its case: "Alice" is "alice". MySQL's collations compare
-# that way already; SQLite compares bytes unless the column says NOCASE.
-Username = sa.String(15).with_variant(sqlite.VARCHAR(15, collation="NOCASE"), "sqlite")
-
 user_table = sa.Table(
     "user",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("username", Username, nullable=False, unique=True, index=True),
+    sa.Column("username", sa.String(15), nullable=False),  # as its owner wrote it
+    # The name as names are compared (see `username_key`), compared exactly:
+    # "Alice" is "alice", and neither "alíce", "ａｌｉｃｅ" nor "alice ".
+    sa.Column("username_key", ExactString(15), nullable=False, unique=True, index=True),
     sa.Column("password", sa.String(128), nullable=False),
     sa.Column("image", sa.String(45), nullable=True),
     sa.Column("created", Timestamp, nullable=False),
@@ -75,6 +73,20 @@ def is_valid_username(username: str) -> bool:
     return USERNAME_PATTERN.fullmatch(username) is not None
 
 
+def username_key(username: str) -> str:
+    """A name as names are compared, whatever its case: "Alice" is "alice".
+    The rule allows ASCII letters only, whose case is all `lower` changes."""
+    return username.lower()
+
+
+def _named(username: str) -> sa.ColumnElement[bool]:
+    """The user row of `username`; a name that breaks the rule names no one,
+    whatever the database's collation makes of it."""
+    if not is_valid_username(username):
+        return sa.false()
+    return user_table.c.username_key == username_key(username)
+
+
 # Argon2id with OWASP's parameters: 19 MiB of memory and two passes, about
 # 70 ms. Its memory cost is what makes guessing on graphics cards expensive;
 # a login holds that memory only while it hashes.
@@ -111,7 +123,10 @@ async def insert_user(database: AppDatabase, username: str, password_hash: str) 
     """Insert a user whose password is already hashed (bench/ seeds thousands),
     with the counters of their home and profile streams."""
     query = user_table.insert().values(
-        username=username, password=password_hash, created=utc_now()
+        username=username,
+        username_key=username_key(username),
+        password=password_hash,
+        created=utc_now(),
     )
     user_id = await database.execute(query)
     await database.execute(feed_counter_table.insert().values(user_id=user_id, seq=0))
@@ -164,8 +179,8 @@ async def end_session(database: Database, session_id: str) -> None:
 
 
 async def user_by_name(database: Database, username: str) -> Record | None:
-    query = user_table.select().where(user_table.c.username == username)
-    return await database.fetch_one(query)
+    """The user called `username`, in any case."""
+    return await database.fetch_one(user_table.select().where(_named(username)))
 
 
 async def username_taken(
@@ -173,10 +188,10 @@ async def username_taken(
 ) -> bool:
     """Whether someone (other than `excluding_user_id`) already has this name.
 
-    Names compare without regard to case (see `Username`), so "Alice" is
+    Names compare without regard to case (see `username_key`), so "Alice" is
     taken by "alice"; the exclusion lets alice change the case of her own name.
     """
-    query = sa.select(user_table.c.id).where(user_table.c.username == username)
+    query = sa.select(user_table.c.id).where(_named(username))
     if excluding_user_id is not None:
         query = query.where(user_table.c.id != excluding_user_id)
     return await database.fetch_val(query) is not None
@@ -193,13 +208,16 @@ async def newest_users(
     """Users whose name starts with `prefix` (all users when empty), newest first."""
     query = sa.select(*public_user_columns())
     if prefix:
-        query = query.where(user_table.c.username.like(starting_with(prefix), escape=ESCAPE))
+        key_prefix = starting_with(username_key(prefix))
+        query = query.where(user_table.c.username_key.like(key_prefix, escape=ESCAPE))
     query = query.order_by(user_table.c.created.desc(), user_table.c.id.desc())
     return await database.fetch_all(query.limit(limit).offset(offset))
 
 
 async def update_user(database: Database, user_id: int, **changes: str) -> None:
     """Set the given columns of one user, e.g. update_user(db, 7, username="bob")."""
+    if "username" in changes:
+        changes["username_key"] = username_key(changes["username"])
     await database.execute(user_table.update().where(user_table.c.id == user_id).values(**changes))
 
 

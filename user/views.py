@@ -29,6 +29,7 @@ from user.models import (
     is_valid_username,
     update_user,
     user_by_session,
+    username_key,
     username_taken,
 )
 from utilities.csrf import csrf_token
@@ -134,7 +135,7 @@ async def limit_login_attempts(username: str) -> None:
     many addresses, or at many accounts from one address."""
     await rate_limit("LOGIN_LIMIT_PER_ADDRESS", request.remote_addr)
     if is_valid_username(username):  # no other name is an account (nor a short key)
-        await rate_limit("LOGIN_LIMIT_PER_ACCOUNT", username.casefold())
+        await rate_limit("LOGIN_LIMIT_PER_ACCOUNT", username_key(username))
 
 
 @user_app.route("/login", methods=["GET", "POST"])

@@ -123,7 +123,11 @@ SIGNATURES = {
 }
 PNG_METADATA_CHUNKS = {b"tEXt", b"zTXt", b"iTXt", b"iCCP", b"eXIf"}
 GIF_IMAGE, GIF_EXTENSION, GIF_TRAILER = 0x2C, 0x21, 0x3B
-END_OF_IMAGE, START_OF_SCAN = 0xD9, 0xDA
+START_OF_IMAGE, END_OF_IMAGE, START_OF_SCAN = 0xD8, 0xD9, 0xDA
+# Markers that stand alone, with no length and no segment, as libjpeg reads
+# them: TEM (01), the restart markers (D0 to D7) and start-of-image. Reading
+# two bytes after one as a length would skip whatever follows unread: scans.
+STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8), START_OF_IMAGE}
 # Markers C0 to CF start a frame, except DHT (C4), JPG (C8) and DAC (CC).
 START_OF_FRAME = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # In a scan's compressed data an FF byte is followed only by 00 or a restart
@@ -306,7 +310,8 @@ def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
     """Each marker after start-of-image with its segment's data, up to end-of-image.
 
     Each segment (FF, a marker byte, a two-byte length) is skipped by its
-    length, so an EXIF thumbnail's own markers are never read as the image's.
+    length, so an EXIF thumbnail's own markers are never read as the image's;
+    a standalone marker has no length, and nothing after it is skipped.
     Bytes after end-of-image, which some phones append, are not read either.
     """
     position = 2  # after the start-of-image marker
@@ -319,6 +324,10 @@ def _jpeg_segments(data: bytes) -> Iterator[tuple[int, bytes]]:
             continue
         if marker == END_OF_IMAGE:
             return
+        if marker in STANDALONE_MARKERS:
+            yield marker, b""
+            position += 2
+            continue
         (length,) = struct.unpack_from(">H", data, position + 2)
         yield marker, data[position + 4 : position + 2 + length]
         position = position + 2 + length
