@@ -155,12 +155,22 @@ async def lock_live_post(database: Database, post_id: int) -> None:
         raise PostGone
 
 
-async def delete_post(database: Database, post_id: int, now: datetime) -> None:
-    """Delete a post with its comments, or a comment: their text and their likes."""
+async def delete_post(database: Database, post_id: int, now: datetime) -> list[int]:
+    """Delete a post with its comments, or a comment: their text and their
+    likes. Returns the ids of what it deleted.
+
+    Those are read first, then changed by id: a statement that searched with
+    a subquery would lock every row it looked at, and deadlock with writers
+    elsewhere. None is added meanwhile: the caller holds the post's lock
+    (`lock_live_post`), which every writer to it takes first."""
     thread = sa.or_(post_table.c.id == post_id, post_table.c.parent_post_id == post_id)
-    thread_ids = sa.select(post_table.c.id).where(thread)
-    await database.execute(like_table.delete().where(like_table.c.post_id.in_(thread_ids)))
-    await database.execute(post_table.update().where(thread).values(deleted=now, body=""))
+    deleted_ids = [
+        row[0] for row in await database.fetch_all(sa.select(post_table.c.id).where(thread))
+    ]
+    await database.execute(like_table.delete().where(like_table.c.post_id.in_(deleted_ids)))
+    deleted = post_table.update().where(post_table.c.id.in_(deleted_ids))
+    await database.execute(deleted.values(deleted=now, body=""))
+    return deleted_ids
 
 
 async def add_like(database: Database, post_id: int, user_id: int, now: datetime) -> bool:
