@@ -21,7 +21,7 @@ This module holds the writes, the home page query and the replay query.
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -392,6 +392,41 @@ async def write_comment(
     return written
 
 
+# A post liked again within this time of an earlier like or unlike by the
+# same person does not rise again: toggling cannot keep a post on top.
+LIKE_RAISES_AGAIN_AFTER = timedelta(hours=1)
+
+
+async def _forget_earlier_likes(
+    database: AppDatabase, actor_id: int, post_id: int, now: datetime
+) -> bool:
+    """A like or an unlike replaces the earlier likes and unlikes of the same
+    person on the same post or comment: their events, and their rows in every
+    channel, go. Toggling a like again and again stores one event, the last,
+    whose data holds the likers as they are; a stream that missed the others
+    loses nothing by it. Returns whether one of them was recent
+    (LIKE_RAISES_AGAIN_AFTER).
+
+    Rows are found first and deleted by their ids, for the reason
+    `_forget_events_about` gives."""
+    earlier = sa.select(event_table.c.id, event_table.c.created).where(
+        event_table.c.post_id == post_id,
+        event_table.c.fm_user_id == actor_id,
+        event_table.c.action.in_(("like", "unlike")),
+    )
+    events = await database.fetch_all(earlier)
+    if not events:
+        return False
+    event_ids = [event["id"] for event in events]
+    for rows in (feed_table, channel_event_table):
+        told = sa.select(rows.c.id).where(rows.c.event_id.in_(event_ids))
+        row_ids = [row[0] for row in await database.fetch_all(told)]
+        if row_ids:
+            await database.execute(rows.delete().where(rows.c.id.in_(row_ids)))
+    await database.execute(event_table.delete().where(event_table.c.id.in_(event_ids)))
+    return max(event["created"] for event in events) > now - LIKE_RAISES_AGAIN_AFTER
+
+
 @one_transaction
 async def write_like(
     database: AppDatabase,
@@ -415,11 +450,13 @@ async def write_like(
     likers = (await likers_of(database, [post_id]))[post_id]
     if not changed:
         return likers, None
+    liked_lately = await _forget_earlier_likes(database, user_id, post_id, now)
     happening = Happening("like" if like else "unlike", user_id, post_id, now)
     written = await _tell(
         database, thread.readers(), thread.channels(), happening, describe(likers)
     )
-    if like and post_id == thread.post_id:  # a liked post rises; a liked comment does not
+    # A liked post rises; a liked comment does not, nor a post liked again soon.
+    if like and post_id == thread.post_id and not liked_lately:
         await _bump(database, post_id, now)
     return likers, written
 

@@ -11,7 +11,16 @@ from feed.channels import HOME, PROFILE, Channel
 from feed.models import feed_table
 from post.models import post_by_uid
 from relationship.models import follow
-from tests.helpers import count_rows, post_form, post_json, register_and_login, text_of
+from tests.helpers import (
+    count_rows,
+    create_users,
+    post_form,
+    post_json,
+    register_and_login,
+    replayed_home,
+    text_of,
+)
+from tests.integrity import assert_integrity
 from user.models import create_user, user_by_name
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -308,3 +317,32 @@ async def test_profile_lists_the_users_posts_with_comments(alice, database, feed
     assert "not alice&#39;s" in await text_of(await alice.get("/user/bob"))
     await make_user(database, "carol")
     assert "carol has not posted yet." in await text_of(await alice.get("/user/carol"))
+
+
+async def test_liking_and_unliking_again_and_again_stores_only_the_last(database, feed):
+    """120 toggles (a minute's allowance) on a post that 101 people read add
+    one row per reader, not 120; only the first like raised the post, and a
+    replay tells the post's state as it is now."""
+    followers = [f"reader{n}" for n in range(100)]
+    ids = await create_users(database, ["author", "liker", "other", *followers])
+    for name in followers:
+        await follow(database, ids[name], ids["author"])
+    author, liker = await user_by_name(database, "author"), await user_by_name(database, "liker")
+    post, _ = await feed.create_post(author, "toggle me")
+    await feed.create_post(author, "newer")
+    row = await post_by_uid(database, post["uid"])
+    await feed.change_like(liker, row, like=True)
+    assert await top_post_of(feed, ids["reader0"]) == "toggle me"  # the first like raised it
+    await feed.create_post(author, "newest")
+    for toggle in range(119):
+        await feed.change_like(liker, row, like=toggle % 2 == 1)
+    likes = sa.select(sa.func.count()).where(feed_table.c.action.in_(["like", "unlike"]))
+    assert await database.fetch_val(likes) == 101
+    assert await top_post_of(feed, ids["reader0"]) == "newest"  # toggling raised it no more
+    *_, (_, action, data) = await replayed_home(feed, ids["reader0"])
+    assert (action, data["likers"]) == ("unlike", [])  # the 120th toggle
+    await assert_integrity(database)
+
+
+async def top_post_of(feed, reader_id: int) -> str:
+    return (await feed.home_page(reader_id))["posts"][0]["body"]
