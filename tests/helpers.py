@@ -3,6 +3,8 @@
 import io
 import json
 import re
+import shutil
+import subprocess
 
 import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
@@ -10,6 +12,7 @@ from werkzeug.datastructures import FileStorage
 from db import metadata
 from feed.channels import HOME, Channel
 from settings import RATE_LIMITS, Rate
+from tests.conftest import ROOT, unavailable
 from user.models import insert_user, user_by_name, user_table
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -139,3 +142,22 @@ def without_rate_limits(app_config: dict) -> dict:
     """`app_config` with limits no test reaches: tests that send thousands of
     requests would otherwise get 429s."""
     return {**app_config, **dict.fromkeys(RATE_LIMITS, Rate(count=10**9, window_s=1))}
+
+
+BROADCAST_JS = ROOT / "static/js/broadcast.js"
+
+
+def run_with_broadcast_js(script: str, payload: object) -> object:
+    """Run `script` in Node.js with broadcast.js's path as its argument and
+    `payload` as JSON on its standard input; what it prints, as JSON."""
+    node = shutil.which("node")
+    if node is None:
+        unavailable("Node.js is not installed")
+    result = subprocess.run(
+        [node, "-e", script, str(BROADCAST_JS)],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(result.stdout)

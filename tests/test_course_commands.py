@@ -130,6 +130,20 @@ def test_poetry_run_alembic_upgrade_head_builds_the_schema(migrated_project):
     assert revision == newest_revision()
 
 
+def test_quart_new_epoch_gives_the_database_a_new_epoch(migrated_project):
+    """What to run after restoring a backup (docs/architecture.md)."""
+    database = migrated_project.environment["DATABASE_URL"].removeprefix(SQLITE_PREFIX)
+
+    def epoch() -> str:
+        with closing(sqlite3.connect(database)) as connection:
+            return connection.execute("SELECT value FROM epoch").fetchone()[0]
+
+    before = epoch()
+    said = migrated_project.run_poetry("run", "quart", "new-epoch").stdout
+    assert epoch() != before
+    assert f"The database's epoch is now {epoch()}" in said
+
+
 def app_rules() -> set[str]:
     """Every URL rule the app answers, from its own url_map."""
     return {rule.rule for rule in create_app().url_map.iter_rules()}

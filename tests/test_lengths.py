@@ -1,16 +1,11 @@
 """One rule for the length of a post or comment, the same in the page and on
 the server: Unicode code points, without the spaces around the text."""
 
-import json
-import shutil
-import subprocess
-
 import pytest
 
 from post.models import MAX_BODY_LENGTH, character_count, clean_body
-from tests.conftest import ROOT, unavailable
+from tests.helpers import run_with_broadcast_js
 
-BROADCAST_JS = ROOT / "static/js/broadcast.js"
 COUNT_WITH_NODE = """
 const { characterCount } = require(process.argv[1]);
 const texts = JSON.parse(require("fs").readFileSync(0, "utf8"));
@@ -31,17 +26,7 @@ SAMPLES = {
 
 
 def count_in_node(texts: list[str]) -> list[int]:
-    node = shutil.which("node")
-    if node is None:
-        unavailable("Node.js is not installed")
-    result = subprocess.run(
-        [node, "-e", COUNT_WITH_NODE, str(BROADCAST_JS)],
-        input=json.dumps(texts),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(result.stdout)
+    return run_with_broadcast_js(COUNT_WITH_NODE, texts)
 
 
 def test_the_page_and_the_server_count_alike():

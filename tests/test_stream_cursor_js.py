@@ -2,14 +2,9 @@
 stream's tabs compare seqs from the ids the server sends, and the holder
 sends the server a cursor it built (static/js/broadcast.js)."""
 
-import json
-import shutil
-import subprocess
-
 from feed.channels import parse_cursor
-from tests.conftest import ROOT, unavailable
+from tests.helpers import run_with_broadcast_js
 
-BROADCAST_JS = ROOT / "static/js/broadcast.js"
 READ_WITH_NODE = """
 const { parseCursor, formatCursor } = require(process.argv[1]);
 const cursors = JSON.parse(require("fs").readFileSync(0, "utf8"));
@@ -26,17 +21,7 @@ VIEWER_ID = 4
 
 
 def read_in_node(cursors: list[str]) -> dict:
-    node = shutil.which("node")
-    if node is None:
-        unavailable("Node.js is not installed")
-    result = subprocess.run(
-        [node, "-e", READ_WITH_NODE, str(BROADCAST_JS)],
-        input=json.dumps(cursors),
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(result.stdout)
+    return run_with_broadcast_js(READ_WITH_NODE, cursors)
 
 
 def test_the_page_reads_each_channels_seq_as_the_server_does():
