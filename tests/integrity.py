@@ -17,11 +17,11 @@ parent = post_table.alias("parent")
 def badly_numbered(
     events: sa.Table, owner: list[str], counter: sa.Table, counter_owner: list[str]
 ):
-    """Channels (a reader's home; a group or a profile) whose events are not
-    numbered from 1 up to their counter, the newest at it: (owner…, counter,
-    rows, lowest, highest). The (owner, seq) index keeps numbers unique; a
-    number may be missing only where a like's rows were replaced by a later
-    like or unlike of the same person (feed.models._forget_earlier_likes)."""
+    """Channels (a reader's home; a group or a profile) with events numbered
+    outside 1 to their counter: (owner…, counter, rows, lowest, highest).
+    The (owner, seq) index keeps numbers unique. A number may be missing
+    only where a like's rows were replaced by a later like or unlike of the
+    same person (feed.models._forget_earlier_likes)."""
     owner_columns = [events.c[name] for name in owner]
     numbers = (
         sa.select(
@@ -44,7 +44,7 @@ def badly_numbered(
         .where(
             sa.or_(
                 rows > counter.c.seq,
-                sa.func.coalesce(numbers.c.highest, 0) != counter.c.seq,
+                sa.func.coalesce(numbers.c.highest, 0) > counter.c.seq,
                 sa.func.coalesce(numbers.c.lowest, 1) < 1,
             )
         )

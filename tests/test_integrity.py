@@ -56,10 +56,10 @@ BREAKAGES = {
     "feed rows numbered up to the reader's counter": lambda ids: (
         feed_counter_table.update()
         .where(feed_counter_table.c.user_id == ids["bob"])
-        .values(seq=feed_counter_table.c.seq + 1)
+        .values(seq=feed_counter_table.c.seq - 1)
     ),
     "channel events numbered up to the channel's counter": lambda ids: (
-        channel_counter_table.update().values(seq=channel_counter_table.c.seq + 1)
+        channel_counter_table.update().values(seq=channel_counter_table.c.seq - 1)
     ),
     "a live comment on a deleted post": lambda ids: post(ids["commented"], deleted=utc_now()),
     "a like on a deleted post or comment": lambda ids: post(ids["liked"], deleted=utc_now()),
