@@ -262,8 +262,6 @@ def _role_of(user_id: int | None, group_id) -> sa.ColumnElement:
     )
 
 
-
-
 async def _role_and_member_count(
     database: Database, group_id: int, user_id: int
 ) -> tuple[str | None, int]:
