@@ -91,6 +91,19 @@ NEW_CHANNEL_EVENT_IDS = """
 SELECT JSON_ARRAYAGG(JSON_ARRAY(channel_event.kind, channel_event.owner_id, channel_event.seq))
 FROM channel_event WHERE channel_event.event_id = %s"""
 
+# The write's statements, in the order `write_post` below sends them: those of
+# `feed.models.write_post` (tests/test_bench_imports.py compares them).
+POST_STATEMENTS = (
+    INSERT_POST,
+    INSERT_EVENT,
+    NEXT_HOME_EVENT_IDS,
+    HOME_FAN_OUT,
+    NEW_HOME_EVENT_IDS,
+    NEXT_CHANNEL_EVENT_IDS,
+    CHANNEL_FAN_OUT,
+    NEW_CHANNEL_EVENT_IDS,
+)
+
 
 @dataclass(frozen=True)
 class Poster:
