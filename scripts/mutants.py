@@ -150,10 +150,14 @@ MUTANTS = [
     ),
     Mutant(
         "leavers-still-hear-the-group",
-        "a comment in a group reaches everyone who had the post, members or not",
+        "a comment in a group reaches its members and everyone who had the post, members or not",
         "feed/models.py",
         "        if self.group_id is not None:\n            return _members_of(self.group_id)\n",
-        "",
+        """        if self.group_id is not None:
+            members, had_it = _members_of(self.group_id), _readers_of(self.post_id)
+            either = sa.union(sa.select(members.c.reader_id), sa.select(had_it.c.reader_id))
+            return either.subquery("readers")
+""",
         ("tests/test_group_streams.py",),
     ),
     Mutant(
@@ -194,8 +198,9 @@ MUTANTS = [
         "liking a comment raises its post to the top of the home page, as liking the post does",
         "feed/models.py",
         "    if like and post_id == thread.post_id:  "
-        "# a liked post rises; a liked comment does not",
-        "    if like:",
+        "# a liked post rises; a liked comment does not\n"
+        "        await _bump(database, post_id, now)",
+        "    if like:\n        await _bump(database, thread.post_id, now)",
         ("tests/test_delete_and_comment_likes.py", "tests/test_feed.py"),
     ),
     Mutant(
