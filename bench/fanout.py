@@ -13,7 +13,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 import httpx
-from databases.interfaces import Record
 
 from bench import targets
 from bench.common import milliseconds, print_table
@@ -54,9 +53,10 @@ async def measure(target: targets.Target, followers: int) -> list:
     ]
 
 
-def describing(author: Record, body: str, now: datetime) -> Callable[[str], dict]:
+def describing(author: dict, body: str, now: datetime) -> Callable[[str], dict]:
     """The `describe` callback `write_post` asks for: the new post's event
-    data, as the feed service builds it (`feed.service.Feed.create_post`)."""
+    data, as the feed service builds it (`feed.service.Feed.create_post`).
+    `author` has the author's username and image."""
     present = Presenter(targets.MEDIA_URL)
 
     def describe(uid: str) -> dict:
