@@ -25,10 +25,12 @@ from bench.common import (
     starlette_baseline,
 )
 from db import AppDatabase, utc_now
-from feed.models import Thread, write_comment, write_like, write_post
+from feed.events import create_bus
+from feed.service import Feed
 from feed.wire import encode_data
 from group.models import create_group, group_by_slug, join_group
 from post.models import post_by_uid
+from post.present import Presenter
 from relationship.models import follow
 from settings import RATE_LIMITS
 from user.models import create_session, create_user, hash_password, insert_user, user_by_name
@@ -36,11 +38,12 @@ from user.models import create_session, create_user, hash_password, insert_user,
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "mysql+aiomysql://root@127.0.0.1:3306/quartfeed_bench"
 )
-# Database 1: the tests use 0, and the bus's ordering lock and the rate
-# limits' counts are keys there, which a test run and a bench run must not share.
+# Database 1: the tests use 0, and the rate limits' counts are keys there,
+# which a test run and a bench run must not share.
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/1")
 SECRET_KEY = secrets.token_hex(16)
 LOGIN_PASSWORD = "bench password"
+MEDIA_URL = "/media"  # the app's default: where events say avatars are
 
 
 # --- The database ------------------------------------------------------------
@@ -107,22 +110,27 @@ async def seed(audiences: list[int]) -> None:
 
 
 async def seed_home_page(posts: int = 10, comments: int = 5, likes: int = 20) -> None:
-    """`homeowner` follows `homeauthor`, whose posts each have comments and likes."""
+    """`homeowner` follows `homeauthor`, whose posts each have comments and likes.
+
+    Written by the app's feed service, so each action's event is described
+    and stored as the app stores it; nothing is published (no stream is open).
+    """
     database = AppDatabase(DATABASE_URL)
     await database.connect()
+    feed = Feed(database, create_bus("memory://"), Presenter(MEDIA_URL))
     password_hash = await hash_password(secrets.token_hex(8))
     names = ["homeowner", "homeauthor"] + [f"fan{number}" for number in range(likes)]
-    owner_id, author_id, *fan_ids = [
-        await insert_user(database, name, password_hash) for name in names
-    ]
-    await follow(database, owner_id, author_id)
+    for name in names:
+        await insert_user(database, name, password_hash)
+    owner, author, *fans = [await user_by_name(database, name) for name in names]
+    await follow(database, owner["id"], author["id"])
     for number in range(posts):
-        uid, _ = await write_post(database, author_id, f"home post {number}", utc_now())
-        post_id = (await post_by_uid(database, uid))["id"]
-        for fan_id in fan_ids[:comments]:
-            await write_comment(database, fan_id, Thread(post_id), "a comment", utc_now())
-        for fan_id in fan_ids:
-            await write_like(database, fan_id, post_id, Thread(post_id), True, utc_now())
+        post, _ = await feed.create_post(author, f"home post {number}")
+        row = await post_by_uid(database, post["uid"])
+        for fan in fans[:comments]:
+            await feed.create_comment(fan, row, "a comment")
+        for fan in fans:
+            await feed.change_like(fan, row, True)
     await database.disconnect()
 
 
@@ -273,12 +281,14 @@ async def anonymous(size: int) -> list[str | None]:
 
 
 def baseline_event(number: int) -> str:
-    """What QuartFeed sends for a new post, so both put the same bytes on the wire."""
+    """What QuartFeed sends for a new post on a home stream (its data, with the
+    channel's name that `feed.wire.frame_tail` adds), so both put the same
+    bytes on the wire."""
     author = {"username": "author1000", "avatar": "/static/images/user/profile.sm.png",
               "url": "/user/author1000"}  # fmt: skip
     post = {"uid": str(uuid.uuid4()), "body": f"bench-{number}", "created": utc_now().isoformat(),
-            "author": author, "likes": 0, "likers": [], "comments": []}  # fmt: skip
-    return encode_data({"post": post})
+            "author": author, "likes": 0, "likers": [], "comments": [], "group": None}  # fmt: skip
+    return encode_data({"channel": "home", "post": post})
 
 
 async def publisher(size: int) -> Send:

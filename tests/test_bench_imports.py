@@ -1,10 +1,13 @@
-"""bench/ still fits the app: `make bench` is not part of `make test`, so a
-name renamed or removed in the app would otherwise break it unseen.
+"""bench/ and the mutants still fit the app: neither `make bench` nor `make
+mutants` is part of `make test`, so a name renamed or removed in the app, or
+code a mutant changes, would otherwise break them unseen.
 
 `make test` installs `.[test]` without the bench extras (matplotlib,
 pyinstrument, Starlette…), so two checks: every bench module imports, unless
 the one thing missing is a bench extra; and, extras or not, every name a
-bench module imports from the project exists, read from the source.
+bench module imports from the project exists, read from the source. Then
+the bare write baseline sends the statements `feed.models.write_post` sends,
+and every mutant finds the code it changes.
 """
 
 import ast
@@ -12,10 +15,15 @@ import importlib
 import importlib.util
 import re
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy.dialects import mysql
 
+from bench.baselines import bare_writes
+from feed.models import write_post
+from scripts.mutants import MUTANTS
 from tests.conftest import ROOT
 
 BENCH = ROOT / "bench"
@@ -74,3 +82,44 @@ def test_names_bench_imports_from_the_project_exist(module):
         assert hasattr(imported, name) or importlib.util.find_spec(f"{source}.{name}"), (
             f"{module}: `from {source} import {name}`: no such name"
         )
+
+
+class StatementRecorder:
+    """Stands in for the database: keeps every statement, runs none."""
+
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+
+    async def execute(self, query) -> int:
+        self.sql.append(str(query.compile(dialect=mysql.dialect())))
+        return 1  # the new row's id
+
+    async def fetch_val(self, query) -> str:
+        self.sql.append(str(query.compile(dialect=mysql.dialect())))
+        return "[]"  # no channel told
+
+
+def shape(sql: str) -> tuple[str, str]:
+    """What a statement does, and to which table: ("INSERT", "feed"), …"""
+    found = re.match(r"\s*(INSERT INTO|UPDATE|SELECT\b.*?\bFROM)\s+(\w+)", sql, re.DOTALL)
+    assert found, f"not an INSERT, UPDATE or SELECT: {sql[:80]!r}"
+    return found[1].split()[0], found[2]
+
+
+async def test_the_bare_write_baseline_sends_what_write_post_sends():
+    recorder = StatementRecorder()
+    now = datetime.now(UTC).replace(tzinfo=None)
+    # Unwrapped from its transaction, which the recorder has no need of.
+    await write_post.__wrapped__(recorder, 1, "a post", now, lambda uid: {"post": uid})
+    assert [shape(sql) for sql in bare_writes.POST_STATEMENTS] == [
+        shape(sql) for sql in recorder.sql
+    ]
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda mutant: mutant.name)
+def test_each_mutant_finds_its_code_once_and_names_tests_that_exist(mutant):
+    assert (ROOT / mutant.path).read_text().count(mutant.original) == 1, (
+        f"{mutant.name}: update it to the code of {mutant.path} as it is now"
+    )
+    for test in mutant.tests:
+        assert (ROOT / test).exists(), f"{mutant.name}: no test file {test}"
