@@ -487,18 +487,20 @@ async def newest_event_ids(
 ) -> tuple[str, dict[Channel, int]]:
     """The epoch, and the newest event id of each of these channels that
     exists (one that is missing is no group or no person): one statement for
-    each log they are kept in."""
-    newest = {}
+    each log they are kept in, which reads the epoch too."""
+    epoch, newest = None, {}
     for log in {log_of(channel) for channel in channels}:
         mine = [channel for channel in channels if log_of(channel) is log]
         keys = (log.counter.c[key] for key in log.keys)
-        query = sa.select(*keys, log.counter.c.seq).where(
+        query = sa.select(current_epoch(), *keys, log.counter.c.seq).where(
             sa.or_(*(log.is_counter_of(channel) for channel in mine))
         )
         for row in await database.fetch_all(query):
-            *key, seq = row.values()
+            epoch, *key, seq = row.values()
             newest[log.channel_of(*key)] = seq
-    return await database.fetch_val(sa.select(current_epoch())), newest
+    if epoch is None:  # no channel exists: the epoch still says which database this is
+        epoch = await database.fetch_val(sa.select(current_epoch()))
+    return epoch, newest
 
 
 async def channel_start(database: AppDatabase, channel: Channel) -> tuple[str, int]:

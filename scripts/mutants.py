@@ -115,7 +115,7 @@ MUTANTS = [
         "feed/sse.py",
         "        elif asked is False or not last - MAX_REPLAY <= asked <= last:",
         "        elif asked is False or not asked <= last:",
-        (*STREAM_TESTS, "tests/test_sse.py"),
+        ("tests/test_channels.py",),
     ),
     Mutant(
         "session-end-not-heard",
@@ -181,8 +181,8 @@ MUTANTS = [
         "deleted-posts-replayed",
         "deleting a post keeps what its events said: a stream that reconnects replays it",
         "feed/models.py",
-        "    await _forget_events_about(database, post_id)\n",
-        "",
+        "    await _forget_events_about(database, await delete_post(database, post_id, now))\n",
+        "    await delete_post(database, post_id, now)\n",
         ("tests/test_delete_and_comment_likes.py",),
     ),
     Mutant(
@@ -194,13 +194,20 @@ MUTANTS = [
         ("tests/test_stream_guarantees.py", "tests/test_feed.py"),
     ),
     Mutant(
+        "a-like-raises-again-and-again",
+        "every like raises its post, however often its liker toggled it",
+        "feed/models.py",
+        "    if like and post_id == thread.post_id and not liked_lately:\n",
+        "    if like and post_id == thread.post_id:\n",
+        ("tests/test_feed.py",),
+    ),
+    Mutant(
         "liked-comment-raises-its-post",
         "liking a comment raises its post to the top of the home page, as liking the post does",
         "feed/models.py",
-        "    if like and post_id == thread.post_id:  "
-        "# a liked post rises; a liked comment does not\n"
+        "    if like and post_id == thread.post_id and not liked_lately:\n"
         "        await _bump(database, post_id, now)",
-        "    if like:\n        await _bump(database, thread.post_id, now)",
+        "    if like and not liked_lately:\n        await _bump(database, thread.post_id, now)",
         ("tests/test_delete_and_comment_likes.py", "tests/test_feed.py"),
     ),
     Mutant(
@@ -340,8 +347,8 @@ MUTANTS = [
         "login-limit-ignores-case",
         "changing a username's case starts a fresh count of login attempts",
         "user/views.py",
-        "username.casefold())",
-        "username)",
+        '"LOGIN_LIMIT_PER_ACCOUNT", username_key(username))',
+        '"LOGIN_LIMIT_PER_ACCOUNT", username)',
         ("tests/test_ratelimit.py",),
     ),
     Mutant(

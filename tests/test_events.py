@@ -395,7 +395,8 @@ async def test_a_logged_out_stream_says_so_and_ends(bus):
     stream = open_stream(bus, Database())
     await frames_until(stream, b"id: E/home=0\n\n")
     await bus.publish(SessionEnded("session"))
-    rest = b"".join([chunk async for chunk in stream])
+    async with asyncio.timeout(EVENT_DEADLINE_S):
+        rest = b"".join([chunk async for chunk in stream])
     assert rest == b"event: logout\ndata: {}\n\n"
 
 
@@ -403,7 +404,8 @@ async def test_a_stream_ends_when_its_session_expires(bus):
     start = sse.Start("E", {HOME_1: 0}, [])
     database = Database()
     stream = sse.event_stream(lambda: subscribe(bus, 1), start, database.missed, 0.05)
-    sent = b"".join([chunk async for chunk in stream])
+    async with asyncio.timeout(EVENT_DEADLINE_S):
+        sent = b"".join([chunk async for chunk in stream])
     assert sent.endswith(b"event: logout\ndata: {}\n\n")
 
 
