@@ -20,7 +20,7 @@ from tests.helpers import csrf_token_from, logged_in, without_rate_limits
 from tests.integrity import assert_integrity
 
 TRIALS = 15
-MIXED_OPERATIONS = 600
+MIXED_OPERATIONS = 1000  # the target: clean after a thousand
 AT_ONCE = 12  # requests of the mixed load in flight together
 
 
