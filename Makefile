@@ -45,12 +45,12 @@ demo: migrate
 	$(BIN)/python -m scripts.demo --host $(HOST) --port $(PORT)
 
 # PYTEST_ARGS passes options through, e.g. make test PYTEST_ARGS="-m 'not browser'"
-# Two workers (pytest-xdist), a test file each at a time: much of the suite
-# waits on a server, a database or a browser, and the other worker runs
-# meanwhile. Each worker has its own databases, servers and browser.
+# Two workers (pytest-xdist), each taking tests the other has not reached:
+# much of the suite waits on a server, a database or a browser, and the
+# other worker runs meanwhile. Each has its own databases, servers and browser.
 TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The curated mutants (scripts/mutants.py): each must make its tests fail.
 mutants: setup
