@@ -15,6 +15,7 @@ from quart import Quart
 import settings
 from db import DATABASE_ERRORS, AppDatabase, epoch_table
 from feed.events import SHUTDOWN, Bus, channel_of, create_bus
+from feed.fanout import FanoutWorker
 from feed.service import Feed
 from feed.views import feed_app
 from group.views import group_app
@@ -53,7 +54,9 @@ def create_app(overrides: dict | None = None) -> Quart:
         channel_of(app.config["DATABASE_URL"]),
     )
     app.extensions["bus"] = bus
-    app.extensions["feed"] = Feed(database, bus, Presenter(app.config["MEDIA_URL"]))
+    fanout = FanoutWorker(app.config["FANOUT_SWEEP_S"])
+    feed = Feed(database, bus, Presenter(app.config["MEDIA_URL"]), fanout)
+    app.extensions["feed"] = feed
 
     csrf.init_app(app)
     security.init_app(app)
@@ -79,9 +82,11 @@ def create_app(overrides: dict | None = None) -> Quart:
         except DATABASE_ERRORS as error:
             # Serve anyway: /healthz reports it, and requests retry the connection.
             logger.warning("Database unavailable at start-up: %s", error)
+        fanout.start(feed.finish_fanouts)
 
     @app.after_serving
     async def stop_services() -> None:
+        await fanout.close()
         await bus.close()  # ends every open stream
         if database.is_connected:
             await database.disconnect()

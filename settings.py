@@ -201,6 +201,9 @@ def load() -> dict:
         # A client that takes none of what is sent to it for this long is
         # disconnected (utilities/connections.py): a stream nobody reads ends.
         "SEND_TIMEOUT_S": seconds("SEND_TIMEOUT_S", 30),
+        # How often each process looks for fan-outs that another one left
+        # unfinished (it died): one small query, whatever the streams.
+        "FANOUT_SWEEP_S": seconds("FANOUT_SWEEP_S", 5),
         # Connecting, and each statement: past it, the database counts as down (503).
         "DATABASE_TIMEOUT_S": seconds("DATABASE_TIMEOUT_S", 5),
         "SESSION_COOKIE_SECURE": flag("SESSION_COOKIE_SECURE"),

@@ -50,7 +50,7 @@ from post.models import (
     posts_with_authors,
     remove_like,
 )
-from relationship.models import follower_ids_query
+from relationship.models import relationship_table
 from user.models import channel_counter_table, feed_counter_table
 
 PAGE_SIZE = 10
@@ -92,9 +92,11 @@ feed_table = sa.Table(
     sa.Column("event_id", sa.BigInteger, nullable=True),
     sa.Index("uq_feed_to_user_id_seq", "to_user_id", "seq", unique=True),
     sa.Index("ix_feed_to_user_action_updated", "to_user_id", "action", "updated"),
-    # Finds everyone who has a post in their feed, when it is commented or liked.
-    sa.Index("ix_feed_post_id_action", "post_id", "action"),
-    sa.Index("ix_feed_event_id", "event_id"),
+    # Everyone who has a post in their feed, in reader order: who hears of
+    # its comments and likes, a batch at a time (see `Audience`).
+    sa.Index("ix_feed_post_id_action_to_user_id", "post_id", "action", "to_user_id"),
+    # The rows of an event; their greatest reader is how far its fan-out got.
+    sa.Index("ix_feed_event_id_to_user_id", "event_id", "to_user_id"),
 )
 
 # Every other channel (a group, a profile): one row per (channel, action),
@@ -109,6 +111,30 @@ channel_event_table = sa.Table(
     sa.Column("event_id", sa.BigInteger, nullable=False),
     sa.Index("uq_channel_event_kind_owner_seq", "kind", "owner_id", "seq", unique=True),
     sa.Index("ix_channel_event_event_id", "event_id"),
+)
+
+
+# The fan-outs still to finish (a transactional outbox): an action whose
+# audience is larger than one batch is written, with the first batch of its
+# readers and one row here, in one short transaction; workers then hand its
+# event to the rest, a batch per transaction (see `fan_out_next_batch`), and
+# delete the row when done. Its progress is kept in the feed itself: the
+# greatest reader of the event's rows.
+fanout_table = sa.Table(
+    "fanout",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    # The post the action belongs to: fan-outs in one thread are done in
+    # the order they were written, so that a comment reaches every reader
+    # the post has reached by then.
+    sa.Column("thread_id", sa.Integer, nullable=False),
+    sa.Column("audience", sa.String(10), nullable=False),  # an Audience
+    sa.Column("audience_id", sa.Integer, nullable=False),
+    sa.Column("raises", sa.Boolean, nullable=False),  # it raises its post in each feed
+    sa.Column("created", Timestamp, nullable=False),
+    sa.Index("ix_fanout_thread_id", "thread_id"),
+    sa.Index("ix_fanout_event_id", "event_id"),
 )
 
 
@@ -190,14 +216,25 @@ def log_of(channel: Channel) -> EventLog:
     return HOME_LOG if channel.kind == HOME else CHANNEL_LOG
 
 
-# --- Writing: each action is one transaction. ------------------------------
+# --- Writing: each action is one short transaction, and big audiences more. -
+
+# Readers told per transaction. An action whose audience is larger is
+# finished by workers, batch after batch (see `fanout`), so that no
+# transaction holds more counters than this, however popular its author.
+FANOUT_BATCH = 1000
 
 
 async def _append(
-    database: AppDatabase, log: EventLog, owners: sa.Subquery, happening: Happening, event_id: int
+    database: AppDatabase,
+    log: EventLog,
+    owners: sa.Subquery,
+    happening: Happening,
+    event_id: int,
+    new_rows: sa.ColumnElement[bool] | None = None,
 ) -> dict[Channel, int]:
     """Give the event to every channel of `owners` in `log`, in three statements
-    however many there are; return {channel: its event id}.
+    however many there are; return {channel: its event id}. `new_rows`
+    tells this call's rows from those an earlier batch gave the same event.
 
     Each counter is raised with one UPDATE and stays locked until the
     transaction ends: another writer to the same channel waits for that, so
@@ -217,6 +254,8 @@ async def _append(
     await database.execute(insert)
     keys = (log.events.c[key] for key in log.event_keys)
     query = sa.select(json_rows(*keys, log.events.c.seq)).where(log.events.c.event_id == event_id)
+    if new_rows is not None:
+        query = query.where(new_rows)
     numbered = await database.fetch_val(query)
     return {log.channel_of(*row[:-1]): row[-1] for row in json.loads(numbered or "[]")}
 
@@ -232,25 +271,82 @@ def _owners(channels: list[Channel]) -> sa.Subquery:
     return (sa.union_all(*rows) if len(rows) > 1 else rows[0]).subquery("owners")
 
 
+# The kinds of audience.
+FOLLOWERS = "followers"  # an author and their followers
+MEMBERS = "members"  # a group's members
+HOLDERS = "holders"  # everyone who has a post in their feed
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Whose home channels hear of an action, in the order of their ids, so
+    that a fan-out can walk them a batch at a time: each batch starts after
+    the greatest reader the one before reached."""
+
+    kind: str
+    key: int  # the author, the group or the post
+
+    def batch_after(self, reader_id: int, size: int) -> sa.Subquery:
+        """The `size` readers with the lowest ids above `reader_id`, as a
+        subquery of `reader_id`. Each is one range of an index."""
+        if self.kind == FOLLOWERS:
+            return self._author_and_followers_after(reader_id, size)
+        if self.kind == MEMBERS:
+            member = membership_table.c.user_id
+            readers = sa.select(member).where(membership_table.c.group_id == self.key)
+        else:
+            holder = feed_table.c.to_user_id
+            readers = sa.select(holder).where(
+                feed_table.c.post_id == self.key, feed_table.c.action == "post"
+            )
+        column = readers.selected_columns[0]
+        batch = readers.where(column > reader_id).order_by(column).limit(size)
+        return sa.select(batch.subquery().c[0].label("reader_id")).subquery("readers")
+
+    def _author_and_followers_after(self, reader_id: int, size: int) -> sa.Subquery:
+        follower = relationship_table.c.fm_user_id
+        followers = (
+            sa.select(follower.label("reader_id"))
+            .where(relationship_table.c.to_user_id == self.key, follower > reader_id)
+            .order_by(follower)
+            .limit(size)
+            .subquery()
+        )
+        readers = [sa.select(followers.c.reader_id)]
+        if self.key > reader_id:  # the author hears of their own actions too
+            readers.append(sa.select(sa.literal(self.key).label("reader_id")))
+        both = sa.union_all(*readers).subquery()
+        return (
+            sa.select(both.c.reader_id).order_by(both.c.reader_id).limit(size).subquery("readers")
+        )
+
+
 @dataclass(frozen=True)
 class Written:
     """An action written: its event's data (as a dict, and as the JSON line
-    every stream sends) and {channel: event id} of every channel told."""
+    every stream sends), {channel: event id} of every channel told so far,
+    and whether a fan-out to the rest of its readers is still to be done."""
 
     payload: dict
     data: str
     told: dict[Channel, int]
+    fanning_out: bool = False
 
 
 async def _tell(
     database: AppDatabase,
-    readers: sa.Subquery,
-    channels: list[Channel],
+    audience: Audience,
+    thread: "Thread",
     happening: Happening,
     payload: dict,
+    raises: bool = False,
 ) -> Written:
-    """Store the action's event and give it to the home channels of `readers`
-    and to `channels`: eight statements whatever the audience."""
+    """Store the action's event and give it to the thread's other channels
+    (profile, group) and to the home channels of `audience`, in eight
+    statements: the first batch of readers here, the rest through a fan-out
+    (`fanout`) when there are more, or when an earlier fan-out in the same
+    thread is still under way (its readers must hear of this after it).
+    `raises`: the action raises the post in each reader's feed."""
     data = encode_data(payload)
     event = event_table.insert().values(
         action=happening.action,
@@ -260,47 +356,133 @@ async def _tell(
         data=data,
     )
     event_id = await database.execute(event)
-    told = await _append(database, HOME_LOG, readers, happening, event_id)
-    told |= await _append(database, CHANNEL_LOG, _owners(channels), happening, event_id)
-    return Written(payload, data, told)
+    told = await _append(database, CHANNEL_LOG, _owners(thread.channels()), happening, event_id)
+    fan_out = _Fanout(event_id, thread.post_id, audience, raises, happening)
+    is_new_thread = happening.post_id == thread.post_id and happening.action == "post"
+    if is_new_thread or not await _fanning_out_in(database, thread.post_id):
+        reached = await fan_out.next_batch(database, after=0)
+        told |= reached
+        if len(reached) < FANOUT_BATCH:
+            return Written(payload, data, told)
+    await database.execute(fanout_table.insert().values(fan_out.row()))
+    return Written(payload, data, told, fanning_out=True)
 
 
-def _author_and_followers(author_id: int) -> sa.Subquery:
-    author = sa.select(sa.literal(author_id).label("reader_id"))
-    return sa.union_all(author, follower_ids_query(author_id)).subquery("readers")
+async def _fanning_out_in(database: AppDatabase, thread_id: int) -> bool:
+    """Whether a fan-out in this thread is still under way."""
+    query = sa.select(fanout_table.c.id).where(fanout_table.c.thread_id == thread_id).limit(1)
+    return await database.fetch_val(query) is not None
 
 
-def _readers_of(post_id: int) -> sa.Subquery:
-    """Everyone who has this post in their feed."""
+@dataclass(frozen=True)
+class _Fanout:
+    """An event on its way to the home channels of its audience."""
+
+    event_id: int
+    thread_id: int
+    audience: Audience
+    raises: bool
+    happening: Happening
+
+    def row(self) -> dict:
+        """Its row in `fanout`, to be finished by workers."""
+        return {
+            "event_id": self.event_id,
+            "thread_id": self.thread_id,
+            "audience": self.audience.kind,
+            "audience_id": self.audience.key,
+            "raises": self.raises,
+            "created": self.happening.now,
+        }
+
+    async def next_batch(self, database: AppDatabase, after: int) -> dict[Channel, int]:
+        """Tell the next FANOUT_BATCH readers after reader `after`, and raise
+        the post in their feeds if the action does; return whom it told."""
+        readers = self.audience.batch_after(after, FANOUT_BATCH)
+        new_rows = feed_table.c.to_user_id > after
+        told = await _append(database, HOME_LOG, readers, self.happening, self.event_id, new_rows)
+        if self.raises and told:
+            reached = feed_table.c.to_user_id.between(after + 1, max(c.key for c in told))
+            await _bump(database, self.thread_id, self.happening.now, reached)
+        return told
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one batch of a fan-out did: the event it told, and to whom."""
+
+    action: str
+    data: str
+    told: dict[Channel, int]
+
+
+@one_transaction
+async def fan_out_next_batch(database: AppDatabase) -> Batch | None:
+    """Take the oldest fan-out that no other worker holds and whose thread
+    has no older one, hand its event to its next batch of readers, and
+    delete it once every reader has it; None when there is none to take.
+
+    The fan-out's row is locked until the batch commits (`FOR UPDATE SKIP
+    LOCKED`): workers in any number of processes take different fan-outs,
+    and one whose process dies leaves its row to the next worker. Where the
+    last batch ended is read from the rows it wrote, in the same
+    transaction, so a batch is done once or not at all."""
+    row = await database.fetch_one(_next_fanout_query())
+    if row is None:
+        return None
+    happening = Happening(row["action"], row["fm_user_id"], row["post_id"], row["created"])
+    audience = Audience(row["audience"], row["audience_id"])
+    fan_out = _Fanout(row["event_id"], row["thread_id"], audience, row["raises"], happening)
+    told = await fan_out.next_batch(database, after=row["reached"] or 0)
+    if len(told) < FANOUT_BATCH:  # that was the last batch
+        await database.execute(fanout_table.delete().where(fanout_table.c.id == row["id"]))
+    return Batch(row["action"], row["data"], told)
+
+
+def _next_fanout_query() -> sa.Select:
+    fanout, earlier = fanout_table, fanout_table.alias("earlier")
+    reached = (
+        sa.select(sa.func.max(feed_table.c.to_user_id))
+        .where(feed_table.c.event_id == fanout.c.event_id)
+        .scalar_subquery()
+    )
+    older_in_thread = sa.exists().where(
+        earlier.c.thread_id == fanout.c.thread_id, earlier.c.id < fanout.c.id
+    )
     return (
-        sa.select(feed_table.c.to_user_id.label("reader_id"))
-        .where(feed_table.c.post_id == post_id, feed_table.c.action == "post")
-        .subquery()
+        sa.select(
+            fanout,
+            event_table.c.action,
+            event_table.c.post_id,
+            event_table.c.fm_user_id,
+            event_table.c.created,
+            event_table.c.data,
+            reached.label("reached"),
+        )
+        .join_from(fanout, event_table, event_table.c.id == fanout.c.event_id)
+        .where(~older_in_thread)
+        .order_by(fanout.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
     )
 
 
-def _members_of(group_id: int) -> sa.Subquery:
-    """Everyone in a group, as readers."""
-    return (
-        sa.select(membership_table.c.user_id.label("reader_id"))
-        .where(membership_table.c.group_id == group_id)
-        .subquery("readers")
-    )
-
-
-async def _bump(database: AppDatabase, post_id: int, now: datetime) -> None:
-    """Raise a post to the top of every feed that has it (FriendFeed's way)."""
+async def _bump(
+    database: AppDatabase, post_id: int, now: datetime, readers: sa.ColumnElement[bool]
+) -> None:
+    """Raise a post to the top of these readers' feeds (FriendFeed's way)."""
     query = (
         feed_table.update()
-        .where(feed_table.c.post_id == post_id, feed_table.c.action == "post")
+        .where(feed_table.c.post_id == post_id, feed_table.c.action == "post", readers)
         .values(updated=now)
     )
     await database.execute(query)
 
 
 async def _forget_events_about(database: AppDatabase, deleted_ids: list[int]) -> None:
-    """Drop the data of every event about these deleted posts and comments:
-    replays leave them out, and their text is gone.
+    """Drop the data of every event about these deleted posts and comments,
+    and their fan-outs still under way: replays leave them out, and their
+    text is gone.
 
     The events are found first and changed by their ids: an UPDATE that
     searched the index itself would lock the gaps around them too, and
@@ -310,6 +492,15 @@ async def _forget_events_about(database: AppDatabase, deleted_ids: list[int]) ->
     if event_ids:
         forgotten = event_table.update().where(event_table.c.id.in_(event_ids))
         await database.execute(forgotten.values(data=None))
+        await _stop_fanouts(database, event_ids)
+
+
+async def _stop_fanouts(database: AppDatabase, event_ids: list[int]) -> None:
+    """Stop the fan-outs of these events, if any are under way."""
+    fanouts = sa.select(fanout_table.c.id).where(fanout_table.c.event_id.in_(event_ids))
+    fanout_ids = [row[0] for row in await database.fetch_all(fanouts)]
+    if fanout_ids:
+        await database.execute(fanout_table.delete().where(fanout_table.c.id.in_(fanout_ids)))
 
 
 @dataclass(frozen=True)
@@ -321,12 +512,12 @@ class Thread:
     author_id: int  # who wrote the post: their profile shows it
     group_id: int | None = None  # the group it was posted in, if any
 
-    def readers(self) -> sa.Subquery:
+    def audience(self) -> Audience:
         """Whose home channels hear of what happens in it."""
         # In a group, its members now: someone who left hears of nothing new.
         if self.group_id is not None:
-            return _members_of(self.group_id)
-        return _readers_of(self.post_id)
+            return Audience(MEMBERS, self.group_id)
+        return Audience(HOLDERS, self.post_id)
 
     def channels(self) -> list[Channel]:
         """The other channels that hear of it: its author's profile, its group's page."""
@@ -360,15 +551,15 @@ async def write_post(
     group_id: int | None = None,
 ) -> Written:
     """Insert a post and tell its author and every follower (or, in a group,
-    its members), its author's profile and its group's page, in one
-    transaction. `describe(uid)` gives the event's data."""
+    its members), its author's profile and its group's page. `describe(uid)`
+    gives the event's data."""
     if group_id is not None:
         await check_member(database, group_id, author_id)
     post_id, uid = await insert_post(database, author_id, body, now, group_id=group_id)
     thread = Thread(post_id, author_id, group_id)
-    readers = thread.readers() if group_id is not None else _author_and_followers(author_id)
+    audience = thread.audience() if group_id is not None else Audience(FOLLOWERS, author_id)
     happening = Happening("post", author_id, post_id, now)
-    return await _tell(database, readers, thread.channels(), happening, describe(uid))
+    return await _tell(database, audience, thread, happening, describe(uid))
 
 
 @one_transaction
@@ -387,9 +578,7 @@ async def write_comment(
         database, author_id, body, now, parent_post_id=thread.post_id, group_id=thread.group_id
     )
     happening = Happening("comment", author_id, comment_id, now)
-    written = await _tell(database, thread.readers(), thread.channels(), happening, describe(uid))
-    await _bump(database, thread.post_id, now)
-    return written
+    return await _tell(database, thread.audience(), thread, happening, describe(uid), raises=True)
 
 
 # A post liked again within this time of an earlier like or unlike by the
@@ -418,6 +607,7 @@ async def _forget_earlier_likes(
     if not events:
         return False
     event_ids = [event["id"] for event in events]
+    await _stop_fanouts(database, event_ids)
     for rows in (feed_table, channel_event_table):
         told = sa.select(rows.c.id).where(rows.c.event_id.in_(event_ids))
         row_ids = [row[0] for row in await database.fetch_all(told)]
@@ -452,12 +642,9 @@ async def write_like(
         return likers, None
     liked_lately = await _forget_earlier_likes(database, user_id, post_id, now)
     happening = Happening("like" if like else "unlike", user_id, post_id, now)
-    written = await _tell(
-        database, thread.readers(), thread.channels(), happening, describe(likers)
-    )
     # A liked post rises; a liked comment does not, nor a post liked again soon.
-    if like and post_id == thread.post_id and not liked_lately:
-        await _bump(database, post_id, now)
+    raises = like and post_id == thread.post_id and not liked_lately
+    written = await _tell(database, thread.audience(), thread, happening, describe(likers), raises)
     return likers, written
 
 
@@ -470,7 +657,7 @@ async def write_delete(
     await _check_thread(database, thread, post_id)
     await _forget_events_about(database, await delete_post(database, post_id, now))
     happening = Happening("delete", user_id, post_id, now)
-    return await _tell(database, thread.readers(), thread.channels(), happening, payload)
+    return await _tell(database, thread.audience(), thread, happening, payload)
 
 
 # --- Reading ----------------------------------------------------------------

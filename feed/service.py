@@ -13,7 +13,7 @@ the stream puts them back in order (see `feed.sse`).
 
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from databases.interfaces import Record
@@ -24,6 +24,7 @@ from feed import models
 from feed.channels import HOME, Channel, Cursor
 from feed.describe import comment_event, delete_event, like_event, post_event
 from feed.events import Bus, FeedEvent, SessionEnded, session_key
+from feed.fanout import FanoutWorker
 from feed.sse import Start, event_stream, plan_start
 from post.models import comments_and_likers, posts_by_user
 from post.present import Presenter
@@ -40,10 +41,6 @@ def thread_of(post: Record) -> tuple[models.Thread, str, str | None]:
         return thread, post["uid"], None
     thread = models.Thread(post["parent_post_id"], post["parent_user_id"], post["group_id"])
     return thread, post["parent_uid"], post["uid"]
-
-
-def _event(action: str, written: models.Written) -> FeedEvent:
-    return FeedEvent(action, written.data, written.told)
 
 
 def _written(uid: str, body: str, now: datetime, author: Record) -> dict:
@@ -64,6 +61,8 @@ class Feed:
     database: AppDatabase
     bus: Bus
     present: Presenter
+    # Finishes the fan-outs too large for one transaction (`finish_fanouts`).
+    fanout: FanoutWorker = field(default_factory=FanoutWorker)
 
     # --- Writing: store and describe, and the event that tells the readers. --
 
@@ -81,7 +80,7 @@ class Feed:
         written = await models.write_post(
             self.database, author["id"], body, now, describe, group_id
         )
-        return written.payload["post"], _event("post", written)
+        return written.payload["post"], self._event("post", written)
 
     async def create_comment(
         self, author: Record, parent: Record, body: str
@@ -98,7 +97,7 @@ class Feed:
         written = await models.write_comment(
             self.database, author["id"], thread, body, now, describe
         )
-        return written.payload["comment"], _event("comment", written)
+        return written.payload["comment"], self._event("comment", written)
 
     async def change_like(
         self, user: Record, post: Record, like: bool
@@ -116,7 +115,7 @@ class Feed:
         state = {"liked": user["username"] in likers, "likes": len(likers), "likers": likers}
         if written is None:
             return state, None
-        return state, _event("like" if like else "unlike", written)
+        return state, self._event("like" if like else "unlike", written)
 
     async def delete(self, user: Record, post: Record) -> FeedEvent:
         """Delete a post or a comment (a row of `post_by_uid`)."""
@@ -125,7 +124,14 @@ class Feed:
         written = await models.write_delete(
             self.database, user["id"], post["id"], thread, utc_now(), payload
         )
-        return _event("delete", written)
+        return self._event("delete", written)
+
+    def _event(self, action: str, written: models.Written) -> FeedEvent:
+        """The event that tells the readers a write has told; those it has
+        not told yet are the fan-out worker's."""
+        if written.fanning_out:
+            self.fanout.wake()
+        return FeedEvent(action, written.data, written.told)
 
     # --- Publishing: each write, committed, then its event. ----------------
 
@@ -156,6 +162,16 @@ class Feed:
             await self.bus.publish(message)
         except BROKER_ERRORS as error:
             logger.warning("Not published, streams will replay it: %s", error)
+
+    async def finish_fanouts(self) -> int:
+        """Hand out, batch after batch, every fan-out there is to do, each
+        batch committed and then published; return how many batches."""
+        batches = 0
+        while (batch := await models.fan_out_next_batch(self.database)) is not None:
+            batches += 1
+            if batch.told:
+                await self._publish(FeedEvent(batch.action, batch.data, batch.told))
+        return batches
 
     async def end_session(self, session_id: str) -> None:
         """End every open stream of a session (logged out, or revoked), in

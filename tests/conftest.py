@@ -141,6 +141,9 @@ def app_config(database_url, tmp_path) -> dict:
         "MEDIA_ROOT": str(tmp_path / "media"),
         "COUNT_STATEMENTS": True,
         "BROKER_URL": "memory://",
+        # No sweep in the middle of a test: a fan-out is finished by the
+        # worker its write wakes, or by the test itself.
+        "FANOUT_SWEEP_S": 3600,
     }
 
 

@@ -1,0 +1,62 @@
+"""The fan-out worker: finishes, a batch at a time, the fan-outs of actions
+whose audience is too large for the transaction that wrote them.
+
+Writing an action tells its first FANOUT_BATCH readers and, when there are
+more, leaves a row in `fanout` (see feed.models). Every app process runs
+one worker. It is woken when its own process leaves such a row, and looks
+for rows left by others every FANOUT_SWEEP_S (one small query per process,
+whatever the streams): a process that dies in the middle of a fan-out
+leaves its row to the next worker that looks. Each batch is its own
+transaction, committed before its event is published to the bus, as every
+other event is.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from db import DATABASE_ERRORS
+
+logger = logging.getLogger(__name__)
+
+# Does every batch there is to do (`feed.service.Feed.finish_fanouts`).
+FinishFanouts = Callable[[], Awaitable[int]]
+
+
+class FanoutWorker:
+    """Runs the fan-outs left in the database, when woken and every `sweep_s`."""
+
+    def __init__(self, sweep_s: float = 5) -> None:
+        self.sweep_s = sweep_s
+        self._work = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def start(self, finish_fanouts: FinishFanouts) -> None:
+        self._work.set()  # fan-outs left by a process that stopped, if any
+        self._task = asyncio.create_task(self._run(finish_fanouts))
+
+    def wake(self) -> None:
+        """A fan-out was left to do: take it now, not at the next sweep."""
+        self._work.set()
+
+    async def close(self) -> None:
+        """Stop, even in the middle of a batch: its transaction is rolled
+        back, and the row waits for another worker."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self, finish_fanouts: FinishFanouts) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.sweep_s):
+                    await self._work.wait()
+            self._work.clear()
+            try:
+                await finish_fanouts()
+            except DATABASE_ERRORS as error:
+                logger.warning("Fan-out paused, retrying at the next sweep: %s", error)
+            except Exception:  # a bug must not stop every later fan-out
+                logger.exception("Fan-out failed, retrying at the next sweep")
