@@ -356,16 +356,17 @@ async def _tell(
         data=data,
     )
     event_id = await database.execute(event)
-    told = await _append(database, CHANNEL_LOG, _owners(thread.channels()), happening, event_id)
     fan_out = _Fanout(event_id, thread.post_id, audience, raises, happening)
     is_new_thread = happening.post_id == thread.post_id and happening.action == "post"
+    told, fanning_out = {}, True
     if is_new_thread or not await _fanning_out_in(database, thread.post_id):
-        reached = await fan_out.next_batch(database, after=0)
-        told |= reached
-        if len(reached) < FANOUT_BATCH:
-            return Written(payload, data, told)
-    await database.execute(fanout_table.insert().values(fan_out.row()))
-    return Written(payload, data, told, fanning_out=True)
+        told = await fan_out.next_batch(database, after=0)
+        fanning_out = len(told) == FANOUT_BATCH  # there may be more
+    owners = _owners(thread.channels())
+    told |= await _append(database, CHANNEL_LOG, owners, happening, event_id)
+    if fanning_out:
+        await database.execute(fanout_table.insert().values(fan_out.row()))
+    return Written(payload, data, told, fanning_out)
 
 
 async def _fanning_out_in(database: AppDatabase, thread_id: int) -> bool:

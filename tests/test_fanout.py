@@ -6,6 +6,7 @@ FANOUT_BATCH is made small here, so that ten followers take several batches.
 """
 
 import asyncio
+import contextlib
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from post.models import post_table
 from relationship.models import follow
 from tests.helpers import create_users
 from tests.integrity import assert_integrity
+from user.models import user_by_id
 
 BATCH = 4
 FOLLOWERS = 10  # with the author, eleven readers: batches of 4, 4 and 3
@@ -205,3 +207,36 @@ async def test_two_workers_share_fanouts_and_tell_each_reader_once(database, aud
     for reader in sorted([author, *followers]):
         assert [seq for seq, _, _ in await events_of(database, reader)] == [1, 2, 3]
     await assert_integrity(database)
+
+
+async def test_the_worker_finishes_a_fanout_and_each_batch_reaches_its_streams(
+    feed, database, audience, monkeypatch
+):
+    author, followers = audience
+    readers = sorted([author, *followers])
+    published = []
+    publish = feed.bus.publish
+
+    async def keep_and_publish(message):
+        published.append(message)
+        await publish(message)
+
+    monkeypatch.setattr(feed.bus, "publish", keep_and_publish)
+    with contextlib.ExitStack() as streams:
+        subscriptions = [
+            streams.enter_context(feed.bus.subscribe([Channel(HOME, reader)], reader, "session"))
+            for reader in readers
+        ]
+        author_row = await user_by_id(database, author)
+        await feed.publish_post(author_row, "to everyone")  # wakes the worker
+        for subscription in subscriptions:
+            async with asyncio.timeout(5):
+                channel, event_id, _ = await subscription.queue.get()
+            assert event_id == 1
+            assert subscription.queue.empty()  # once
+    # One message per batch, each naming at most a batch of readers.
+    assert [homes(event.told) for event in published] == [
+        readers[:4],
+        readers[4:8],
+        readers[8:],
+    ]
