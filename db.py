@@ -164,10 +164,17 @@ def _connection_options(url: str, timeout_s: float) -> dict:
     MariaDB cuts JSON_ARRAYAGG (see `json_rows`) at group_concat_max_len,
     1 MiB by default: about 65,000 followers' feed ids. Lift that limit so
     the packet size is the only one.
+
+    MariaDB also turns an `IN` list of 1,000 values or more into a join
+    with a temporary table, which reads the whole table: in a locking
+    statement (a fan-out batch raising its readers' counters) it locks every
+    row it reads, other readers' too. Keep IN lists as key lookups. The
+    `/*M! … */` part is run by MariaDB only; MySQL has no such conversion.
     """
     if url.startswith("mysql"):
         return {
-            "init_command": "SET SESSION group_concat_max_len = 4294967295",
+            "init_command": "SET SESSION group_concat_max_len = 4294967295"
+            " /*M!, in_predicate_conversion_threshold = 0 */",
             "connect_timeout": timeout_s,
         }
     return {}

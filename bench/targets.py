@@ -73,12 +73,12 @@ async def _create_database(url: str, fresh: bool) -> None:
     connection.close()
 
 
-def prepare_database(fresh: bool = True) -> None:
+def prepare_database(fresh: bool = True, url: str = DATABASE_URL) -> None:
     """A migrated bench database: dropped and created again if `fresh`,
     otherwise the one there (created if missing) brought up to date."""
-    asyncio.run(_create_database(DATABASE_URL, fresh))
+    asyncio.run(_create_database(url, fresh))
     config = Config(str(ROOT / "alembic.ini"))
-    config.set_main_option("sqlalchemy.url", DATABASE_URL)
+    config.set_main_option("sqlalchemy.url", url)
     config.attributes["configure_logger"] = False
     command.upgrade(config, "head")
 

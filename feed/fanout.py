@@ -2,11 +2,13 @@
 whose audience is too large for the transaction that wrote them.
 
 Writing an action tells its first FANOUT_BATCH readers and, when there are
-more, leaves a row in `fanout` (see feed.models). Every app process runs
-one worker. It is woken when its own process leaves such a row, and looks
-for rows left by others every FANOUT_SWEEP_S (one small query per process,
-whatever the streams): a process that dies in the middle of a fan-out
-leaves its row to the next worker that looks. Each batch is its own
+more, leaves the rest in `fanout`, split in lanes (see feed.models). Every
+app process runs WORKERS workers, each taking one lane at a time, so that
+a large fan-out goes several batches at once. They are woken when their
+own process leaves work, and look for work left by others every
+FANOUT_SWEEP_S (one small query per worker, whatever the streams): a
+process that dies in the middle of a fan-out leaves its lane to the next
+worker that looks. Each batch is its own
 transaction, committed before its event is published to the bus, as every
 other event is.
 """
@@ -20,6 +22,8 @@ from db import DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
 
+WORKERS = 4  # in each process: the lanes a large fan-out is split into
+
 # Does every batch there is to do (`feed.service.Feed.finish_fanouts`).
 FinishFanouts = Callable[[], Awaitable[int]]
 
@@ -30,11 +34,11 @@ class FanoutWorker:
     def __init__(self, sweep_s: float = 5) -> None:
         self.sweep_s = sweep_s
         self._work = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
 
     def start(self, finish_fanouts: FinishFanouts) -> None:
         self._work.set()  # fan-outs left by a process that stopped, if any
-        self._task = asyncio.create_task(self._run(finish_fanouts))
+        self._tasks = [asyncio.create_task(self._run(finish_fanouts)) for _ in range(WORKERS)]
 
     def wake(self) -> None:
         """A fan-out was left to do: take it now, not at the next sweep."""
@@ -43,10 +47,9 @@ class FanoutWorker:
     async def close(self) -> None:
         """Stop, even in the middle of a batch: its transaction is rolled
         back, and the row waits for another worker."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _run(self, finish_fanouts: FinishFanouts) -> None:
         while True:

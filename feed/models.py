@@ -132,6 +132,10 @@ fanout_table = sa.Table(
     sa.Column("audience", sa.String(10), nullable=False),  # an Audience
     sa.Column("audience_id", sa.Integer, nullable=False),
     sa.Column("raises", sa.Boolean, nullable=False),  # it raises its post in each feed
+    # Its lane: the readers with ids above `after_id`, up to `through_id`
+    # (the last lane has no end).
+    sa.Column("after_id", sa.Integer, nullable=False),
+    sa.Column("through_id", sa.Integer, nullable=True),
     sa.Column("created", Timestamp, nullable=False),
     sa.Index("ix_fanout_thread_id", "thread_id"),
     sa.Index("ix_fanout_event_id", "event_id"),
@@ -171,6 +175,12 @@ class EventLog:
         """The counters of the channels in `owners` (columns lined up with `keys`)."""
         pairs = zip(self.keys, owners.c, strict=True)
         return sa.and_(*(self.counter.c[key] == owner for key, owner in pairs))
+
+    def counters_of(self, channels: list[Channel]) -> sa.ColumnElement[bool]:
+        """The counters of these channels: one IN list where one column names them."""
+        if len(self.keys) == 1:
+            return self.counter.c[self.keys[0]].in_([self.key_of(c)[0] for c in channels])
+        return sa.or_(*(self.is_counter_of(channel) for channel in channels))
 
     def is_counter_of(self, channel: Channel) -> sa.ColumnElement:
         pairs = zip(self.keys, self.key_of(channel), strict=True)
@@ -230,34 +240,46 @@ async def _append(
     owners: sa.Subquery,
     happening: Happening,
     event_id: int,
-    new_rows: sa.ColumnElement[bool] | None = None,
 ) -> dict[Channel, int]:
     """Give the event to every channel of `owners` in `log`, in three statements
-    however many there are; return {channel: its event id}. `new_rows`
-    tells this call's rows from those an earlier batch gave the same event.
+    however many there are; return {channel: its event id}.
 
-    Each counter is raised with one UPDATE and stays locked until the
-    transaction ends: another writer to the same channel waits for that, so
-    a channel's events are committed in the order of their numbers, and
-    their numbers have no holes. One INSERT … SELECT then numbers the rows.
+    The channels' counters are read and locked first: they stay locked until
+    the transaction ends, and another writer to the same channel waits for
+    that, so a channel's events are committed in the order of their numbers,
+    and their numbers have no holes. One UPDATE then raises the counters, and
+    one INSERT … SELECT numbers the rows from them.
     """
     counter = log.counter
-    joins = log.counter_joins(owners)
-    await database.execute(counter.update().where(joins).values(seq=counter.c.seq + 1))
+    keys = [counter.c[key] for key in log.keys]
+    # MySQL locks every row a locking statement reads, and must lock no other
+    # channel's counter: so the owners first, then each one's counter by its
+    # key; and by key again below, where a batch is a large share of a small
+    # table and MySQL would rather read the whole table.
+    locked = (
+        sa.select(json_rows(*keys, counter.c.seq))
+        .select_from(owners.join(counter, log.counter_joins(owners)))
+        .prefix_with("STRAIGHT_JOIN", dialect="mysql")
+        .prefix_with("STRAIGHT_JOIN", dialect="mariadb")
+        .with_for_update()
+    )
+    rows = json.loads(await database.fetch_val(locked) or "[]")
+    told = {log.channel_of(*key): seq + 1 for *key, seq in rows}
+    if not told:
+        return told
+    chosen = log.counters_of(list(told))
+    raised = counter.update().where(chosen).values(seq=counter.c.seq + 1)
+    for dialect in MYSQL_DIALECTS:
+        raised = raised.with_hint(BY_KEY, dialect_name=dialect)
+    await database.execute(raised)
     values = {"event_id": event_id, **log.row_values(happening)}
     row_values = [sa.literal(value, log.events.c[name].type) for name, value in values.items()]
-    rows = sa.select(*(counter.c[key] for key in log.keys), counter.c.seq, *row_values)
+    numbered = sa.select(*keys, counter.c.seq, *row_values).where(chosen)
+    for dialect in MYSQL_DIALECTS:
+        numbered = numbered.with_hint(counter, BY_KEY, dialect)
     columns = [*log.event_keys, "seq", *values]
-    insert = log.events.insert().from_select(
-        columns, rows.select_from(counter.join(owners, joins))
-    )
-    await database.execute(insert)
-    keys = (log.events.c[key] for key in log.event_keys)
-    query = sa.select(json_rows(*keys, log.events.c.seq)).where(log.events.c.event_id == event_id)
-    if new_rows is not None:
-        query = query.where(new_rows)
-    numbered = await database.fetch_val(query)
-    return {log.channel_of(*row[:-1]): row[-1] for row in json.loads(numbered or "[]")}
+    await database.execute(log.events.insert().from_select(columns, numbered))
+    return told
 
 
 def _owners(channels: list[Channel]) -> sa.Subquery:
@@ -277,6 +299,15 @@ MEMBERS = "members"  # a group's members
 HOLDERS = "holders"  # everyone who has a post in their feed
 
 
+# Index hints, which SQLite has no need of.
+MYSQL_DIALECTS = ("mysql", "mariadb")
+BY_KEY = "FORCE INDEX (PRIMARY)"
+# MariaDB reads an author's followers from the start of the index each time,
+# skipping those before the batch (40 times slower 70,000 followers in),
+# unless told to read only the batch's range of it.
+FOLLOWERS_IN_ORDER = "FORCE INDEX (ix_relationship_to_user_id_fm_user_id)"
+
+
 @dataclass(frozen=True)
 class Audience:
     """Whose home channels hear of an action, in the order of their ids, so
@@ -286,39 +317,65 @@ class Audience:
     kind: str
     key: int  # the author, the group or the post
 
-    def batch_after(self, reader_id: int, size: int) -> sa.Subquery:
-        """The `size` readers with the lowest ids above `reader_id`, as a
-        subquery of `reader_id`. Each is one range of an index."""
+    def batch_after(self, reader_id: int, size: int, through: int | None = None) -> sa.Subquery:
+        """The `size` readers with the lowest ids above `reader_id` (and not
+        above `through`), as a subquery of `reader_id`. Each is one range of
+        an index."""
         if self.kind == FOLLOWERS:
-            return self._author_and_followers_after(reader_id, size)
-        if self.kind == MEMBERS:
-            member = membership_table.c.user_id
-            readers = sa.select(member).where(membership_table.c.group_id == self.key)
-        else:
-            holder = feed_table.c.to_user_id
-            readers = sa.select(holder).where(
-                feed_table.c.post_id == self.key, feed_table.c.action == "post"
-            )
-        column = readers.selected_columns[0]
-        batch = readers.where(column > reader_id).order_by(column).limit(size)
+            return self._author_and_followers_after(reader_id, size, through)
+        readers = self._others()
+        reader = readers.selected_columns[0]
+        batch = readers.where(*_between(reader, reader_id, through)).order_by(reader).limit(size)
         return sa.select(batch.subquery().c[0].label("reader_id")).subquery("readers")
 
-    def _author_and_followers_after(self, reader_id: int, size: int) -> sa.Subquery:
+    async def last_reader(self, database: AppDatabase) -> int:
+        """The greatest reader id (0 for none), from the end of an index."""
+        if self.kind == FOLLOWERS:
+            follower = relationship_table.c.fm_user_id
+            query = sa.select(sa.func.max(follower)).where(
+                relationship_table.c.to_user_id == self.key
+            )
+            return max(await database.fetch_val(query) or 0, self.key)  # the author reads too
+        readers = self._others()
+        return await database.fetch_val(sa.select(sa.func.max(readers.selected_columns[0]))) or 0
+
+    def _others(self) -> sa.Select:
+        """The members of a group, or the holders of a post."""
+        if self.kind == MEMBERS:
+            return sa.select(membership_table.c.user_id).where(
+                membership_table.c.group_id == self.key
+            )
+        return sa.select(feed_table.c.to_user_id).where(
+            feed_table.c.post_id == self.key, feed_table.c.action == "post"
+        )
+
+    def _author_and_followers_after(
+        self, reader_id: int, size: int, through: int | None
+    ) -> sa.Subquery:
         follower = relationship_table.c.fm_user_id
+        in_order = sa.select(follower.label("reader_id"))
+        for dialect in MYSQL_DIALECTS:
+            in_order = in_order.with_hint(relationship_table, FOLLOWERS_IN_ORDER, dialect)
         followers = (
-            sa.select(follower.label("reader_id"))
-            .where(relationship_table.c.to_user_id == self.key, follower > reader_id)
+            in_order.where(relationship_table.c.to_user_id == self.key)
+            .where(*_between(follower, reader_id, through))
             .order_by(follower)
             .limit(size)
             .subquery()
         )
         readers = [sa.select(followers.c.reader_id)]
-        if self.key > reader_id:  # the author hears of their own actions too
+        # The author hears of their own actions too.
+        if reader_id < self.key and (through is None or self.key <= through):
             readers.append(sa.select(sa.literal(self.key).label("reader_id")))
         both = sa.union_all(*readers).subquery()
         return (
             sa.select(both.c.reader_id).order_by(both.c.reader_id).limit(size).subquery("readers")
         )
+
+
+def _between(reader: sa.ColumnElement, after: int, through: int | None) -> list:
+    """Conditions for a reader id above `after` and not above `through`."""
+    return [reader > after] if through is None else [reader > after, reader <= through]
 
 
 @dataclass(frozen=True)
@@ -365,8 +422,26 @@ async def _tell(
     owners = _owners(thread.channels())
     told |= await _append(database, CHANNEL_LOG, owners, happening, event_id)
     if fanning_out:
-        await database.execute(fanout_table.insert().values(fan_out.row()))
+        reached = max((channel.key for channel in told if channel.kind == HOME), default=0)
+        lanes = [fan_out.row(*lane) for lane in await _lanes(database, audience, reached)]
+        await database.execute(fanout_table.insert().values(lanes))
     return Written(payload, data, told, fanning_out)
+
+
+# The lanes a large fan-out is split into: as many workers (feed.fanout, in
+# this process and others) each take one, and its batches go several at once.
+FANOUT_LANES = 4
+
+
+async def _lanes(
+    database: AppDatabase, audience: Audience, after: int
+) -> list[tuple[int, int | None]]:
+    """The readers above `after`, split into FANOUT_LANES ranges of ids
+    (after, through]: the last is open, for people who join meanwhile."""
+    last = await audience.last_reader(database)
+    width = max(1, (last - after) // FANOUT_LANES)
+    bounds = [after + width * lane for lane in range(FANOUT_LANES)]
+    return [*zip(bounds, bounds[1:], strict=False), (bounds[-1], None)]
 
 
 async def _fanning_out_in(database: AppDatabase, thread_id: int) -> bool:
@@ -385,23 +460,27 @@ class _Fanout:
     raises: bool
     happening: Happening
 
-    def row(self) -> dict:
-        """Its row in `fanout`, to be finished by workers."""
+    def row(self, after: int, through: int | None) -> dict:
+        """Its row in `fanout` for the lane of readers (after, through]."""
         return {
             "event_id": self.event_id,
             "thread_id": self.thread_id,
             "audience": self.audience.kind,
             "audience_id": self.audience.key,
             "raises": self.raises,
+            "after_id": after,
+            "through_id": through,
             "created": self.happening.now,
         }
 
-    async def next_batch(self, database: AppDatabase, after: int) -> dict[Channel, int]:
-        """Tell the next FANOUT_BATCH readers after reader `after`, and raise
-        the post in their feeds if the action does; return whom it told."""
-        readers = self.audience.batch_after(after, FANOUT_BATCH)
-        new_rows = feed_table.c.to_user_id > after
-        told = await _append(database, HOME_LOG, readers, self.happening, self.event_id, new_rows)
+    async def next_batch(
+        self, database: AppDatabase, after: int, through: int | None = None
+    ) -> dict[Channel, int]:
+        """Tell the next FANOUT_BATCH readers after reader `after` (up to
+        `through`), and raise the post in their feeds if the action does;
+        return whom it told."""
+        readers = self.audience.batch_after(after, FANOUT_BATCH, through)
+        told = await _append(database, HOME_LOG, readers, self.happening, self.event_id)
         if self.raises and told:
             reached = feed_table.c.to_user_id.between(after + 1, max(c.key for c in told))
             await _bump(database, self.thread_id, self.happening.now, reached)
@@ -426,39 +505,58 @@ async def fan_out_next_batch(database: AppDatabase) -> Batch | None:
     The fan-out's row is locked until the batch commits (`FOR UPDATE SKIP
     LOCKED`): workers in any number of processes take different fan-outs,
     and one whose process dies leaves its row to the next worker. Where the
-    last batch ended is read from the rows it wrote, in the same
-    transaction, so a batch is done once or not at all."""
+    last batch ended is read from the rows it wrote, so a batch is done
+    once or not at all."""
     row = await database.fetch_one(_next_fanout_query())
     if row is None:
         return None
     happening = Happening(row["action"], row["fm_user_id"], row["post_id"], row["created"])
     audience = Audience(row["audience"], row["audience_id"])
     fan_out = _Fanout(row["event_id"], row["thread_id"], audience, row["raises"], happening)
-    told = await fan_out.next_batch(database, after=row["reached"] or 0)
+    after, through = row["after_id"], row["through_id"]
+    after = max(after, await _reached(database, row["event_id"], after, through))
+    told = await fan_out.next_batch(database, after, through)
     if len(told) < FANOUT_BATCH:  # that was the last batch
         await database.execute(fanout_table.delete().where(fanout_table.c.id == row["id"]))
     return Batch(row["action"], row["data"], told)
 
 
+async def _reached(
+    database: AppDatabase, event_id: int, after: int, through: int | None
+) -> int | None:
+    """The greatest reader of the lane (after, through] that an event's
+    fan-out has told, if any.
+
+    Read apart from the locking query that takes the fan-out: in it, the
+    database would lock every row of the event it looked at."""
+    told = feed_table.c.to_user_id
+    reached = sa.select(sa.func.max(told)).where(
+        feed_table.c.event_id == event_id, *_between(told, after, through)
+    )
+    return await database.fetch_val(reached) or after
+
+
 def _next_fanout_query() -> sa.Select:
     fanout, earlier = fanout_table, fanout_table.alias("earlier")
-    reached = (
-        sa.select(sa.func.max(feed_table.c.to_user_id))
-        .where(feed_table.c.event_id == fanout.c.event_id)
-        .scalar_subquery()
-    )
+    # The lanes of one event go side by side; events of a thread, in turn.
     older_in_thread = sa.exists().where(
-        earlier.c.thread_id == fanout.c.thread_id, earlier.c.id < fanout.c.id
+        earlier.c.thread_id == fanout.c.thread_id, earlier.c.event_id < fanout.c.event_id
     )
     return (
         sa.select(
-            fanout,
+            fanout.c.id,
+            fanout.c.event_id,
+            fanout.c.thread_id,
+            fanout.c.audience,
+            fanout.c.audience_id,
+            fanout.c.raises,
+            fanout.c.after_id,
+            fanout.c.through_id,
             event_table.c.action,
             event_table.c.post_id,
             event_table.c.fm_user_id,
             event_table.c.created,
             event_table.c.data,
-            reached.label("reached"),
         )
         .join_from(fanout, event_table, event_table.c.id == fanout.c.event_id)
         .where(~older_in_thread)

@@ -95,13 +95,20 @@ class StatementRecorder:
         return 1  # the new row's id
 
     async def fetch_val(self, query) -> str:
-        self.sql.append(str(query.compile(dialect=mysql.dialect())))
-        return "[]"  # no channel told
+        sql = str(query.compile(dialect=mysql.dialect()))
+        self.sql.append(sql)
+        # One counter locked: the author's home, or their profile.
+        return '[["profile", 1, 0]]' if "channel_counter" in sql else "[[1, 0]]"
 
 
 def shape(sql: str) -> tuple[str, str]:
-    """What a statement does, and to which table: ("INSERT", "feed"), …"""
-    found = re.match(r"\s*(INSERT INTO|UPDATE|SELECT\b.*?\bFROM)\s+(\w+)", sql, re.DOTALL)
+    """What a statement does, and to which table: ("INSERT", "feed"), …; a
+    SELECT's table is the last one it names (what it joins its subqueries to)."""
+    if sql.lstrip().startswith("SELECT"):
+        tables = re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", sql)
+        assert tables, f"a SELECT of no table: {sql[:80]!r}"
+        return "SELECT", tables[-1]
+    found = re.match(r"\s*(INSERT INTO|UPDATE)\s+(\w+)", sql)
     assert found, f"not an INSERT, UPDATE or SELECT: {sql[:80]!r}"
     return found[1].split()[0], found[2]
 

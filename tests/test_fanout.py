@@ -27,7 +27,9 @@ FOLLOWERS = 10  # with the author, eleven readers: batches of 4, 4 and 3
 
 @pytest.fixture(autouse=True)
 def small_batches(monkeypatch):
+    """Batches of four, in one lane but where a test asks for more."""
     monkeypatch.setattr(models, "FANOUT_BATCH", BATCH)
+    monkeypatch.setattr(models, "FANOUT_LANES", 1)
 
 
 @pytest.fixture
@@ -54,10 +56,12 @@ async def post_id_of(database, written: models.Written) -> int:
 
 
 async def finish(database) -> list[models.Batch]:
-    """Every batch left, as a worker does them."""
+    """Every batch left, as a worker does them (a fan-out that never ends
+    fails the test rather than hang it)."""
     batches = []
     while (batch := await models.fan_out_next_batch(database)) is not None:
         batches.append(batch)
+        assert len(batches) < 100, "the fan-out does not end"
     return batches
 
 
@@ -240,3 +244,18 @@ async def test_the_worker_finishes_a_fanout_and_each_batch_reaches_its_streams(
         readers[4:8],
         readers[8:],
     ]
+
+
+async def test_lanes_share_a_fanout_and_together_tell_each_reader_once(
+    database, audience, monkeypatch
+):
+    monkeypatch.setattr(models, "FANOUT_LANES", 3)
+    author, followers = audience
+    written = await post(database, author)
+    assert await fanouts_left(database) == 3
+    # Three workers at once, as three processes would run them.
+    batches = await asyncio.gather(*(finish(database) for _ in range(3)))
+    told = [reader for worker in batches for batch in worker for reader in homes(batch.told)]
+    assert sorted(told + homes(written.told)) == sorted([author, *followers])
+    assert await fanouts_left(database) == 0
+    await assert_integrity(database)

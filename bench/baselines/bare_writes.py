@@ -15,14 +15,15 @@ each family of channels); when those change, change these with them:
     BEGIN
     INSERT INTO post …
     INSERT INTO event …          (the action, and the data every stream is sent)
-    the home channels (`HOME_LOG`: the author's and each follower's):
-      UPDATE feed_counter …        (each one's next event id)
-      INSERT INTO feed … SELECT …  (a feed row for each)
-      SELECT JSON_ARRAYAGG(…)      (their new event ids, read back)
+    the home channels (`HOME_LOG`: the author's and each follower's, one
+    batch of them: a post by someone nobody follows needs no fan-out after):
+      SELECT JSON_ARRAYAGG(…) … FOR UPDATE  (their counters, read and locked)
+      UPDATE feed_counter …                 (each one's next event id)
+      INSERT INTO feed … SELECT …           (a feed row for each)
     the author's profile channel (`CHANNEL_LOG`):
+      SELECT JSON_ARRAYAGG(…) … FOR UPDATE
       UPDATE channel_counter …
       INSERT INTO channel_event … SELECT …
-      SELECT JSON_ARRAYAGG(…)
     COMMIT
 """
 
@@ -54,54 +55,62 @@ INSERT_EVENT = """
 INSERT INTO event (action, post_id, fm_user_id, created, data)
 VALUES ('post', %s, %s, %s, %s)"""
 
-# The home channels: the author's and each follower's.
-READERS = """(SELECT %s AS reader_id
-      UNION ALL SELECT relationship.fm_user_id FROM relationship
-      WHERE relationship.to_user_id = %s) AS readers"""
+# The home channels: the author's and each follower's, in reader order.
+READERS = """(SELECT anon_1.reader_id FROM (
+        SELECT anon_2.reader_id FROM (
+          SELECT relationship.fm_user_id AS reader_id
+          FROM relationship FORCE INDEX (ix_relationship_to_user_id_fm_user_id)
+          WHERE relationship.to_user_id = %s AND relationship.fm_user_id > 0
+          ORDER BY relationship.fm_user_id LIMIT 1000) AS anon_2
+        UNION ALL SELECT %s AS reader_id) AS anon_1
+      ORDER BY anon_1.reader_id LIMIT 1000) AS readers"""
 
-NEXT_HOME_EVENT_IDS = f"""
-UPDATE feed_counter, {READERS}
-SET feed_counter.seq = feed_counter.seq + 1
-WHERE feed_counter.user_id = readers.reader_id"""
+LOCK_HOME_COUNTERS = f"""
+SELECT STRAIGHT_JOIN JSON_ARRAYAGG(JSON_ARRAY(feed_counter.user_id, feed_counter.seq))
+FROM {READERS} INNER JOIN feed_counter ON feed_counter.user_id = readers.reader_id
+FOR UPDATE"""
 
-HOME_FAN_OUT = f"""
+# "{readers}" is replaced by as many placeholders as there are readers.
+NEXT_HOME_EVENT_IDS = """
+UPDATE feed_counter FORCE INDEX (PRIMARY) SET seq = feed_counter.seq + 1
+WHERE feed_counter.user_id IN ({readers})"""
+
+HOME_FAN_OUT = """
 INSERT INTO feed (to_user_id, seq, event_id, fm_user_id, post_id, action, created, updated)
 SELECT feed_counter.user_id, feed_counter.seq, %s, %s, %s, 'post', %s, %s
-FROM feed_counter INNER JOIN {READERS} ON feed_counter.user_id = readers.reader_id"""
-
-NEW_HOME_EVENT_IDS = """
-SELECT JSON_ARRAYAGG(JSON_ARRAY(feed.to_user_id, feed.seq)) FROM feed
-WHERE feed.event_id = %s"""
+FROM feed_counter FORCE INDEX (PRIMARY) WHERE feed_counter.user_id IN ({readers})"""
 
 # The other channels that hear of a post outside a group: its author's profile.
 OWNERS = """(SELECT 'profile' AS kind, %s AS owner_id) AS owners"""
 OWNER_JOIN = "channel_counter.kind = owners.kind AND channel_counter.owner_id = owners.owner_id"
+PROFILE = "channel_counter.kind = 'profile' AND channel_counter.owner_id = %s"
+
+LOCK_CHANNEL_COUNTERS = f"""
+SELECT STRAIGHT_JOIN JSON_ARRAYAGG(JSON_ARRAY(channel_counter.kind, channel_counter.owner_id,
+                                              channel_counter.seq))
+FROM {OWNERS} INNER JOIN channel_counter ON {OWNER_JOIN}
+FOR UPDATE"""
 
 NEXT_CHANNEL_EVENT_IDS = f"""
-UPDATE channel_counter, {OWNERS}
-SET channel_counter.seq = channel_counter.seq + 1
-WHERE {OWNER_JOIN}"""
+UPDATE channel_counter FORCE INDEX (PRIMARY) SET seq = channel_counter.seq + 1
+WHERE {PROFILE}"""
 
 CHANNEL_FAN_OUT = f"""
 INSERT INTO channel_event (kind, owner_id, seq, event_id)
 SELECT channel_counter.kind, channel_counter.owner_id, channel_counter.seq, %s
-FROM channel_counter INNER JOIN {OWNERS} ON {OWNER_JOIN}"""
-
-NEW_CHANNEL_EVENT_IDS = """
-SELECT JSON_ARRAYAGG(JSON_ARRAY(channel_event.kind, channel_event.owner_id, channel_event.seq))
-FROM channel_event WHERE channel_event.event_id = %s"""
+FROM channel_counter FORCE INDEX (PRIMARY) WHERE {PROFILE}"""
 
 # The write's statements, in the order `write_post` below sends them: those of
 # `feed.models.write_post` (tests/test_bench_imports.py compares them).
 POST_STATEMENTS = (
     INSERT_POST,
     INSERT_EVENT,
+    LOCK_HOME_COUNTERS,
     NEXT_HOME_EVENT_IDS,
     HOME_FAN_OUT,
-    NEW_HOME_EVENT_IDS,
+    LOCK_CHANNEL_COUNTERS,
     NEXT_CHANNEL_EVENT_IDS,
     CHANNEL_FAN_OUT,
-    NEW_CHANNEL_EVENT_IDS,
 )
 
 
@@ -122,7 +131,8 @@ async def create_pool(database_url: str) -> aiomysql.Pool:
     return await aiomysql.create_pool(
         maxsize=POOL_SIZE,
         autocommit=True,
-        init_command="SET SESSION group_concat_max_len = 4294967295",
+        init_command="SET SESSION group_concat_max_len = 4294967295"
+        " /*M!, in_predicate_conversion_threshold = 0 */",
         **mysql_parameters(database_url),
     )
 
@@ -150,14 +160,16 @@ async def write_post(pool: aiomysql.Pool, poster: Poster, body: str) -> None:
         data = event_data(uid, body, now, user[1])
         await cursor.execute(INSERT_EVENT, (post_id, author, now, data))
         event_id = cursor.lastrowid
-        await cursor.execute(NEXT_HOME_EVENT_IDS, (author, author))
-        await cursor.execute(HOME_FAN_OUT, (event_id, author, post_id, now, now, author, author))
-        await cursor.execute(NEW_HOME_EVENT_IDS, (event_id,))
+        await cursor.execute(LOCK_HOME_COUNTERS, (author, author))
+        readers = [reader for reader, _ in json.loads((await cursor.fetchone())[0])]
+        placeholders = ", ".join(["%s"] * len(readers))
+        await cursor.execute(NEXT_HOME_EVENT_IDS.format(readers=placeholders), readers)
+        fan_out = HOME_FAN_OUT.format(readers=placeholders)
+        await cursor.execute(fan_out, (event_id, author, post_id, now, now, *readers))
+        await cursor.execute(LOCK_CHANNEL_COUNTERS, (author,))
         await cursor.fetchone()
         await cursor.execute(NEXT_CHANNEL_EVENT_IDS, (author,))
         await cursor.execute(CHANNEL_FAN_OUT, (event_id, author))
-        await cursor.execute(NEW_CHANNEL_EVENT_IDS, (event_id,))
-        await cursor.fetchone()
         await connection.commit()
 
 

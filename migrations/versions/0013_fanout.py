@@ -1,8 +1,9 @@
 """fanout: the fan-outs still to finish, and indexes to walk readers in order
 
-- `fanout`: one row per action whose audience was too large for the
-  transaction that wrote it (a transactional outbox). Workers hand its event
-  to the rest of the audience a batch at a time and delete the row when done.
+- `fanout`: the actions whose audience was too large for the transaction
+  that wrote them (a transactional outbox), a row for each lane of readers.
+  Workers hand the event to the lane a batch at a time and delete the row
+  when done.
 - `feed (post_id, action, to_user_id)` replaces `(post_id, action)`: everyone
   who has a post, in reader order, a batch at a time.
 - `feed (event_id, to_user_id)` replaces `(event_id)`: the last reader a
@@ -45,6 +46,8 @@ def upgrade() -> None:
         sa.Column("audience", sa.String(10), nullable=False),
         sa.Column("audience_id", sa.Integer, nullable=False),
         sa.Column("raises", sa.Boolean, nullable=False),
+        sa.Column("after_id", sa.Integer, nullable=False),
+        sa.Column("through_id", sa.Integer, nullable=True),
         sa.Column("created", Timestamp, nullable=False),
     )
     op.create_index("ix_fanout_thread_id", "fanout", ["thread_id"])
