@@ -419,8 +419,8 @@ def main(rows: int = FEED_ROWS, storms: int = STORMS) -> list[list]:
     table = [[name, replaying[name], resetting[name], goals.get(name, "")] for name in replaying]
     headers = ["figure", f"replay of {MAX_REPLAY:,}", "from zero (reset)", "target"]
     title = (
-        f"10. {REPLAYS} streams at once by one account ({rows:,} events in its home feed),"
-        f" {storms} times each"
+        f"10. {REPLAYS} streams at once by one account ({rows:,} events in its home feed);"
+        f" runs of each case: {storms}"
     )
     print_table(title, headers, table)
     return table
