@@ -17,6 +17,8 @@ from bench import (
     images,
     logins,
     plot,
+    replays,
+    tabs,
     targets,
     throughput,
     writes,
@@ -45,6 +47,8 @@ def main(quick: bool) -> None:
     writes.main(2 if quick else 5)
     logins.main()
     images.main()
+    tabs.main(3 if quick else 5)
+    replays.main(storms=1 if quick else 3)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import gc
 import os
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -267,3 +268,10 @@ def _cell(value) -> str:
 
 def milliseconds(seconds: float) -> float:
     return seconds * 1000
+
+
+def median_and_max_ms(seconds: list[float]) -> str:
+    """The median and the largest of durations, in milliseconds: "12.3 / 45.6"."""
+    if not seconds:
+        return "n/a"
+    return f"{milliseconds(statistics.median(seconds)):.1f} / {milliseconds(max(seconds)):.1f}"

@@ -66,6 +66,26 @@ def processes_over_redis(database_url: str, count: int = 2):
             server.stop()
 
 
+async def streams_on_the_server(server: Server) -> int:
+    """How many event streams the server holds open: its /healthz says, when
+    COUNT_STATEMENTS is on."""
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        return (await http.get("/healthz")).json()["streams"]
+
+
+async def expect_streams_on_the_server(server: Server, count: int, timeout_s: float = 10) -> None:
+    """Wait until the server holds `count` streams open: it notices a stream
+    that a browser closed a moment after. /healthz offers no event to wait
+    for: ask again every 100 ms, as Playwright's `expect` does with a page."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            while await streams_on_the_server(server) != count:  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+    except TimeoutError:
+        held = await streams_on_the_server(server)
+        raise AssertionError(f"The server holds {held} streams open, not {count}") from None
+
+
 @dataclass
 class Event:
     """One event of a stream: `id` is its number in `channel` (which the

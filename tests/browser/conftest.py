@@ -14,21 +14,11 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import async_playwright
 
+from tests.browser.chromium import CHROMIUM, VIEWPORT, launch_chromium
 from tests.browser.visitor import Visitor
 from tests.conftest import ROOT, unavailable
 from tests.live import LiveServer, server_environment
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-VIEWPORT = {"width": 1280, "height": 800}
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 
 
@@ -41,11 +31,9 @@ def chromium() -> Path:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def browser(chromium):
+async def browser(chromium):  # the `chromium` fixture skips when it is missing
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium, args=CHROMIUM_ARGS, headless=True
-        )
+        browser = await launch_chromium(playwright)
         yield browser
         await browser.close()
 

@@ -12,12 +12,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 from playwright.async_api import BrowserContext, Page, Request, Route, expect
 
 from tests.browser import BROWSER_TESTS
 from tests.browser.visitor import Visitor
-from tests.live import LiveServer, Person
+from tests.live import Person, expect_streams_on_the_server
 
 pytestmark = BROWSER_TESTS
 
@@ -33,25 +32,6 @@ document.addEventListener("quartfeed:live-event", (event) => {
   window.liveEvents.push([name, channel, seq]);
 });
 """
-
-
-async def streams_on_the_server(server: LiveServer) -> int:
-    """How many event streams the server holds open (its /healthz says)."""
-    async with httpx.AsyncClient(base_url=server.url) as http:
-        return (await http.get("/healthz")).json()["streams"]
-
-
-async def expect_streams_on_the_server(server: LiveServer, count: int) -> None:
-    """Wait until the server holds `count` streams open: it notices a stream
-    that a browser closed a moment after. /healthz offers no event to wait
-    for: ask again every 100 ms, as Playwright's `expect` does with a page."""
-    try:
-        async with asyncio.timeout(SETTLE_TIMEOUT_S):
-            while await streams_on_the_server(server) != count:  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        held = await streams_on_the_server(server)
-        raise AssertionError(f"The server holds {held} streams open, not {count}") from None
 
 
 class StreamRequests:
