@@ -7,24 +7,35 @@ the post's own transaction, the rest by the fan-out worker, a batch per
 transaction. Measured: the write itself (what the author waits for), the
 whole fan-out, and a second writer who shares readers with it, alone and
 during the fan-out; the floor is one INSERT … SELECT of the same rows into
-the feed table, sent straight to MariaDB.
+the feed table, sent straight to MariaDB. Then the same through HTTP, with
+1,000 of the followers holding their home stream open on four processes
+over Redis: when the last of them has the post, and the bytes the bus
+publishes and each process receives.
 
 python -m bench.popular [--sizes 10000 100000]
 """
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import statistics
 import time
+from dataclasses import dataclass, field
+
+import httpx
+import redis.asyncio as redis
 
 from bench import targets
-from bench.common import milliseconds, print_table
+from bench.client import Stream, close_all, open_streams
+from bench.common import Server, milliseconds, prepare_client, print_table
 from db import AppDatabase, utc_now
-from feed.events import create_bus
+from feed.events import CHANNEL, create_bus
 from feed.fanout import WORKERS
 from feed.models import FANOUT_BATCH
 from feed.service import Feed
 from post.present import Presenter
+from relationship.models import follower_ids
 from user.models import user_by_name, user_table
 
 DATABASE_URL = targets.DATABASE_URL.rsplit("/", 1)[0] + "/quartfeed_popular"
@@ -103,6 +114,12 @@ async def floor_seconds(database: AppDatabase, author_id: int) -> float:
     return seconds
 
 
+async def forget_posts(database: AppDatabase) -> None:
+    """Remove the posts' feed rows, so that each run starts as the last did."""
+    await database.execute("DELETE FROM feed")
+    await database.execute("DELETE FROM channel_event")
+
+
 async def timed(work) -> tuple[float, object]:
     started = time.perf_counter()
     result = await work
@@ -122,6 +139,7 @@ async def measure(feed: Feed, size: int) -> list:
     during_s, _ = await timed(feed.create_post(second, "during"))
     batches = sum(await asyncio.gather(*workers))
     everyone_s = time.perf_counter() - started
+    await forget_posts(database)
     floor_s = await floor_seconds(database, author["id"])
     return [
         size,
@@ -133,6 +151,158 @@ async def measure(feed: Feed, size: int) -> list:
         milliseconds(statistics.median(alone)),
         milliseconds(during_s),
     ]
+
+
+# --- Through HTTP, with streams open on four processes -----------------------
+
+STREAMS = 1_000  # followers holding their home stream open
+PROCESSES = 4
+
+
+@dataclass
+class Processes:
+    """PROCESSES QuartFeed servers over one Redis, each holding a quarter of
+    the streams: followers with neighbouring ids, so that their shards of
+    the bus differ (see feed.events)."""
+
+    servers: list[Server]
+    streams: list[list[Stream]] = field(default_factory=list)
+    recording: list[asyncio.Task] = field(default_factory=list)
+
+    def close(self) -> None:
+        for share in self.streams:
+            close_all(share)
+        for task in self.recording:
+            task.cancel()
+
+    async def received_bytes(self) -> list[int]:
+        """What each process's bus has received from Redis so far."""
+        async with httpx.AsyncClient() as http:
+            answers = [await http.get(f"{server.url}/healthz") for server in self.servers]
+        return [answer.json()["received_bytes"] for answer in answers]
+
+
+def stream_holders(fans: list[int]) -> list[int]:
+    """STREAMS followers spread evenly over all of them, lowest id first."""
+    step = max(1, len(fans) // STREAMS)
+    return fans[::step][:STREAMS]
+
+
+async def open_on_processes(processes: Processes, holders: list[int]) -> None:
+    """A quarter of the holders' streams on each process, each recording
+    what arrives."""
+    cookies = await targets.session_cookies(holders, DATABASE_URL)
+    share = len(cookies) // len(processes.servers)
+    for number, server in enumerate(processes.servers):
+        mine = cookies[number * share : (number + 1) * share]
+        processes.streams.append(await open_streams(server.port, "/sse", mine))
+    processes.recording = [
+        asyncio.create_task(stream.record()) for share in processes.streams for stream in share
+    ]
+
+
+async def published_bytes(redis_url: str, channel_prefix: str, until: asyncio.Event) -> int:
+    """Bytes of every message Redis carries on the feed's channels, until told."""
+    client = redis.Redis.from_url(redis_url)
+    pubsub = client.pubsub(ignore_subscribe_messages=True)
+    await pubsub.psubscribe(f"{channel_prefix}*")
+    total = 0
+    while not until.is_set():
+        message = await pubsub.get_message(timeout=0.05)
+        if message is not None:
+            total += len(message["data"])
+    await pubsub.aclose()
+    await client.aclose()
+    return total
+
+
+async def post_as(http: httpx.AsyncClient, cookie: str, marker: int) -> float:
+    """POST /post with `bench-<marker>`; its time."""
+    headers = targets.logged_in_headers(cookie)
+    started = time.perf_counter()
+    response = await http.post("/post", json={"post": f"bench-{marker}"}, headers=headers)
+    response.raise_for_status()
+    return time.perf_counter() - started
+
+
+async def until_every_stream_has(processes: Processes, marker: int, patience_s: float) -> float:
+    """When the last open stream saw `marker` (perf_counter); raise if one never does."""
+    streams = [stream for share in processes.streams for stream in share]
+    deadline = time.perf_counter() + patience_s
+    while time.perf_counter() < deadline:
+        arrivals = [next((t for m, t in s.received if m == marker), None) for s in streams]
+        if None not in arrivals:
+            return max(arrivals)
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"{arrivals.count(None)} streams never got the post")
+
+
+async def measure_live(processes: Processes, size: int, markers) -> list:
+    database = await connected()
+    author = await user_by_name(database, author_name(size))
+    second = await user_by_name(database, "second")
+    await database.disconnect()
+    author_cookie, second_cookie = await targets.session_cookies(
+        [author["id"], second["id"]], DATABASE_URL
+    )
+    first = processes.servers[0]
+    async with httpx.AsyncClient(base_url=first.url, timeout=60) as http:
+        alone = [await post_as(http, second_cookie, next(markers)) for _ in range(5)]
+        received_before = await processes.received_bytes()
+        done = asyncio.Event()
+        counting = asyncio.create_task(published_bytes(targets.REDIS_URL, CHANNEL, done))
+        marker = next(markers)
+        started = time.perf_counter()
+        post_s = await post_as(http, author_cookie, marker)
+        during_s = await post_as(http, second_cookie, next(markers))
+        last_stream_s = await until_every_stream_has(processes, marker, 600) - started
+        done.set()
+        published = await counting
+        received = [
+            after - before
+            for before, after in zip(
+                received_before, await processes.received_bytes(), strict=True
+            )
+        ]
+    return [
+        size,
+        milliseconds(post_s),
+        milliseconds(last_stream_s),
+        milliseconds(statistics.median(alone)),
+        milliseconds(during_s),
+        published,
+        max(received),
+        max(received) / published,
+    ]
+
+
+async def run_live(sizes: list[int]) -> list[list]:
+    database = await connected()
+    author = await user_by_name(database, author_name(max(sizes)))
+    fans = sorted(await follower_ids(database, author["id"]))
+    await database.disconnect()
+    markers = itertools.count()
+    rows = []
+    for size in sizes:
+        # Followers spread over the author's, so the last is near the end.
+        holders = stream_holders(fans[:size])
+        with contextlib.ExitStack() as running:
+            servers = [
+                running.enter_context(
+                    targets.quartfeed_server(
+                        broker_url=targets.REDIS_URL, database_url=DATABASE_URL
+                    )
+                )
+                for _ in range(PROCESSES)
+            ]
+            processes = Processes(servers)
+            await open_on_processes(processes, holders)
+            running.callback(processes.close)
+            rows.append(await measure_live(processes, size, markers))
+        database = await connected()
+        await forget_posts(database)
+        await database.disconnect()
+    return rows
 
 
 async def connected() -> AppDatabase:
@@ -177,12 +347,28 @@ async def run(sizes: list[int]) -> None:
 
 def main(sizes: list[int] = SIZES) -> None:
     """Seed the followers once (the database is kept between runs), then measure."""
+    prepare_client()
     targets.prepare_database(fresh=False, url=DATABASE_URL)
     if not asyncio.run(seeded(sizes)):
         targets.prepare_database(fresh=True, url=DATABASE_URL)
         print(f"Seeding {max(sizes):,} followers in bulk…", flush=True)
         asyncio.run(seed_all(sizes))
     asyncio.run(run(sizes))
+    rows = asyncio.run(run_live(sizes))
+    print_table(
+        f"Through HTTP: {STREAMS:,} followers' streams open on {PROCESSES} processes over Redis",
+        [
+            "followers",
+            "author's POST ms",
+            "last stream has it ms",
+            "2nd writer alone ms",
+            "2nd writer during ms",
+            "bytes published",
+            "most bytes one process received",
+            "share",
+        ],
+        rows,
+    )
 
 
 if __name__ == "__main__":

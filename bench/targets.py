@@ -179,13 +179,13 @@ _signing_app = create_app({"SECRET_KEY": SECRET_KEY, "DATABASE_URL": DATABASE_UR
 CSRF_TOKEN = secrets.token_urlsafe(16)
 
 
-async def start_sessions(user_ids: list[int]) -> list[str]:
+async def start_sessions(user_ids: list[int], database_url: str = DATABASE_URL) -> list[str]:
     """The ids of new sessions, one logged in as each of `user_ids`.
 
     Starting the sessions straight in the database saves thousands of
     password hashes.
     """
-    database = AppDatabase(DATABASE_URL)
+    database = AppDatabase(database_url)
     await database.connect()
     lifetime = _signing_app.permanent_session_lifetime
     session_ids = [await create_session(database, account, lifetime) for account in user_ids]
@@ -193,10 +193,10 @@ async def start_sessions(user_ids: list[int]) -> list[str]:
     return session_ids
 
 
-async def session_cookies(user_ids: list[int]) -> list[str]:
+async def session_cookies(user_ids: list[int], database_url: str = DATABASE_URL) -> list[str]:
     """The cookies browsers would hold after logging in as each of `user_ids`,
     signed with the server's key, each with the session's CSRF token."""
-    session_ids = await start_sessions(user_ids)
+    session_ids = await start_sessions(user_ids, database_url)
     serializer = _signing_app.session_interface.get_signing_serializer(_signing_app)
     return [
         serializer.dumps({"session_id": session_id, "csrf_token": CSRF_TOKEN})
@@ -225,10 +225,11 @@ def quartfeed_server(
     workers: int = 1,
     broker_url: str = "memory://",
     app: str = "application:create_app()",
+    database_url: str = DATABASE_URL,
     **settings,
 ) -> Server:
     environment = {
-        "DATABASE_URL": DATABASE_URL,
+        "DATABASE_URL": database_url,
         "BROKER_URL": broker_url,
         "SECRET_KEY": SECRET_KEY,
         "COUNT_STATEMENTS": "true",

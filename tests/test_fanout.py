@@ -83,6 +83,13 @@ async def events_of(database, reader_id: int) -> list[tuple[int, str, int]]:
     return [tuple(row.values()) for row in await database.fetch_all(query)]
 
 
+async def assert_each_has(database, readers: list[int], actions: list[str]) -> None:
+    """Each reader's home rows are these actions, in order, and the database holds together."""
+    for reader in readers:
+        assert [action for _, action, _ in await events_of(database, reader)] == actions
+    await assert_integrity(database)
+
+
 async def test_a_large_audience_is_told_a_batch_per_transaction(database, audience):
     author, followers = audience
     readers = sorted([author, *followers])
@@ -140,10 +147,7 @@ async def test_a_comment_waits_for_the_fanout_of_its_post(database, audience):
     assert comment.fanning_out
     assert homes(comment.told) == []
     await finish(database)
-    for reader in sorted([author, *followers]):
-        actions = [action for _, action, _ in await events_of(database, reader)]
-        assert actions == ["post", "comment"]
-    await assert_integrity(database)
+    await assert_each_has(database, [author, *followers], ["post", "comment"])
 
 
 async def test_deleting_a_post_stops_its_fanout(database, audience):
@@ -196,10 +200,7 @@ async def test_unliking_stops_the_fanout_of_the_like(database, audience):
     await models.write_like(database, fan, post_id, thread, True, utc_now(), describe_likers)
     await models.write_like(database, fan, post_id, thread, False, utc_now(), describe_likers)
     await finish(database)
-    for reader in sorted([author, *followers]):
-        actions = [action for _, action, _ in await events_of(database, reader)]
-        assert actions == ["post", "unlike"]
-    await assert_integrity(database)
+    await assert_each_has(database, [author, *followers], ["post", "unlike"])
 
 
 async def test_two_workers_share_fanouts_and_tell_each_reader_once(database, audience):
