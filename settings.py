@@ -2,7 +2,9 @@
 
 `make run` works with no environment at all: an embedded SQLite database and
 an in-process event bus. Production sets DATABASE_URL, BROKER_URL and
-SECRET_KEY (see README.md).
+SECRET_KEY (see README.md). BROKER_URL names one Redis server
+(redis://host:6379/0) or a Redis Cluster (redis+cluster://host:7000, any of
+its nodes): see utilities/redis_client.py.
 
 Every value is checked here, once, at start-up: a typo such as
 `SESSION_COOKIE_SECURE=ture` stops the app with one line that names the
@@ -16,6 +18,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple, TypeVar
+
+from utilities.redis_client import REDIS_SCHEMES
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = BASE_DIR / "instance"
@@ -183,8 +187,8 @@ def load() -> dict:
         "BROKER_URL": from_environment(
             "BROKER_URL",
             "memory://",
-            url_parser("memory://", "redis://", "rediss://", "unix://"),
-            "memory:// or a redis://host:6379/0 URL",
+            url_parser("memory://", *REDIS_SCHEMES),
+            "memory:// or a redis://host:6379/0 URL (redis+cluster://host:7000: a Redis Cluster)",
         ),
         "SECRET_KEY": _secret_key(),
         "MEDIA_ROOT": os.environ.get("MEDIA_ROOT") or str(INSTANCE_DIR / "media"),

@@ -1,17 +1,35 @@
 """The event bus: hands each new event to the open streams of its channels.
 
 `Bus.publish(event)` delivers one `FeedEvent` to every channel it names;
-`Bus.subscribe(channels, …)` gives one stream its own bounded queue for
-the channels it carries. Where a message travels between publishing and
-delivery is the bus's backend:
+`async with Bus.subscribe(channels, …)` gives one stream its own bounded
+queue for the channels it carries. Where a message travels between
+publishing and delivery is the bus's backend:
 
 - `MemoryBackend` (memory://) hands it straight back: enough for one process.
-- `RedisBackend` (redis://) sends it through Redis pub/sub so that the bus
-  of every process serving streams receives it. Each process holds ONE
-  pub/sub connection, whatever the number of streams.
+- `RedisBackend` (redis://, or redis+cluster:// for a Redis Cluster, see
+  `feed.broker`) sends it through Redis, to the bus of every process that
+  holds a stream of one of its channels, and of no other process.
+
+Messages travel on *shards*, pub/sub channels a process listens to only
+while one of its streams needs them:
+
+- Home channels are sharded by ranges of user ids, HOME_SHARD_SIZE to a
+  shard (`home:0-1023`, `home:1024-2047`, …). The fan-out tells a post's
+  readers in batches ordered by id (see `feed.models`), so a batch falls in
+  one or two shards, and the event's data travels once per shard. A shard
+  per reader would send the data once per reader; one shard for every
+  reader would send every event to every process. Ranges, not `id %
+  HOME_SHARD_SIZE`: a batch of consecutive ids would then touch every shard.
+- A group's and a profile's channel is a shard of its own (`group:5`,
+  `profile:7`): an event tells one of each at most.
+
+`Bus.publish` splits an event into one message per shard it touches, each
+naming that shard's channels only, so a process receives, and reads, the
+messages of its own streams' shards and nothing else.
 
 Besides events, the bus carries the end of a session (`SessionEnded`): a
-logout in one process ends that session's streams in every process.
+logout in one process ends that session's streams in every process. It
+travels on its owner's home shard, which every stream of theirs holds.
 
 Writers publish without waiting for each other, so a channel's events may
 arrive out of order; each stream puts them back in order (see `feed.sse`).
@@ -23,15 +41,16 @@ import hashlib
 import itertools
 import json
 import logging
-from collections import defaultdict, deque
-from collections.abc import Iterator
+from collections import Counter, defaultdict, deque
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
-import redis.asyncio as redis
 from sqlalchemy.engine import make_url
 
-from feed.channels import Channel
+from feed.broker import RedisBackend
+from feed.channels import HOME, Channel
 from feed.wire import PING, frame_tail
+from utilities.redis_client import REDIS_SCHEMES
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +63,25 @@ QUEUE_SIZE = 256  # events a stream may fall behind by before it is dropped
 MAX_STREAMS_PER_USER = 10
 DELIVERY_SLICE = 100  # channels whose streams are woken per turn of the event loop
 CHANNEL = "quartfeed:feed"  # with the database's name after it (see `channel_of`)
-REDIS_TIMEOUT_S = 2  # connecting, or waiting for an answer, before Redis counts as down
-REDIS_RETRY_S = 1  # between attempts to subscribe again
+HOME_SHARD_SIZE = 1024  # home channels per shard: a range of user ids (see above)
+# No message is larger. A message names the channels of one shard: at most
+# HOME_SHARD_SIZE home channels, however many readers an event tells, at
+# most 40 bytes each; besides the event's data, where a post of 280 of the
+# widest characters takes about 5 KB once escaped twice. tests/test_events.py
+# checks that worst case (about 45 KB). Only a like can be larger: its data
+# lists every liker of its post.
+MAX_MESSAGE_BYTES = 64 * 1024
+
+
+def home_shard(user_id: int) -> str:
+    """The shard of a person's home channel: its range of user ids."""
+    first = user_id - user_id % HOME_SHARD_SIZE
+    return f"{HOME}:{first}-{first + HOME_SHARD_SIZE - 1}"
+
+
+def shard_of(channel: Channel) -> str:
+    """The shard that carries a channel's events."""
+    return home_shard(channel.key) if channel.kind == HOME else channel.name()
 
 
 @dataclass(frozen=True)
@@ -69,9 +105,17 @@ class FeedEvent:
             self._tails[name] = frame_tail(self.action, self.data, name)
         return self._tails[name]
 
+    def by_shard(self) -> dict[str, "FeedEvent"]:
+        """This event once per shard it touches, telling that shard's channels only."""
+        told: dict[str, dict[Channel, int]] = defaultdict(dict)
+        for channel, seq in self.told.items():
+            told[shard_of(channel)][channel] = seq
+        return {shard: FeedEvent(self.action, self.data, its) for shard, its in told.items()}
+
     def to_json(self) -> str:
         told = [[channel.kind, channel.key, seq] for channel, seq in self.told.items()]
-        return json.dumps({"action": self.action, "data": self.data, "told": told})
+        fields = {"action": self.action, "data": self.data, "told": told}
+        return json.dumps(fields, separators=(",", ":"))
 
     @classmethod
     def from_fields(cls, fields: dict) -> "FeedEvent":
@@ -83,10 +127,15 @@ class FeedEvent:
 class SessionEnded:
     """A session was logged out or revoked: its streams end, in every process."""
 
+    user_id: int
     session_key: str
 
+    def by_shard(self) -> dict[str, "SessionEnded"]:
+        """Told on its owner's home shard, which each of their streams holds."""
+        return {home_shard(self.user_id): self}
+
     def to_json(self) -> str:
-        return json.dumps({"session_ended": self.session_key})
+        return json.dumps({"session_ended": self.session_key, "user_id": self.user_id})
 
 
 def session_key(session_id: str) -> str:
@@ -101,7 +150,7 @@ def read_message(message: str | bytes) -> FeedEvent | SessionEnded:
     if not isinstance(fields, dict):
         raise TypeError(f"a message is a JSON object, not {type(fields).__name__}")
     if "session_ended" in fields:
-        return SessionEnded(str(fields["session_ended"]))
+        return SessionEnded(int(fields["user_id"]), str(fields["session_ended"]))
     return FeedEvent.from_fields(fields)
 
 
@@ -114,7 +163,7 @@ DROPPED = "dropped"  # it fell too far behind: it reconnects and replays
 REPLACED = "replaced"  # its owner opened one stream too many
 LOGGED_OUT = "logged out"  # its session ended: it must not reconnect
 SHUTDOWN = "shutdown"  # the server is stopping: reconnect soon, elsewhere
-RESTARTED = "restarted"  # the broker came back: reconnect and replay
+RESTARTED = "restarted"  # the broker was lost, or did not answer: reconnect and replay
 
 
 class Subscription:
@@ -127,6 +176,10 @@ class Subscription:
         self.channels = channels
         self.user_id = user_id
         self.session_key = session_key
+        # The shards it listens to: its channels', and its owner's home
+        # shard, where the end of their session is told (a group's stream
+        # holds it too).
+        self.shards = {shard_of(channel) for channel in channels} | {home_shard(user_id)}
         self.queue: asyncio.Queue[tuple | None] = asyncio.Queue(QUEUE_SIZE)
         self.ended: str | None = None
 
@@ -183,6 +236,13 @@ class Bus:
         self._heartbeat: asyncio.Task | None = None
         # Events being handed to streams: (event, channels not yet woken).
         self._undelivered: deque[tuple[FeedEvent, Iterator[tuple[Channel, int]]]] = deque()
+        # How many open streams need each shard: the backend listens to
+        # exactly these.
+        self._streams_per_shard: Counter[str] = Counter()
+        # What came through the broker: the cost that shards keep to this
+        # process's own streams (/healthz reports it, for bench/).
+        self.received_messages = 0
+        self.received_bytes = 0
 
     async def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._beat())
@@ -208,31 +268,61 @@ class Bus:
         for subscription in self.every_subscription():
             subscription.end(reason)
 
-    @contextlib.contextmanager
-    def subscribe(
+    @contextlib.asynccontextmanager
+    async def subscribe(
         self, channels: list[Channel], user_id: int, session_key: str
-    ) -> Iterator[Subscription]:
-        """One stream of these channels, opened by this person in this session."""
+    ) -> AsyncIterator[Subscription]:
+        """One stream of these channels, opened by this person in this session.
+
+        It is handed over once the broker has confirmed that this process
+        listens to every shard the stream needs: only then may the stream
+        replay from the database (see `feed.sse`), or an event published
+        between the replay's read and the subscription would reach it by
+        neither. A stream the broker does not confirm in time ends at once
+        (and reconnects).
+        """
         subscription = Subscription(channels, user_id, session_key)
-        streams = self._streams_of[user_id]
-        if len(streams) >= MAX_STREAMS_PER_USER:
-            oldest = next(iter(streams))
-            self._unsubscribe(oldest)  # now: it ends at its next step
-            oldest.end(REPLACED)
-        for channel in channels:
-            _add(self._subscriptions, channel, subscription)
-        _add(self._streams_of, user_id, subscription)
-        _add(self._streams_of_session, session_key, subscription)
+        self._add_stream(subscription)
         try:
+            if not await self._hold(subscription.shards):
+                logger.warning("The broker did not confirm a stream's shards: it reconnects")
+                subscription.end(RESTARTED)
             yield subscription
         finally:
-            self._unsubscribe(subscription)
+            self._remove_stream(subscription)
+            self._release(subscription.shards)
 
-    def _unsubscribe(self, subscription: Subscription) -> None:
+    def _add_stream(self, subscription: Subscription) -> None:
+        streams = self._streams_of[subscription.user_id]
+        if len(streams) >= MAX_STREAMS_PER_USER:
+            oldest = next(iter(streams))
+            self._remove_stream(oldest)  # now: it ends at its next step
+            oldest.end(REPLACED)
+        for channel in subscription.channels:
+            _add(self._subscriptions, channel, subscription)
+        _add(self._streams_of, subscription.user_id, subscription)
+        _add(self._streams_of_session, subscription.session_key, subscription)
+
+    def _remove_stream(self, subscription: Subscription) -> None:
         for channel in subscription.channels:
             _remove(self._subscriptions, channel, subscription)
         _remove(self._streams_of, subscription.user_id, subscription)
         _remove(self._streams_of_session, subscription.session_key, subscription)
+
+    async def _hold(self, shards: set[str]) -> bool:
+        """Count a new stream in each of its shards, and subscribe to those
+        no stream needed yet. True once the broker has confirmed them all."""
+        self.backend.subscribe([shard for shard in shards if not self._streams_per_shard[shard]])
+        self._streams_per_shard.update(shards)
+        return await self.backend.confirmed(shards)
+
+    def _release(self, shards: set[str]) -> None:
+        """Uncount an ended stream, and unsubscribe from the shards no stream needs now."""
+        self._streams_per_shard.subtract(shards)
+        unneeded = [shard for shard in shards if not self._streams_per_shard[shard]]
+        for shard in unneeded:
+            del self._streams_per_shard[shard]
+        self.backend.unsubscribe(unneeded)
 
     async def ping(self) -> None:
         """Raise if the broker does not answer."""
@@ -245,10 +335,24 @@ class Bus:
         """How many streams (connections) this person holds open here."""
         return len(self._streams_of.get(user_id, ()))
 
-    async def publish(self, message: "FeedEvent | SessionEnded") -> None:
-        await self.backend.publish(message)
+    async def publish(self, message: FeedEvent | SessionEnded) -> None:
+        """Send a message on each shard it touches, naming that shard's channels only."""
+        await self.backend.publish(message.by_shard())
 
-    def receive(self, message: "FeedEvent | SessionEnded") -> None:
+    def receive_json(self, message: bytes) -> None:
+        """A message that came through the broker, as `to_json` wrote it."""
+        self.received_messages += 1
+        self.received_bytes += len(message)
+        try:
+            received = read_message(message)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            # Not ours, or from a version that spoke differently: one bad
+            # message must not end the listener, and with it every stream.
+            logger.warning("Ignored a message on the bus: %.200r", message)
+            return
+        self.receive(received)
+
+    def receive(self, message: FeedEvent | SessionEnded) -> None:
         """A message from the backend: an event to deliver, or a session's end."""
         if isinstance(message, SessionEnded):
             for subscription in list(self._streams_of_session.get(message.session_key, ())):
@@ -286,7 +390,8 @@ class Bus:
 
 
 class MemoryBackend:
-    """memory://: one process, so publishing an event is delivering it."""
+    """memory://: one process, so publishing a message is delivering it,
+    and there is nothing to subscribe to."""
 
     def attach(self, bus: Bus) -> None:
         self._bus = bus
@@ -294,8 +399,18 @@ class MemoryBackend:
     async def start(self) -> None:
         """Nothing to connect to."""
 
-    async def publish(self, message: FeedEvent | SessionEnded) -> None:
-        self._bus.receive(message)
+    async def publish(self, messages: dict[str, FeedEvent | SessionEnded]) -> None:
+        for message in messages.values():
+            self._bus.receive(message)
+
+    def subscribe(self, shards: list[str]) -> None:
+        """Every message is this process's already."""
+
+    def unsubscribe(self, shards: list[str]) -> None:
+        """Nothing to leave."""
+
+    async def confirmed(self, shards: set[str]) -> bool:
+        return True
 
     async def ping(self) -> None:
         """The process itself always answers."""
@@ -304,97 +419,18 @@ class MemoryBackend:
         """Nothing to release."""
 
 
-class RedisBackend:
-    """redis://: events go through Redis pub/sub to the bus of every process.
-
-    Each process holds ONE pub/sub connection, whatever the number of
-    streams. The app starts, and keeps serving, while Redis is down: the
-    listener subscribes again and again until it answers. Streams cannot
-    hear of other processes' events meanwhile, so each time the subscription
-    comes back after a loss, every stream is ended: browsers reconnect and
-    replay what they missed from the database.
-    """
-
-    def __init__(self, url: str, channel: str = CHANNEL) -> None:
-        self._channel = channel
-        # Publishing and pinging must fail promptly when Redis hangs; the
-        # subscription waits for messages as long as it takes, so it has no
-        # read timeout, only one for connecting.
-        self._redis = redis.Redis.from_url(
-            url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S
-        )
-        self._subscriber = redis.Redis.from_url(url, socket_connect_timeout=REDIS_TIMEOUT_S)
-        self._pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
-        self._listener: asyncio.Task | None = None
-        self._subscribed = asyncio.Event()
-
-    def attach(self, bus: Bus) -> None:
-        self._bus = bus
-
-    async def start(self) -> None:
-        self._listener = asyncio.create_task(self._listen(self._bus))
-        try:
-            async with asyncio.timeout(REDIS_TIMEOUT_S):
-                await self._subscribed.wait()
-        except TimeoutError:
-            logger.warning("Redis is not answering at start-up; serving, and retrying")
-
-    async def _listen(self, bus: Bus) -> None:
-        lost = False
-        while True:
-            try:
-                await self._pubsub.subscribe(self._channel)
-                self._subscribed.set()
-                if lost:
-                    bus.close_streams()  # those opened while Redis was away
-                    lost = False
-                async for message in self._pubsub.listen():
-                    self._deliver(bus, message["data"])
-            except (redis.ConnectionError, redis.TimeoutError) as error:
-                if not lost:
-                    logger.warning("Redis connection lost, retrying: %s", error)
-                    bus.close_streams()
-                lost = True
-                await asyncio.sleep(REDIS_RETRY_S)
-
-    @staticmethod
-    def _deliver(bus: Bus, message: bytes) -> None:
-        try:
-            received = read_message(message)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            # Not ours, or from a version that spoke differently: one bad
-            # message must not end the listener, and with it every stream.
-            logger.warning("Ignored a message on the feed channel: %.200r", message)
-            return
-        bus.receive(received)
-
-    async def publish(self, message: FeedEvent | SessionEnded) -> None:
-        await self._redis.publish(self._channel, message.to_json())
-
-    async def ping(self) -> None:
-        await self._redis.ping()
-
-    async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        await self._pubsub.aclose()
-        await self._subscriber.aclose()
-        await self._redis.aclose()
-
-
 def channel_of(database_url: str) -> str:
-    """The pub/sub channel for the events of one database's feed: apps that
-    share a Redis but not a database (say, two test runs) do not hear each
-    other's events."""
+    """What the pub/sub channels for the events of one database's feed start
+    with: apps that share a Redis but not a database (say, two test runs) do
+    not hear each other's events."""
     return f"{CHANNEL}:{make_url(database_url).database}"
 
 
-def create_bus(url: str, heartbeat_s: float = 15, channel: str = CHANNEL) -> Bus:
-    """The bus named by BROKER_URL: `memory://` or `redis://host:port/db`."""
+def create_bus(url: str, heartbeat_s: float = 15, prefix: str = CHANNEL) -> Bus:
+    """The bus named by BROKER_URL: `memory://`, or Redis (`redis://host:6379/0`,
+    `redis+cluster://host:7000`, see `utilities.redis_client`)."""
     if url.startswith("memory://"):
         return Bus(MemoryBackend(), heartbeat_s)
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        return Bus(RedisBackend(url, channel), heartbeat_s)
+    if url.startswith(REDIS_SCHEMES):
+        return Bus(RedisBackend(url, prefix), heartbeat_s)
     raise ValueError(f"BROKER_URL must be memory:// or redis://..., not {url!r}")

@@ -173,10 +173,11 @@ class Feed:
                 await self._publish(FeedEvent(batch.action, batch.data, batch.told))
         return batches
 
-    async def end_session(self, session_id: str) -> None:
-        """End every open stream of a session (logged out, or revoked), in
-        every process. Were the broker down, its loss ends them all anyway."""
-        await self._publish(SessionEnded(session_key(session_id)))
+    async def end_session(self, user_id: int, session_id: str) -> None:
+        """End every open stream of `user_id`'s session (logged out, or
+        revoked), in every process that holds one. Were the broker down, its
+        loss ends them all anyway."""
+        await self._publish(SessionEnded(user_id, session_key(session_id)))
 
     # --- Reading ------------------------------------------------------------
 

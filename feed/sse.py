@@ -6,10 +6,11 @@ event n+1 is numbered (see feed.models). Writers do not wait for each
 other, so event n+1 may still be *published* first. The stream therefore
 sends each channel's ids strictly one after the other:
 
-- It subscribes to the bus *first*, then replays each channel's events
-  after its start from the database, then sends live events. An event
-  committed during the replay is in the replay, on the queue, or both,
-  never in neither.
+- It subscribes to the bus *first*, and waits until the broker has
+  confirmed the subscription; then it replays each channel's events after
+  its start from the database, then sends live events. An event committed
+  during the replay is in the replay, on the queue, or both, never in
+  neither.
 - A live event it has sent already is skipped: nothing is sent twice.
 - A live event that comes early (its predecessor has not arrived) waits.
   Its predecessor is committed already, so it is either on its way, or its
@@ -34,7 +35,7 @@ from feed.models import StoredEvent
 from feed.wire import PING, RETRY_MS, frame, frame_tail, id_frame, retry_frame
 
 MissedEvents = Callable[[Channel, int, int], Awaitable[list[StoredEvent]]]
-Subscribe = Callable[[], contextlib.AbstractContextManager[Subscription]]
+Subscribe = Callable[[], contextlib.AbstractAsyncContextManager[Subscription]]
 
 REPLAY_BATCH = 200  # events read from the database at a time
 # A channel further behind than this starts over (`event: reset`): the page
@@ -269,10 +270,11 @@ async def event_stream(
     """The bytes of one stream, until the browser disconnects, the stream is
     dropped, or its session ends (`expires_in_s` from now at the latest).
 
-    `subscribe()` subscribes it to the bus; `missed(channel, after, limit)`
-    reads a channel's events after an event id.
+    `subscribe()` subscribes it to the bus (it returns once the broker has
+    confirmed it); `missed(channel, after, limit)` reads a channel's events
+    after an event id.
     """
-    with subscribe() as subscription:
+    async with subscribe() as subscription:
         expiry = asyncio.get_running_loop().call_later(expires_in_s, subscription.end, LOGGED_OUT)
         try:
             async for chunk in Stream(start, subscription, missed).run():

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from application import create_app
 from db import epoch_table, metadata
 from settings import Rate
+from tests.redis_cluster import RedisClusterNodes, missing_programs
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() in {"true", "1", "yes"}
@@ -40,6 +41,27 @@ def redis_available() -> None:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.RedisError as error:
         unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
+
+
+def bus_prefix() -> str:
+    """A prefix for the pub/sub channels of one test's buses: tests that run
+    at once on one Redis (pytest-xdist's workers) do not hear each other."""
+    return f"quartfeed:test:{secrets.token_hex(4)}"
+
+
+def started_redis_cluster(folder: Path) -> RedisClusterNodes:
+    """A real Redis Cluster of three nodes, its files in `folder`."""
+    if missing := missing_programs():
+        unavailable(f"A Redis Cluster needs {' and '.join(missing)}, which cannot be found")
+    return RedisClusterNodes(folder).start()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory):
+    """BROKER_URL of a Redis Cluster started once per test run."""
+    cluster = started_redis_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    yield cluster.url
+    cluster.stop()
 
 
 def _fail_skips_in_ci(report):

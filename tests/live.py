@@ -53,11 +53,13 @@ class LiveServer(Server):
 
 
 @contextmanager
-def processes_over_redis(database_url: str, count: int = 2):
+def processes_over_redis(database_url: str, count: int = 2, broker_url: str | None = None):
     """`count` QuartFeed processes on one database, their buses joined
-    through Redis: what a deployment with several processes is."""
-    redis_available()
-    environment = server_environment(database_url, REDIS_URL)
+    through Redis (the test server, or `broker_url`, say a cluster's): what
+    a deployment with several processes is."""
+    if broker_url is None:
+        redis_available()
+    environment = server_environment(database_url, broker_url or REDIS_URL)
     servers = [LiveServer(environment).start() for _ in range(count)]
     try:
         yield servers

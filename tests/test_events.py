@@ -1,30 +1,39 @@
-"""The event bus and the stream, in-process: ordering, overflow, clean-up."""
+"""The event bus and the stream, in-process: ordering, overflow, clean-up,
+and how events are split into shards (tests/test_shards.py sends them
+through Redis)."""
 
 import asyncio
 import re
+from datetime import datetime
 
 import pytest
 
 from application import create_app
 from feed import sse
-from feed.channels import GROUP, HOME, Channel
+from feed.channels import GROUP, HOME, PROFILE, Channel
+from feed.describe import post_event
 from feed.events import (
     DELIVERY_SLICE,
     DROPPED,
     HEARTBEAT,
+    HOME_SHARD_SIZE,
     LOGGED_OUT,
+    MAX_MESSAGE_BYTES,
     QUEUE_SIZE,
     FeedEvent,
-    RedisBackend,
     SessionEnded,
     channel_of,
     create_bus,
     read_message,
+    shard_of,
 )
 from feed.models import StoredEvent
 from feed.sse import InOrder
-from feed.wire import frame_tail
-from tests.conftest import REDIS_URL, empty_tables, redis_available
+from feed.wire import encode_data, frame_tail
+from group.models import MAX_NAME_LENGTH, MAX_SLUG_LENGTH
+from post.models import MAX_BODY_LENGTH
+from post.present import Presenter
+from tests.conftest import REDIS_URL, bus_prefix, empty_tables, redis_available
 from tests.helpers import register_and_login
 from tests.live import EVENT_DEADLINE_S
 
@@ -63,14 +72,18 @@ async def bus(request):
         bus = create_bus("memory://")
     else:
         redis_available()
-        bus = create_bus(REDIS_URL)
+        bus = create_bus(REDIS_URL, prefix=bus_prefix())
     await bus.start()
     yield bus
     await bus.close()
 
 
 async def test_event_reaches_only_its_readers(bus):
-    with subscribe(bus, 1) as reader, subscribe(bus, 2) as other, subscribe(bus, 3) as stranger:
+    async with (
+        subscribe(bus, 1) as reader,
+        subscribe(bus, 2) as other,
+        subscribe(bus, 3) as stranger,
+    ):
         await bus.publish(event_for({1: 10, 2: 11}))
         assert await reader.next_all() == [(home(1), 10, tail())]
         assert await other.next_all() == [(home(2), 11, tail())]
@@ -79,7 +92,7 @@ async def test_event_reaches_only_its_readers(bus):
 
 async def test_one_stream_hears_each_of_its_channels(bus):
     book_club = Channel(GROUP, 7)
-    with subscribe(bus, 1, book_club) as stream, subscribe(bus, 2) as other:
+    async with subscribe(bus, 1, book_club) as stream, subscribe(bus, 2) as other:
         await bus.publish(FeedEvent("post", '{"n":1}', {home(1): 3, book_club: 9}))
         items = await receive(stream, 2)
         assert set(items) == {(book_club, 9, tail(channel="group:7")), (home(1), 3, tail())}
@@ -87,7 +100,7 @@ async def test_one_stream_hears_each_of_its_channels(bus):
 
 
 async def test_two_tabs_of_one_reader_both_receive(bus):
-    with subscribe(bus, 1) as first_tab, subscribe(bus, 1) as second_tab:
+    async with subscribe(bus, 1) as first_tab, subscribe(bus, 1) as second_tab:
         await bus.publish(event_for({1: 5}))
         assert (await first_tab.next_all())[0][1] == (await second_tab.next_all())[0][1] == 5
 
@@ -96,7 +109,7 @@ async def test_reader_last_in_a_big_event_gets_it_before_the_next(bus):
     """Streams are woken a slice of channels at a time; a reader in the last
     slice of one event and the first of the next still sees them in order."""
     crowd = {user_id: user_id for user_id in range(2, 2 + 3 * DELIVERY_SLICE)}
-    with subscribe(bus, 1) as reader:
+    async with subscribe(bus, 1) as reader:
         await bus.publish(event_for({**crowd, 1: 1000}))
         await bus.publish(event_for({1: 1001}))
         received = await receive(reader, 2)
@@ -104,7 +117,7 @@ async def test_reader_last_in_a_big_event_gets_it_before_the_next(bus):
 
 
 async def test_leaving_unsubscribes(bus):
-    with subscribe(bus, 1, Channel(GROUP, 2)):
+    async with subscribe(bus, 1, Channel(GROUP, 2)):
         assert bus.subscriber_count() == 1
         assert bus.streams_of(1) == 1
     assert bus.subscriber_count() == 0
@@ -114,7 +127,8 @@ async def test_leaving_unsubscribes(bus):
 async def test_slow_stream_is_dropped_without_slowing_others(caplog):
     bus = create_bus("memory://")
     await bus.start()
-    with subscribe(bus, 1) as slow, subscribe(bus, 2) as fast, caplog.at_level("INFO"):
+    async with subscribe(bus, 1) as slow, subscribe(bus, 2) as fast:
+        caplog.set_level("INFO")
         for event_id in range(QUEUE_SIZE + 1):
             await bus.publish(event_for({1: event_id, 2: event_id}))
             assert (await fast.next_all())[0][1] == event_id
@@ -125,17 +139,17 @@ async def test_slow_stream_is_dropped_without_slowing_others(caplog):
 
 
 async def test_close_ends_every_stream(bus):
-    with subscribe(bus, 1) as stream:
+    async with subscribe(bus, 1) as stream:
         await bus.close()
         assert await stream.next_all() == [None]
 
 
 async def test_a_session_that_ends_ends_its_streams_only(bus):
-    with (
+    async with (
         subscribe(bus, 1, session="laptop") as laptop,
         subscribe(bus, 1, session="phone") as phone,
     ):
-        await bus.publish(SessionEnded("laptop"))
+        await bus.publish(SessionEnded(1, "laptop"))
         assert await receive(laptop, 1) == [None]
         assert laptop.ended == LOGGED_OUT
         await bus.publish(event_for({1: 1}))
@@ -145,7 +159,59 @@ async def test_a_session_that_ends_ends_its_streams_only(bus):
 async def test_messages_survive_the_trip_through_json():
     event = FeedEvent("like", '{"n":1}', {home(1): 10, Channel(GROUP, 22): 33})
     assert read_message(event.to_json()) == event
-    assert read_message(SessionEnded("abc").to_json()) == SessionEnded("abc")
+    assert read_message(SessionEnded(1, "abc").to_json()) == SessionEnded(1, "abc")
+
+
+async def test_a_group_stream_ends_with_its_session_too(bus):
+    """A logout is told on its owner's home shard, which each of their
+    streams holds, even one that carries no home channel."""
+    async with bus.subscribe([Channel(GROUP, 7)], 3000, "laptop") as group_page:
+        await bus.publish(SessionEnded(3000, "laptop"))
+        assert await receive(group_page, 1) == [None]
+    assert group_page.ended == LOGGED_OUT
+
+
+# --- Shards -------------------------------------------------------------------
+
+
+def test_home_channels_are_sharded_by_ranges_of_user_ids():
+    assert shard_of(home(0)) == shard_of(home(HOME_SHARD_SIZE - 1)) == "home:0-1023"
+    assert shard_of(home(HOME_SHARD_SIZE)) == "home:1024-2047"
+    assert shard_of(Channel(GROUP, 5)) == "group:5"
+    assert shard_of(Channel(PROFILE, 7)) == "profile:7"
+
+
+def test_an_event_travels_once_per_shard_naming_that_shards_channels():
+    """A batch of readers, consecutive ids, falls in one or two home shards;
+    the group and the author's profile are a shard each."""
+    batch = {home(user_id): 1 for user_id in range(900, 1900)}
+    event = FeedEvent("post", '{"n":1}', {**batch, Channel(GROUP, 5): 3, Channel(PROFILE, 9): 4})
+    messages = event.by_shard()
+    assert set(messages) == {"home:0-1023", "home:1024-2047", "group:5", "profile:9"}
+    assert [len(message.told) for message in messages.values()] == [124, 876, 1, 1]
+    assert all(message.data == event.data for message in messages.values())
+    told = {channel: seq for message in messages.values() for channel, seq in message.told.items()}
+    assert told == event.told
+
+
+def test_no_message_is_larger_than_max_message_bytes():
+    """The worst case: a whole shard of readers with the longest ids and
+    event ids, told of a post in a group whose every character takes the
+    most room once escaped (twice: in the event's data, then in the message)."""
+    widest = "\U0001f600"  # JSON writes it as two \\uXXXX escapes: 12 bytes
+    row = {
+        "uid": "u" * 36,
+        "body": widest * MAX_BODY_LENGTH,
+        "created": datetime.now(),
+        "username": "u" * 15,
+        "image": "i" * 45,
+    }
+    label = Presenter("/media").group(widest * MAX_NAME_LENGTH, "s" * MAX_SLUG_LENGTH)
+    data = encode_data(post_event(Presenter("/media").post(row, [], [], label)))
+    last_shard = range(2**31 - HOME_SHARD_SIZE, 2**31)  # the largest user ids
+    readers = {home(user_id): 10**18 - 1 for user_id in last_shard}
+    (message,) = FeedEvent("post", data, readers).by_shard().values()
+    assert len(message.to_json().encode()) <= MAX_MESSAGE_BYTES
 
 
 # --- The stream, through Quart's test client ---------------------------------
@@ -394,7 +460,7 @@ async def test_an_ended_stream_stops_in_the_middle_of_its_replay(bus):
 async def test_a_logged_out_stream_says_so_and_ends(bus):
     stream = open_stream(bus, Database())
     await frames_until(stream, b"id: E/home=0\n\n")
-    await bus.publish(SessionEnded("session"))
+    await bus.publish(SessionEnded(1, "session"))
     async with asyncio.timeout(EVENT_DEADLINE_S):
         rest = b"".join([chunk async for chunk in stream])
     assert rest == b"event: logout\ndata: {}\n\n"
@@ -410,11 +476,12 @@ async def test_a_stream_ends_when_its_session_expires(bus):
 
 
 async def test_a_message_the_bus_cannot_read_is_ignored(bus):
-    with subscribe(bus, 1) as stream:
-        RedisBackend._deliver(bus, b'{"action": "post", "data": "{}", "feed_ids": {"1": 5}}')
-        RedisBackend._deliver(bus, b"not json")
-        RedisBackend._deliver(bus, b'"session_ended"')
-        RedisBackend._deliver(bus, event_for({1: 6}).to_json().encode())
+    async with subscribe(bus, 1) as stream:
+        bus.receive_json(b'{"action": "post", "data": "{}", "feed_ids": {"1": 5}}')
+        bus.receive_json(b"not json")
+        bus.receive_json(b'"session_ended"')
+        bus.receive_json(b'{"session_ended": "abc"}')
+        bus.receive_json(event_for({1: 6}).to_json().encode())
         assert [event_id for _, event_id, _ in await receive(stream, 1)] == [6]
 
 

@@ -1,7 +1,6 @@
 """/healthz, and behaviour with the database down."""
 
 import asyncio
-import contextlib
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -11,6 +10,7 @@ from feed.channels import HOME, Channel
 from feed.events import FeedEvent
 from tests.conftest import MYSQL_SERVER_URL, REDIS_URL, empty_tables, unavailable
 from tests.helpers import csrf_token_from, register_and_login, replayed_home
+from tests.proxy import DatabaseProxy
 from user.models import user_by_name
 
 # How long a test waits for answers that a hung dependency must not hold up.
@@ -48,52 +48,6 @@ async def test_pages_say_503_clearly_when_database_unreachable(app_config):
     assert login_page.status_code == 200
     assert response.status_code == 503
     assert "cannot reach its database" in await response.get_data(as_text=True)
-
-
-class DatabaseProxy:
-    """A TCP proxy in front of MySQL that the test can cut and restore,
-    as if the database server went away and came back."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.server: asyncio.Server | None = None
-        self.port = 0
-        self.links: set[asyncio.StreamWriter] = set()
-        self.flowing = asyncio.Event()
-        self.flowing.set()
-
-    def freeze(self) -> None:
-        """Keep every connection open but pass nothing on: a hung server."""
-        self.flowing.clear()
-
-    def thaw(self) -> None:
-        self.flowing.set()
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        self.server.close()
-        await self.server.wait_closed()
-        for writer in self.links:
-            writer.close()
-        self.links.clear()
-
-    async def _link(self, client_reader, client_writer) -> None:
-        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        self.links.update({client_writer, server_writer})
-        await asyncio.gather(
-            self._pipe(client_reader, server_writer), self._pipe(server_reader, client_writer)
-        )
-
-    async def _pipe(self, reader, writer) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await reader.read(65536):
-                await self.flowing.wait()
-                writer.write(data)
-                await writer.drain()
-        writer.close()
 
 
 @pytest.mark.parametrize("database_url", ["mysql"], indirect=True)
@@ -140,6 +94,8 @@ async def test_healthz_names_a_missing_schema(app_config, tmp_path):
         "broker": "ok",
         "statements": 1,
         "streams": 0,
+        "received_messages": 0,
+        "received_bytes": 0,
     }
     assert page.status_code == 503
     assert "run `alembic upgrade head`" in await page.get_data(as_text=True)
@@ -287,11 +243,11 @@ async def test_the_bus_reconnects_when_redis_comes_back(app_config):
         bus = app.extensions["bus"]
         down = await client.get("/healthz")
         channels = [Channel(HOME, 5)]
-        with bus.subscribe(channels, 5, "session") as opened_while_down:
+        async with bus.subscribe(channels, 5, "session") as opened_while_down:
             await proxy.start()  # Redis is back, on the same port
             async with asyncio.timeout(HUNG_DEADLINE_S):
                 ended = await opened_while_down.next_all()
-        with bus.subscribe(channels, 5, "session") as reader:
+        async with bus.subscribe(channels, 5, "session") as reader:
             await bus.publish(FeedEvent("post", '{"n":1}', {Channel(HOME, 5): 9}))
             async with asyncio.timeout(HUNG_DEADLINE_S):
                 delivered = await reader.next_all()

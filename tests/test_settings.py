@@ -50,6 +50,7 @@ def test_a_bad_value_names_the_variable_the_value_and_what_is_accepted(
         ("SSE_HEARTBEAT_S", "0.5", 0.5),
         ("MEDIA_URL", "https://cdn.example.com/media/", "https://cdn.example.com/media"),
         ("BROKER_URL", "redis://redis:6379/0", "redis://redis:6379/0"),
+        ("BROKER_URL", "redis+cluster://redis:7000", "redis+cluster://redis:7000"),
         ("LOGIN_LIMIT_PER_ACCOUNT", "5 / 60", settings.Rate(count=5, window_s=60)),
         ("SEND_TIMEOUT_S", "2.5", 2.5),
     ],

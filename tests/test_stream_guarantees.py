@@ -20,7 +20,7 @@ from feed.service import Feed
 from feed.sse import REPLAY_BATCH, Start, event_stream
 from post.models import post_by_uid
 from relationship.models import follow
-from tests.conftest import REDIS_URL, unavailable
+from tests.conftest import REDIS_URL, bus_prefix, unavailable
 from tests.helpers import create_users
 from tests.live import EVENT_DEADLINE_S, positions_of
 from user.models import feed_counter_table, user_by_name
@@ -82,7 +82,7 @@ async def test_an_event_committed_during_the_replay_is_sent_exactly_once(
         # The bus hands an event to streams on a later turn of the event loop;
         # a witness of bob's returns once that is done, so the stream had
         # either subscribed by then or missed it for good.
-        with bus.subscribe([Channel(HOME, bob_id)], bob_id, "witness") as witness:
+        async with bus.subscribe([Channel(HOME, bob_id)], bob_id, "witness") as witness:
             await stream_feed.publish_post(alice, "during the replay")
             await witness.next_all()
 
@@ -151,7 +151,8 @@ async def two_redis_buses():
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.RedisError as error:
         unavailable(f"Redis is not reachable at {REDIS_URL}: {error}")
-    buses = create_bus(REDIS_URL), create_bus(REDIS_URL)
+    prefix = bus_prefix()
+    buses = create_bus(REDIS_URL, prefix=prefix), create_bus(REDIS_URL, prefix=prefix)
     for bus in buses:
         await bus.start()
     yield buses
@@ -162,7 +163,7 @@ async def two_redis_buses():
 async def test_an_event_published_on_one_redis_bus_reaches_a_reader_on_another(two_redis_buses):
     publisher, other_process = two_redis_buses
     seven = [Channel(HOME, 7)]
-    with (
+    async with (
         other_process.subscribe(seven, 7, "one") as reader,
         publisher.subscribe(seven, 7, "other") as local_reader,
     ):

@@ -174,8 +174,12 @@ async def user_by_session(database: Database, session_id: str) -> Record | None:
     return await database.fetch_one(query)
 
 
-async def end_session(database: Database, session_id: str) -> None:
-    await database.execute(session_table.delete().where(session_table.c.id == session_id))
+async def end_session(database: Database, session_id: str) -> int | None:
+    """End a session; whose it was (None if there was none)."""
+    this_session = session_table.c.id == session_id
+    user_id = await database.fetch_val(sa.select(session_table.c.user_id).where(this_session))
+    await database.execute(session_table.delete().where(this_session))
+    return user_id
 
 
 async def user_by_name(database: Database, username: str) -> Record | None:

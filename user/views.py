@@ -169,13 +169,16 @@ async def login():
 @user_app.route("/logout", methods=["POST"])
 async def logout():
     if session_id := session.get("session_id"):
+        user_id = None  # whose session it was, as the database says
         try:
-            await end_session(get_database(), session_id)
+            user_id = await end_session(get_database(), session_id)
         except DATABASE_ERRORS as error:
             # The cookie is cleared all the same; a copy of it would work
-            # until the session expires (SESSION_LIFETIME_S).
+            # until the session expires (SESSION_LIFETIME_S), and so would
+            # the session's open streams.
             current_app.logger.warning("Logout could not end session in the database: %r", error)
-        await get_feed().end_session(session_id)  # and its open streams, everywhere
+        if user_id is not None:  # and its open streams, everywhere
+            await get_feed().end_session(user_id, session_id)
     session.clear()
     await flash("You have been logged out", "info")
     return redirect(url_for("user.login"))

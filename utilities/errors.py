@@ -29,8 +29,13 @@ SCHEMA_MISSING = (
     "run `alembic upgrade head` to create them."
 )
 # What redis-py raises when Redis (the broker of BROKER_URL) is down or hung,
-# or holds a writer's turn (its lock) longer than a writer waits.
-BROKER_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+# or, for a Redis Cluster, when a node is down and its slots have no owner.
+BROKER_ERRORS = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.RedisClusterException,
+)
 BROKER_DOWN = "QuartFeed cannot reach its message broker right now. Please try again shortly."
 
 

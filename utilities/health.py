@@ -57,8 +57,9 @@ async def healthz():
     """200 when everything answers, 503 naming what does not.
 
     With COUNT_STATEMENTS on, it also tells how many statements this process
-    has run (this check's own included) and how many event streams it holds
-    open: bench/ and the browser tests read them.
+    has run (this check's own included), how many event streams it holds
+    open, and how many messages and bytes it has received through the
+    broker: bench/ and the browser tests read them.
     """
     database = get_database()
     checks = await asyncio.gather(database_health(database), broker_health())
@@ -67,7 +68,10 @@ async def healthz():
     health = {"status": "ok" if healthy else "unavailable", **health}
     if database.count_statements:
         health["statements"] = database.statements
-        health["streams"] = current_app.extensions["bus"].subscriber_count()
+        bus = current_app.extensions["bus"]
+        health["streams"] = bus.subscriber_count()
+        health["received_messages"] = bus.received_messages
+        health["received_bytes"] = bus.received_bytes
     return jsonify(health), 200 if healthy else 503
 
 

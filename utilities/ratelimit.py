@@ -6,10 +6,10 @@ name in settings.py, e.g. 10 attempts per 300 seconds. The window starts at
 the subject's first attempt; past the count, requests get a 429 whose
 Retry-After says when the window ends.
 
-With a redis:// BROKER_URL the counts live in Redis, so every process shares
-them; with memory:// they live in this process. If Redis is down, requests
-go through uncounted and a warning is logged: logging in without a limit for
-a while is better than not logging in at all.
+With a Redis BROKER_URL (a server or a cluster) the counts live in Redis,
+so every process shares them; with memory:// they live in this process. If
+Redis is down, requests go through uncounted and a warning is logged:
+logging in without a limit for a while is better than not logging in at all.
 """
 
 import logging
@@ -19,9 +19,11 @@ from dataclasses import dataclass
 
 import redis.asyncio as redis
 from quart import Quart, current_app
+from redis.exceptions import RedisClusterException
 from werkzeug.exceptions import TooManyRequests
 
 from settings import Rate
+from utilities.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +83,7 @@ class RedisCounter:
     """Counts attempts in Redis, shared by every process that uses it."""
 
     def __init__(self, url: str) -> None:
-        self._redis = redis.Redis.from_url(
+        self._redis = redis_client(
             url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S
         )
         self._count = self._redis.register_script(COUNT_SCRIPT)
@@ -91,7 +93,7 @@ class RedisCounter:
         """Like MemoryCounter.count; None when Redis is down and nothing was counted."""
         try:
             attempts, ttl_ms = await self._count(keys=[key], args=[window_s * 1000])
-        except redis.RedisError as error:
+        except (redis.RedisError, RedisClusterException) as error:
             if not self._unavailable:
                 logger.warning("Redis is unavailable, rate limits are not applied: %r", error)
             self._unavailable = True
