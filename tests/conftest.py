@@ -64,6 +64,15 @@ def redis_cluster(tmp_path_factory):
     cluster.stop()
 
 
+@pytest.fixture(params=["redis", "cluster"])
+def redis_broker_url(request) -> str:
+    """BROKER_URL of the test Redis server, then of a Redis Cluster."""
+    if request.param == "redis":
+        redis_available()
+        return REDIS_URL
+    return request.getfixturevalue("redis_cluster")
+
+
 def _fail_skips_in_ci(report):
     """In CI every test must run: any skip, whatever raised it, is a failure.
 

@@ -10,7 +10,6 @@ import secrets
 
 import pytest
 
-from tests.conftest import REDIS_URL, redis_available
 from tests.helpers import (
     PASSWORD,
     log_in,
@@ -117,10 +116,11 @@ async def test_starting_groups_is_limited_per_user(limited_app):
     assert "Too many attempts" in await text_of(answers[2])
 
 
-async def test_processes_share_their_counts_through_redis(limited_app, app_config):
-    redis_available()
+async def test_processes_share_their_counts_through_redis(
+    limited_app, app_config, redis_broker_url
+):
     app_config["RATE_LIMIT_PREFIX"] = f"quartfeed-test:{secrets.token_hex(4)}:"
-    limits = {"broker_url": REDIS_URL, "LOGIN_LIMIT_PER_ACCOUNT": "3/60"}
+    limits = {"broker_url": redis_broker_url, "LOGIN_LIMIT_PER_ACCOUNT": "3/60"}
     first, second = await limited_app(**limits), await limited_app(**limits)
     await register(first.test_client(), "alice")
     on_first, on_second = first.test_client(), second.test_client()

@@ -46,15 +46,6 @@ def told(*channels: Channel, event_id: int = 1) -> FeedEvent:
     return FeedEvent("post", '{"n":1}', dict.fromkeys(channels, event_id))
 
 
-@pytest.fixture(params=["redis", "cluster"])
-def broker_url(request) -> str:
-    """One Redis server, then a Redis Cluster of three nodes."""
-    if request.param == "redis":
-        redis_available()
-        return REDIS_URL
-    return request.getfixturevalue("redis_cluster")
-
-
 @pytest.fixture
 def prefix() -> str:
     return bus_prefix()
@@ -72,9 +63,9 @@ async def proxied_redis():
 
 
 @pytest.fixture
-async def two_processes(broker_url, prefix):
+async def two_processes(redis_broker_url, prefix):
     """Two buses on the broker, as two processes of one app have."""
-    buses = create_bus(broker_url, prefix=prefix), create_bus(broker_url, prefix=prefix)
+    buses = tuple(create_bus(redis_broker_url, prefix=prefix) for _ in range(2))
     for bus in buses:
         await bus.start()
     yield buses
@@ -94,12 +85,14 @@ async def subscribed_channels(broker_url: str, prefix: str) -> set[str]:
     return {channel.decode().removeprefix(f"{prefix}:") for channel in channels}
 
 
-async def test_a_process_hears_only_the_shards_of_its_streams(two_processes, broker_url, prefix):
+async def test_a_process_hears_only_the_shards_of_its_streams(
+    two_processes, redis_broker_url, prefix
+):
     """It listens to its streams' shards, and to nothing once they end. The
     messages of other shards cost it nothing: it never receives them."""
     writer, reader = two_processes
     async with reader.subscribe([home(IN_FIRST_SHARD)], IN_FIRST_SHARD, "session") as stream:
-        assert await subscribed_channels(broker_url, prefix) == {"home:0-1023"}
+        assert await subscribed_channels(redis_broker_url, prefix) == {"home:0-1023"}
         await writer.publish(told(home(IN_SECOND_SHARD), Channel(GROUP, 9), Channel(PROFILE, 5)))
         mine = told(home(IN_FIRST_SHARD))
         await writer.publish(mine)
@@ -108,7 +101,7 @@ async def test_a_process_hears_only_the_shards_of_its_streams(two_processes, bro
     # cluster they would come from other nodes, at about the same time.
     assert (reader.received_messages, reader.received_bytes) == (1, len(mine.to_json()))
     assert writer.received_messages == 0
-    await until_nothing_is_subscribed(broker_url, prefix)
+    await until_nothing_is_subscribed(redis_broker_url, prefix)
 
 
 async def until_nothing_is_subscribed(broker_url: str, prefix: str) -> None:
@@ -118,7 +111,7 @@ async def until_nothing_is_subscribed(broker_url: str, prefix: str) -> None:
             await asyncio.sleep(0.05)
 
 
-async def test_processes_with_different_readers_each_hear_their_own(two_processes, broker_url):
+async def test_processes_with_different_readers_each_hear_their_own(two_processes):
     """One event told to three shards: each process receives the message of
     its reader's shard, and that message names its reader and no other."""
     first, second = two_processes
