@@ -227,9 +227,11 @@ async def test_the_worker_finishes_a_fanout_and_each_batch_reaches_its_streams(
         await publish(message)
 
     monkeypatch.setattr(feed.bus, "publish", keep_and_publish)
-    with contextlib.ExitStack() as streams:
+    async with contextlib.AsyncExitStack() as streams:
         subscriptions = [
-            streams.enter_context(feed.bus.subscribe([Channel(HOME, reader)], reader, "session"))
+            await streams.enter_async_context(
+                feed.bus.subscribe([Channel(HOME, reader)], reader, "session")
+            )
             for reader in readers
         ]
         author_row = await user_by_id(database, author)
