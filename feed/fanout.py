@@ -37,7 +37,8 @@ class FanoutWorker:
         self._tasks: list[asyncio.Task] = []
 
     def start(self, finish_fanouts: FinishFanouts) -> None:
-        self._work.set()  # fan-outs left by a process that stopped, if any
+        """Start the workers. Fan-outs left by a process that stopped are
+        taken at the first sweep, `sweep_s` from now."""
         self._tasks = [asyncio.create_task(self._run(finish_fanouts)) for _ in range(WORKERS)]
 
     def wake(self) -> None:
