@@ -24,15 +24,15 @@ import time
 from dataclasses import dataclass, field
 
 import httpx
-import redis.asyncio as redis
+import sqlalchemy as sa
 
 from bench import targets
 from bench.client import Stream, close_all, open_streams
 from bench.common import Server, milliseconds, prepare_client, print_table
 from db import AppDatabase, utc_now
-from feed.events import CHANNEL, create_bus
+from feed.events import create_bus
 from feed.fanout import WORKERS
-from feed.models import FANOUT_BATCH
+from feed.models import FANOUT_BATCH, fanout_table
 from feed.service import Feed
 from post.present import Presenter
 from relationship.models import follower_ids
@@ -175,11 +175,11 @@ class Processes:
         for task in self.recording:
             task.cancel()
 
-    async def received_bytes(self) -> list[int]:
-        """What each process's bus has received from Redis so far."""
+    async def bytes_through_redis(self) -> list[tuple[int, int]]:
+        """(published, received) by each process's bus so far."""
         async with httpx.AsyncClient() as http:
-            answers = [await http.get(f"{server.url}/healthz") for server in self.servers]
-        return [answer.json()["received_bytes"] for answer in answers]
+            answers = [(await http.get(f"{server.url}/healthz")).json() for server in self.servers]
+        return [(answer["published_bytes"], answer["received_bytes"]) for answer in answers]
 
 
 def stream_holders(fans: list[int]) -> list[int]:
@@ -201,19 +201,22 @@ async def open_on_processes(processes: Processes, holders: list[int]) -> None:
     ]
 
 
-async def published_bytes(redis_url: str, channel_prefix: str, until: asyncio.Event) -> int:
-    """Bytes of every message Redis carries on the feed's channels, until told."""
-    client = redis.Redis.from_url(redis_url)
-    pubsub = client.pubsub(ignore_subscribe_messages=True)
-    await pubsub.psubscribe(f"{channel_prefix}*")
-    total = 0
-    while not until.is_set():
-        message = await pubsub.get_message(timeout=0.05)
-        if message is not None:
-            total += len(message["data"])
-    await pubsub.aclose()
-    await client.aclose()
-    return total
+def changes(before: list[tuple[int, ...]], after: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    return [
+        tuple(now - then for now, then in zip(late, early, strict=True))
+        for early, late in zip(before, after, strict=True)
+    ]
+
+
+async def until_fanned_out() -> None:
+    """Until no fan-out is left in the database (the last streams may be
+    reached before the last readers are)."""
+    database = await connected()
+    left = sa.select(sa.func.count()).select_from(fanout_table)
+    async with asyncio.timeout(600):
+        while await database.fetch_val(left):  # noqa: ASYNC110 (the database tells no one)
+            await asyncio.sleep(0.1)
+    await database.disconnect()
 
 
 async def post_as(http: httpx.AsyncClient, cookie: str, marker: int) -> float:
@@ -248,22 +251,17 @@ async def measure_live(processes: Processes, size: int, markers) -> list:
     first = processes.servers[0]
     async with httpx.AsyncClient(base_url=first.url, timeout=60) as http:
         alone = [await post_as(http, second_cookie, next(markers)) for _ in range(5)]
-        received_before = await processes.received_bytes()
-        done = asyncio.Event()
-        counting = asyncio.create_task(published_bytes(targets.REDIS_URL, CHANNEL, done))
+        before = await processes.bytes_through_redis()
         marker = next(markers)
         started = time.perf_counter()
         post_s = await post_as(http, author_cookie, marker)
         during_s = await post_as(http, second_cookie, next(markers))
         last_stream_s = await until_every_stream_has(processes, marker, 600) - started
-        done.set()
-        published = await counting
-        received = [
-            after - before
-            for before, after in zip(
-                received_before, await processes.received_bytes(), strict=True
-            )
-        ]
+        await until_fanned_out()
+        after = await processes.bytes_through_redis()
+    # Each process's workers publish batches of the fan-out.
+    published = sum(sent for sent, _ in changes(before, after))
+    received = [got for _, got in changes(before, after)]
     return [
         size,
         milliseconds(post_s),

@@ -221,12 +221,17 @@ class RedisBackend:
 
     # --- What the bus asks for ----------------------------------------------
 
-    async def publish(self, messages: dict[str, Message]) -> None:
+    async def publish(self, messages: dict[str, Message]) -> int:
+        """Send each message on its shard; return the bytes sent."""
+        sent = 0
         # One round trip for them all (a cluster's pipeline sends each node its own).
         async with self._redis.pipeline(transaction=False) as pipeline:
             for shard, message in messages.items():
-                pipeline.spublish(self._channel(shard), message.to_json())
+                text = message.to_json()
+                sent += len(text)
+                pipeline.spublish(self._channel(shard), text)
             await pipeline.execute()
+        return sent
 
     def subscribe(self, shards: list[str]) -> None:
         for shard in shards:

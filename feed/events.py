@@ -243,6 +243,7 @@ class Bus:
         # process's own streams (/healthz reports it, for bench/).
         self.received_messages = 0
         self.received_bytes = 0
+        self.published_bytes = 0
 
     async def start(self) -> None:
         self._heartbeat = asyncio.create_task(self._beat())
@@ -337,7 +338,7 @@ class Bus:
 
     async def publish(self, message: FeedEvent | SessionEnded) -> None:
         """Send a message on each shard it touches, naming that shard's channels only."""
-        await self.backend.publish(message.by_shard())
+        self.published_bytes += await self.backend.publish(message.by_shard())
 
     def receive_json(self, message: bytes) -> None:
         """A message that came through the broker, as `to_json` wrote it."""
@@ -399,9 +400,11 @@ class MemoryBackend:
     async def start(self) -> None:
         """Nothing to connect to."""
 
-    async def publish(self, messages: dict[str, FeedEvent | SessionEnded]) -> None:
+    async def publish(self, messages: dict[str, FeedEvent | SessionEnded]) -> int:
+        """Deliver the messages here; return the bytes sent through a broker: none."""
         for message in messages.values():
             self._bus.receive(message)
+        return 0
 
     def subscribe(self, shards: list[str]) -> None:
         """Every message is this process's already."""

@@ -96,6 +96,7 @@ async def test_healthz_names_a_missing_schema(app_config, tmp_path):
         "streams": 0,
         "received_messages": 0,
         "received_bytes": 0,
+        "published_bytes": 0,
     }
     assert page.status_code == 503
     assert "run `alembic upgrade head`" in await page.get_data(as_text=True)

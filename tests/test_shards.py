@@ -127,6 +127,9 @@ async def test_processes_with_different_readers_each_hear_their_own(two_processe
     assert first.received_bytes == len(messages[shard_of(home(IN_FIRST_SHARD))].to_json())
     assert second.received_bytes == len(messages[shard_of(home(IN_SECOND_SHARD))].to_json())
     assert first.received_messages == second.received_messages == 1
+    # The publisher counts all three messages; the other published nothing.
+    assert first.published_bytes == sum(len(message.to_json()) for message in messages.values())
+    assert second.published_bytes == 0
 
 
 async def test_a_logout_ends_the_sessions_streams_in_another_process(two_processes):

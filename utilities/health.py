@@ -58,8 +58,8 @@ async def healthz():
 
     With COUNT_STATEMENTS on, it also tells how many statements this process
     has run (this check's own included), how many event streams it holds
-    open, and how many messages and bytes it has received through the
-    broker: bench/ and the browser tests read them.
+    open, how many messages and bytes it has received through the broker,
+    and how many bytes it has published: bench/ and the browser tests read them.
     """
     database = get_database()
     checks = await asyncio.gather(database_health(database), broker_health())
@@ -72,6 +72,7 @@ async def healthz():
         health["streams"] = bus.subscriber_count()
         health["received_messages"] = bus.received_messages
         health["received_bytes"] = bus.received_bytes
+        health["published_bytes"] = bus.published_bytes
     return jsonify(health), 200 if healthy else 503
 
 
