@@ -496,6 +496,13 @@ class Batch:
     told: dict[Channel, int]
 
 
+async def any_fanout_left(database: AppDatabase) -> bool:
+    """Whether a fan-out waits, read without a transaction: a worker that
+    finds none has locked nothing (on SQLite, a writing transaction would
+    hold the whole database for a moment)."""
+    return await database.fetch_val(sa.select(fanout_table.c.id).limit(1)) is not None
+
+
 @one_transaction
 async def fan_out_next_batch(database: AppDatabase) -> Batch | None:
     """Take the oldest fan-out that no other worker holds and whose thread

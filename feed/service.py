@@ -167,6 +167,8 @@ class Feed:
         """Hand out, batch after batch, every fan-out there is to do, each
         batch committed and then published; return how many batches."""
         batches = 0
+        if not await models.any_fanout_left(self.database):
+            return batches
         while (batch := await models.fan_out_next_batch(self.database)) is not None:
             batches += 1
             if batch.told:

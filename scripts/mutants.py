@@ -250,7 +250,7 @@ MUTANTS = [
         "redis-publish-stays-local",
         "the Redis bus hands an event to this process's streams only",
         "feed/broker.py",
-        "                pipeline.spublish(self._channel(shard), message.to_json())",
+        "                pipeline.spublish(self._channel(shard), text)",
         "                self._bus.receive(message)",
         ("tests/test_stream_guarantees.py",),
     ),
