@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from feed.views import MAX_ID
+from utilities.pagination import MAX_ID
 from group.models import create_group
 from post.models import UNSTORABLE_TEXT_RULE
 from relationship.models import follow

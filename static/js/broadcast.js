@@ -51,6 +51,49 @@ function html(strings, ...values) {
   return new SafeHTML(result);
 }
 
+// ---- Links in what people write ---------------------------------------------
+
+// The rules of utilities/richtext.py, character for character (ASCII classes
+// only: Python and JavaScript disagree about letters and spaces beyond it).
+const ADDRESS = String.raw`https?://[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]+`;
+const NAME = String.raw`(?<![A-Za-z0-9_])@([A-Za-z0-9_]{1,15})(?![A-Za-z0-9_])`;
+const LINKABLE = new RegExp(`(${ADDRESS})|${NAME}`, "g");
+const TRAILING_PUNCTUATION = /[.,!?;:)\]]+$/;
+const SHOWN_ADDRESS_LENGTH = 40;
+const LINK_REL = "nofollow ugc noopener noreferrer";
+
+function shownAddress(address) {
+  const shown = address.slice(address.indexOf("://") + 3);
+  if (shown.length <= SHOWN_ADDRESS_LENGTH) return shown;
+  return `${shown.slice(0, SHOWN_ADDRESS_LENGTH - 1)}…`;
+}
+
+// `text` as markup: its http(s) addresses, and its @names of `mentions` (the
+// people it mentions: username and url), as links; the rest escaped.
+function richText(text, mentions) {
+  const people = new Map(mentions.map((person) => [person.username.toLowerCase(), person]));
+  const parts = [];
+  let shownUpTo = 0;
+  for (const match of text.matchAll(LINKABLE)) {
+    let [whole, address, name] = match;
+    let link;
+    if (address) {
+      address = address.replace(TRAILING_PUNCTUATION, "");
+      if (address.endsWith("://")) continue; // nothing was left after the scheme
+      link = html`<a href="${address}" rel="${LINK_REL}">${shownAddress(address)}</a>`;
+      whole = address;
+    } else if (people.has(name.toLowerCase())) {
+      link = html`<a class="mention" href="${people.get(name.toLowerCase()).url}">@${name}</a>`;
+    } else {
+      continue;
+    }
+    parts.push(text.slice(shownUpTo, match.index), link);
+    shownUpTo = match.index + whole.length;
+  }
+  parts.push(text.slice(shownUpTo));
+  return html`${parts}`;
+}
+
 // ---- The same markup as templates/post/ -----------------------------------
 
 // Under a post or a comment (`item`).
@@ -81,7 +124,7 @@ function renderComment(comment, viewer, postAuthor) {
     <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="32" height="32" alt=""></a>
     <div class="flex-grow-1">
       <a class="fw-semibold" href="${author.url}">${author.username}</a>
-      <span class="comment-body" id="comment-body-${uid}">${comment.body}</span>
+      <span class="comment-body" id="comment-body-${uid}">${richText(comment.body, comment.mentions)}</span>
       <div class="small text-body-secondary">
         <time datetime="${comment.created}" data-relative-time>${comment.created}</time>
         ${renderLikeButton(comment, "comment", viewer)}
@@ -111,7 +154,7 @@ function renderPost(post, viewer, maxLength) {
       <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="50" height="50" alt=""></a>
       <div class="flex-grow-1 post-main">
         <a class="post-author fw-semibold" id="post-author-${uid}" href="${author.url}">${author.username}</a>${renderGroupLabel(post.group)}
-        <p class="post-body mb-1" id="post-body-${uid}">${post.body}</p>
+        <p class="post-body mb-1" id="post-body-${uid}">${richText(post.body, post.mentions)}</p>
         <div class="post-meta small text-body-secondary">
           <time datetime="${post.created}" data-relative-time>${post.created}</time>
           ${renderLikeButton(post, "post", viewer)}
@@ -992,6 +1035,7 @@ if (typeof module !== "undefined") {
     renderPost,
     renderComment,
     renderLikes,
+    richText,
     timeAgo,
     characterCount,
     parseCursor,

@@ -153,9 +153,11 @@ def rendering(path: str, change: Callable[[str], str]):
 
 
 def rendered_earlier(html: str) -> str:
-    """The page as if rendered before its channel's first event: as if the
+    """The page as if rendered before its channels' first events: as if the
     events since came while it loaded."""
-    return re.sub(r'(data-stream-cursor="[^"]*=)\d+"', r'\g<1>0"', html)
+    return re.sub(
+        r'data-stream-cursor="[^"]*"', lambda cursor: re.sub(r"=\d+", "=0", cursor[0]), html
+    )
 
 
 def holder_of(stream: Request, tabs: list[Visitor]) -> Visitor:
