@@ -62,6 +62,7 @@ class LikeEvent(TypedDict):
     post_uid: str
     comment_uid: str | None  # None when the post itself was liked
     user: str  # who liked or unliked
+    by: Author  # the same, as notifications show them
     likes: int
     likers: list[str]  # everyone who liked it, as of this like
 
@@ -111,12 +112,13 @@ def comment_event(post_uid: str, post_author: str, comment: CommentData) -> Comm
 
 
 def like_event(
-    post_uid: str, comment_uid: str | None, username: str, likers: list[str]
+    post_uid: str, comment_uid: str | None, by: Author, likers: list[str]
 ) -> LikeEvent:
     return {
         "post_uid": post_uid,
         "comment_uid": comment_uid,
-        "user": username,
+        "user": by["username"],
+        "by": by,
         "likes": len(likers),
         "likers": likers,
     }

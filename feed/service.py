@@ -141,7 +141,8 @@ class Feed:
         thread, post_uid, comment_uid = thread_of(post)
 
         def describe(likers: list[str]) -> dict:
-            return like_event(post_uid, comment_uid, user["username"], likers)
+            by = self.present.author(user["username"], user["image"])
+            return like_event(post_uid, comment_uid, by, likers)
 
         likers, written = await models.write_like(
             self.database, user["id"], post["id"], thread, like, utc_now(), describe

@@ -148,7 +148,7 @@ RICH_BODIES = {
     "mentions": "@bob, @CAROL and @nobody; not mail@bob.com nor @bob_has_a_long_name",
     "twice": "@bob @bob",
     "tags": "#quart #tag stay text",
-    "markup": '<b>hi</b> https://x.org/"onmouseover=alert(1)// javascript:alert(1) data:text/html,x',
+    "markup": '<b>hi</b> https://x.org/"onload=alert(1)// javascript:alert(1) data:text/html,x',
     "schemes-only": "https:// http://) HTTPS://x.org ftp://x.org",
     "rtl-marks": "\u200fhttps://example.com/\u200f @bob\u200f \u202e@bob \u061c@Carol",
     "zero-width-joiner": "👩\u200d💻 @bob\u200d https://例え.jp/パス https://x.org/\u200dy",
