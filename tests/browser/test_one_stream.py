@@ -198,8 +198,8 @@ async def test_twelve_tabs_share_one_stream_and_a_closing_holder_hands_it_over(p
     for tab in tabs:
         await expect(tab.page.locator("#posts")).to_be_attached()
     await streams.until(
-        lambda: len(streams.open) == 1 and len(streams.channels(streams.open[0])) == 4,
-        "one stream for home, two profiles and a group",
+        lambda: len(streams.open) == 1 and len(streams.channels(streams.open[0])) == 5,
+        "one stream for home, two profiles, a group and the notices",
     )
     await expect_streams_on_the_server(server, 1)
 
@@ -293,9 +293,9 @@ async def test_two_browsers_of_one_person_with_twelve_tabs_each_open_no_more_str
     for streams, _ in devices:
         await streams.until(
             lambda streams=streams: (
-                len(streams.open) == 1 and len(streams.channels(streams.open[0])) == 4
+                len(streams.open) == 1 and len(streams.channels(streams.open[0])) == 5
             ),
-            "one stream for every channel",
+            "one stream for every channel (the notices' too)",
         )
     await expect_streams_on_the_server(server, 2)
     requests_so_far = [len(streams.made) for streams, _ in devices]
