@@ -111,9 +111,7 @@ def comment_event(post_uid: str, post_author: str, comment: CommentData) -> Comm
     return {"post_uid": post_uid, "post_author": post_author, "comment": comment}
 
 
-def like_event(
-    post_uid: str, comment_uid: str | None, by: Author, likers: list[str]
-) -> LikeEvent:
+def like_event(post_uid: str, comment_uid: str | None, by: Author, likers: list[str]) -> LikeEvent:
     return {
         "post_uid": post_uid,
         "comment_uid": comment_uid,

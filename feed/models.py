@@ -185,10 +185,17 @@ class EventLog:
         return sa.and_(*(self.counter.c[key] == owner for key, owner in pairs))
 
     def counters_of(self, channels: list[Channel]) -> sa.ColumnElement[bool]:
-        """The counters of these channels: one IN list where one column names them."""
+        """The counters of these channels: one IN list where one column names
+        them; where two do (kind, owner), an IN list of owners per kind, so
+        that a thousand people's notices are one short condition."""
         if len(self.keys) == 1:
             return self.counter.c[self.keys[0]].in_([self.key_of(c)[0] for c in channels])
-        return sa.or_(*(self.is_counter_of(channel) for channel in channels))
+        first, second = (self.counter.c[key] for key in self.keys)
+        owners: dict[object, list] = {}
+        for channel in channels:
+            kind, owner = self.key_of(channel)
+            owners.setdefault(kind, []).append(owner)
+        return sa.or_(*(sa.and_(first == kind, second.in_(keys)) for kind, keys in owners.items()))
 
     def is_counter_of(self, channel: Channel) -> sa.ColumnElement:
         pairs = zip(self.keys, self.key_of(channel), strict=True)
