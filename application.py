@@ -19,6 +19,7 @@ from feed.fanout import FanoutWorker
 from feed.service import Feed
 from feed.views import feed_app
 from group.views import group_app
+from notification.views import notification_app
 from post.present import Presenter
 from post.views import post_app
 from relationship.views import relationship_app
@@ -68,6 +69,7 @@ def create_app(overrides: dict | None = None) -> Quart:
     app.register_blueprint(post_app)
     app.register_blueprint(relationship_app)
     app.register_blueprint(group_app)
+    app.register_blueprint(notification_app)
     imaging.init_app(app)  # serves MEDIA_ROOT at MEDIA_URL
     health.init_app(app)
 
@@ -106,6 +108,7 @@ LOGGED_PACKAGES = (
     "db",
     "feed",
     "group",
+    "notification",
     "post",
     "relationship",
     "user",

@@ -1,9 +1,11 @@
 """Channels: what one stream listens to, and where it stands in each.
 
 A page shows the events of one channel: a person's home feed, a group, a
-profile. Each channel numbers its own events 1, 2, 3, … (see feed.models),
-so where a browser stands is one number per channel. One connection can
-carry several channels (every tab of a browser shares one, see
+profile; and every page of a logged-in person shows their notices (the
+navbar's bell: their notifications, see notification.models). Each
+channel numbers its own events 1, 2, 3, … (see feed.models), so where a
+browser stands is one number per channel. One connection can carry
+several channels (every tab of a browser shares one, see
 static/js/broadcast.js), and its event id is then a *cursor*: the numbers
 of all of them, after the database's epoch:
 
@@ -13,25 +15,30 @@ of all of them, after the database's epoch:
 resumes exactly where it was.
 
 A channel's *name* is what the page sees. A person's own channels (their
-home) are named without their id, "home": one name for every reader, so an
-event's frame is encoded once for all of them.
+home, their notices) are named without their id, "home", "notices": one name
+for every reader, so an event's frame is encoded once for all of them, and
+no one can even name another person's.
 """
 
 import re
 from dataclasses import dataclass
 
 from group.models import GROUP_CHANNEL as GROUP
+from user.models import NOTICES_CHANNEL as NOTICES
 from user.models import PROFILE_CHANNEL as PROFILE
 
 HOME = "home"
-KINDS = (HOME, GROUP, PROFILE)
+KINDS = (HOME, GROUP, PROFILE, NOTICES)
 # Kinds whose key is the viewer's own id: a reader may only ever open their own.
-PERSONAL_KINDS = frozenset({HOME})
+PERSONAL_KINDS = frozenset({HOME, NOTICES})
 
 MAX_CHANNELS = 32  # per stream: one browser's open tabs rarely show more
 EPOCH_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _NAME = re.compile(r"(?P<kind>[a-z]+)(?::(?P<key>[0-9]{1,10}))?")
 _SEQ = re.compile(r"[0-9]{1,18}")
+
+
+CHANNEL_NAMES = "say home, notices, group:<id> or profile:<id>"
 
 
 class BadChannel(ValueError):
@@ -40,13 +47,13 @@ class BadChannel(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    """One stream channel: a kind (home, group, profile) and whose it is."""
+    """One stream channel: a kind (home, group, profile, notices) and whose it is."""
 
     kind: str
     key: int
 
     def name(self) -> str:
-        """What the page calls it: "home", "group:5", "profile:7"."""
+        """What the page calls it: "home", "notices", "group:5", "profile:7"."""
         return self.kind if self.kind in PERSONAL_KINDS else f"{self.kind}:{self.key}"
 
 
@@ -54,11 +61,9 @@ def parse_name(name: str, viewer_id: int) -> Channel:
     """The channel a page names, for the viewer; BadChannel if it is none."""
     match = _NAME.fullmatch(name)
     kind = match and match["kind"]
-    if kind not in KINDS:
-        raise BadChannel(f"{name!r} is not a channel: say home, group:<id> or profile:<id>.")
+    if kind not in KINDS or (kind in PERSONAL_KINDS) == (match["key"] is not None):
+        raise BadChannel(f"{name!r} is not a channel: {CHANNEL_NAMES}.")
     personal = kind in PERSONAL_KINDS
-    if personal == (match["key"] is not None):
-        raise BadChannel(f"{name!r} is not a channel: say home, group:<id> or profile:<id>.")
     return Channel(kind, viewer_id if personal else int(match["key"]))
 
 

@@ -19,6 +19,13 @@ class Author(TypedDict):
     url: str
 
 
+class Person(TypedDict):
+    """Someone a post or comment mentions: their name links to this url."""
+
+    username: str
+    url: str
+
+
 class GroupLabel(TypedDict):
     name: str
     url: str
@@ -27,6 +34,7 @@ class GroupLabel(TypedDict):
 class CommentData(TypedDict):
     uid: str
     body: str
+    mentions: list[Person]  # the people its @names name (utilities.richtext)
     created: str  # ISO 8601 with its offset
     author: Author
     likes: int
@@ -44,6 +52,7 @@ class PostEvent(TypedDict):
 
 class CommentEvent(TypedDict):
     post_uid: str
+    post_author: str  # whose post it answers: the notices say "your post" to them
     comment: CommentData
 
 
@@ -53,6 +62,7 @@ class LikeEvent(TypedDict):
     post_uid: str
     comment_uid: str | None  # None when the post itself was liked
     user: str  # who liked or unliked
+    by: Author  # the same, as notifications show them
     likes: int
     likers: list[str]  # everyone who liked it, as of this like
 
@@ -64,13 +74,32 @@ class DeleteEvent(TypedDict):
     comment_uid: str | None
 
 
-# Each action's data, by the SSE event name it is sent under.
+class FollowEvent(TypedDict):
+    """Someone followed or unfollowed the person whose notices hear of it."""
+
+    user: Author  # who
+
+
+class ReadEvent(TypedDict):
+    """A person read their notifications (on their notices channel only)."""
+
+    through: int  # every notification up to this event of the channel is read
+    unread: int  # how many are left unread, as of this event
+
+
+# Each action's data, by the SSE event name it is sent under. The notices
+# channels carry the same events as the others (a post or a comment that
+# mentions the person, a comment or a like notified to them, a deletion or
+# an unlike that takes one back), and follows, unfollows and reads.
 PAYLOADS: dict[str, type] = {
     "post": PostEvent,
     "comment": CommentEvent,
     "like": LikeEvent,
     "unlike": LikeEvent,
     "delete": DeleteEvent,
+    "follow": FollowEvent,
+    "unfollow": FollowEvent,
+    "read": ReadEvent,
 }
 
 
@@ -78,17 +107,16 @@ def post_event(post: PostData) -> PostEvent:
     return {"post": post}
 
 
-def comment_event(post_uid: str, comment: CommentData) -> CommentEvent:
-    return {"post_uid": post_uid, "comment": comment}
+def comment_event(post_uid: str, post_author: str, comment: CommentData) -> CommentEvent:
+    return {"post_uid": post_uid, "post_author": post_author, "comment": comment}
 
 
-def like_event(
-    post_uid: str, comment_uid: str | None, username: str, likers: list[str]
-) -> LikeEvent:
+def like_event(post_uid: str, comment_uid: str | None, by: Author, likers: list[str]) -> LikeEvent:
     return {
         "post_uid": post_uid,
         "comment_uid": comment_uid,
-        "user": username,
+        "user": by["username"],
+        "by": by,
         "likes": len(likers),
         "likers": likers,
     }
@@ -96,3 +124,11 @@ def like_event(
 
 def delete_event(post_uid: str, comment_uid: str | None) -> DeleteEvent:
     return {"post_uid": post_uid, "comment_uid": comment_uid}
+
+
+def follow_event(user: Author) -> FollowEvent:
+    return {"user": user}
+
+
+def read_event(through: int, unread: int) -> ReadEvent:
+    return {"through": through, "unread": unread}

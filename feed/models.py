@@ -19,8 +19,8 @@ This module holds the writes, the home page query and the replay query.
 """
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -34,13 +34,17 @@ from db import (
     metadata,
     one_transaction,
 )
-from feed.channels import GROUP, HOME, PROFILE, Channel
+from feed.channels import GROUP, HOME, NOTICES, PROFILE, Channel
+from feed.describe import read_event
 from feed.wire import encode_data
 from group.models import check_member, group_table, membership_table
+from notification import models as notifications
+from notification.models import COMMENT, FOLLOW, LIKE, MENTION, REPLY, Notice
 from post.models import (
     NOT_DELETED,
     POST_COLUMNS,
     add_like,
+    add_mentions,
     comments_and_likers,
     delete_post,
     insert_post,
@@ -50,7 +54,7 @@ from post.models import (
     posts_with_authors,
     remove_like,
 )
-from relationship.models import relationship_table
+from relationship.models import follow, relationship_table, unfollow
 from user.models import channel_counter_table, feed_counter_table
 
 PAGE_SIZE = 10
@@ -142,6 +146,10 @@ fanout_table = sa.Table(
 )
 
 
+# Who is notified: a query whose first column is a user id.
+People = sa.Select | sa.CompoundSelect
+
+
 @dataclass(frozen=True)
 class Happening:
     """One action being written: who did what to which post or comment, when."""
@@ -177,10 +185,17 @@ class EventLog:
         return sa.and_(*(self.counter.c[key] == owner for key, owner in pairs))
 
     def counters_of(self, channels: list[Channel]) -> sa.ColumnElement[bool]:
-        """The counters of these channels: one IN list where one column names them."""
+        """The counters of these channels: one IN list where one column names
+        them; where two do (kind, owner), an IN list of owners per kind, so
+        that a thousand people's notices are one short condition."""
         if len(self.keys) == 1:
             return self.counter.c[self.keys[0]].in_([self.key_of(c)[0] for c in channels])
-        return sa.or_(*(self.is_counter_of(channel) for channel in channels))
+        first, second = (self.counter.c[key] for key in self.keys)
+        owners: dict[object, list] = {}
+        for channel in channels:
+            kind, owner = self.key_of(channel)
+            owners.setdefault(kind, []).append(owner)
+        return sa.or_(*(sa.and_(first == kind, second.in_(keys)) for kind, keys in owners.items()))
 
     def is_counter_of(self, channel: Channel) -> sa.ColumnElement:
         pairs = zip(self.keys, self.key_of(channel), strict=True)
@@ -382,12 +397,14 @@ def _between(reader: sa.ColumnElement, after: int, through: int | None) -> list:
 class Written:
     """An action written: its event's data (as a dict, and as the JSON line
     every stream sends), {channel: event id} of every channel told so far,
-    and whether a fan-out to the rest of its readers is still to be done."""
+    whether a fan-out to the rest of its readers is still to be done, and
+    the event's own id."""
 
     payload: dict
     data: str
     told: dict[Channel, int]
     fanning_out: bool = False
+    event_id: int | None = None  # the action's row of `event`
 
 
 async def _tell(
@@ -405,14 +422,7 @@ async def _tell(
     thread is still under way (its readers must hear of this after it).
     `raises`: the action raises the post in each reader's feed."""
     data = encode_data(payload)
-    event = event_table.insert().values(
-        action=happening.action,
-        post_id=happening.post_id,
-        fm_user_id=happening.actor_id,
-        created=happening.now,
-        data=data,
-    )
-    event_id = await database.execute(event)
+    event_id = await _store_event(database, happening, data)
     fan_out = _Fanout(event_id, thread.post_id, audience, raises, happening)
     is_new_thread = happening.post_id == thread.post_id and happening.action == "post"
     told, fanning_out = {}, True
@@ -425,7 +435,19 @@ async def _tell(
         reached = max((channel.key for channel in told if channel.kind == HOME), default=0)
         lanes = [fan_out.row(*lane) for lane in await _lanes(database, audience, reached)]
         await database.execute(fanout_table.insert().values(lanes))
-    return Written(payload, data, told, fanning_out)
+    return Written(payload, data, told, fanning_out, event_id)
+
+
+async def _store_event(database: AppDatabase, happening: Happening, data: str) -> int:
+    """The action's row of `event`, with the data every channel is sent; its id."""
+    event = event_table.insert().values(
+        action=happening.action,
+        post_id=happening.post_id,
+        fm_user_id=happening.actor_id,
+        created=happening.now,
+        data=data,
+    )
+    return await database.execute(event)
 
 
 # The lanes a large fan-out is split into: as many workers (feed.fanout, in
@@ -655,17 +677,26 @@ async def write_post(
     now: datetime,
     describe: Callable[[str], dict],
     group_id: int | None = None,
+    mentioned: Sequence[int] = (),
 ) -> Written:
     """Insert a post and tell its author and every follower (or, in a group,
-    its members), its author's profile and its group's page. `describe(uid)`
-    gives the event's data."""
+    its members), its author's profile and its group's page, and notify the
+    people it mentions (`mentioned`, their ids). `describe(uid)` gives the
+    event's data."""
     if group_id is not None:
         await check_member(database, group_id, author_id)
     post_id, uid = await insert_post(database, author_id, body, now, group_id=group_id)
+    await add_mentions(database, post_id, mentioned)
     thread = Thread(post_id, author_id, group_id)
     audience = thread.audience() if group_id is not None else Audience(FOLLOWERS, author_id)
     happening = Happening("post", author_id, post_id, now)
-    return await _tell(database, audience, thread, happening, describe(uid))
+    written = await _tell(database, audience, thread, happening, describe(uid))
+    others = [user_id for user_id in mentioned if user_id != author_id]
+    if not others:
+        return written
+    people = notifications.people(others, group_id)
+    notice = Notice(author_id, post_id, post_id)
+    return await _notify(database, written, happening, people, sa.literal(MENTION), notice)
 
 
 @one_transaction
@@ -676,15 +707,44 @@ async def write_comment(
     body: str,
     now: datetime,
     describe: Callable[[str], dict],
+    mentioned: Sequence[int] = (),
 ) -> Written:
     """Comment on a post: everyone who has the post hears of it, and it
-    rises. `describe(uid)` gives the event's data."""
+    rises; its author, the people the comment mentions (`mentioned`, their
+    ids) and everyone else who commented on it are notified. `describe(uid)`
+    gives the event's data."""
     await _check_thread(database, thread, thread.post_id, member_id=author_id)
     comment_id, uid = await insert_post(
         database, author_id, body, now, parent_post_id=thread.post_id, group_id=thread.group_id
     )
+    await add_mentions(database, comment_id, mentioned)
     happening = Happening("comment", author_id, comment_id, now)
-    return await _tell(database, thread.audience(), thread, happening, describe(uid), raises=True)
+    written = await _tell(
+        database, thread.audience(), thread, happening, describe(uid), raises=True
+    )
+    people, kind = _told_of_comment(thread, author_id, mentioned)
+    notice = Notice(author_id, comment_id, thread.post_id)
+    return await _notify(database, written, happening, people, kind, notice)
+
+
+def _told_of_comment(
+    thread: Thread, author_id: int, mentioned: Sequence[int]
+) -> tuple[People, sa.ColumnElement[str]]:
+    """Who is notified of a comment, each once, and of which kind: the
+    post's author (COMMENT), else the people it mentions (MENTION), else
+    everyone else who commented on the post (REPLY); never its own author."""
+    post_author = [thread.author_id] if thread.author_id != author_id else []
+    others = [user_id for user_id in mentioned if user_id not in (author_id, thread.author_id)]
+    named = notifications.people([*post_author, *others], thread.group_id)
+    excluded = [author_id, thread.author_id, *mentioned]
+    commenters = notifications.participants(thread.post_id, thread.group_id, excluded)
+    owner = channel_event_table.c.owner_id
+    kind = sa.case(
+        (owner == thread.author_id, sa.literal(COMMENT)),
+        (owner.in_(others), sa.literal(MENTION)),
+        else_=sa.literal(REPLY),
+    )
+    return sa.union_all(named, commenters), kind
 
 
 # A post liked again within this time of an earlier like or unlike by the
@@ -714,13 +774,20 @@ async def _forget_earlier_likes(
         return False
     event_ids = [event["id"] for event in events]
     await _stop_fanouts(database, event_ids)
+    await _drop_events(database, event_ids)
+    return max(event["created"] for event in events) > now - LIKE_RAISES_AGAIN_AFTER
+
+
+async def _drop_events(database: AppDatabase, event_ids: list[int]) -> None:
+    """Delete these events and their rows in every channel."""
+    if not event_ids:
+        return
     for rows in (feed_table, channel_event_table):
         told = sa.select(rows.c.id).where(rows.c.event_id.in_(event_ids))
         row_ids = [row[0] for row in await database.fetch_all(told)]
         if row_ids:
             await database.execute(rows.delete().where(rows.c.id.in_(row_ids)))
     await database.execute(event_table.delete().where(event_table.c.id.in_(event_ids)))
-    return max(event["created"] for event in events) > now - LIKE_RAISES_AGAIN_AFTER
 
 
 @one_transaction
@@ -751,7 +818,15 @@ async def write_like(
     # A liked post rises; a liked comment does not, nor a post liked again soon.
     raises = like and post_id == thread.post_id and not liked_lately
     written = await _tell(database, thread.audience(), thread, happening, describe(likers), raises)
-    return likers, written
+    # Its author is notified of a like; an unlike takes the notification
+    # back, and tells their pages so that their bells count again.
+    author = notifications.author_of(post_id, thread.group_id, excluded=user_id)
+    if like:
+        notice = Notice(user_id, post_id, thread.post_id)
+        written = await _notify(database, written, happening, author, sa.literal(LIKE), notice)
+        return likers, written
+    await notifications.forget(database, notifications.like_by(user_id, post_id))
+    return likers, await _tell_notices(database, written, happening, author)
 
 
 @one_transaction
@@ -761,9 +836,133 @@ async def write_delete(
     """Delete a post (with its comments and likes) or a comment, forget what
     its events said, and tell everyone who has the post."""
     await _check_thread(database, thread, post_id)
-    await _forget_events_about(database, await delete_post(database, post_id, now))
+    deleted_ids = await delete_post(database, post_id, now)
+    await _forget_events_about(database, deleted_ids)
     happening = Happening("delete", user_id, post_id, now)
-    return await _tell(database, thread.audience(), thread, happening, payload)
+    written = await _tell(database, thread.audience(), thread, happening, payload)
+    # Whoever was notified of what it deletes is told, and the notifications go.
+    told = notifications.notified_about(deleted_ids)
+    written = await _tell_notices(database, written, happening, told)
+    await notifications.forget(database, notifications.about(deleted_ids))
+    return written
+
+
+# --- Notifications: the notices channels, and the rows of each person's list. -
+
+# What `event.post_id` holds for an action about no post: a follow, a read.
+NO_POST = 0
+
+
+def _notices_of(people: People) -> sa.Subquery:
+    """The notices channels of `people`, as the owners `_append` takes."""
+    user_id = people.subquery().c[0]
+    return sa.select(sa.literal(NOTICES).label("kind"), user_id.label("owner_id")).subquery()
+
+
+async def _tell_notices(
+    database: AppDatabase, written: Written, happening: Happening, people: People
+) -> Written:
+    """Give the action's event to the notices channels of `people` too, in
+    `_append`'s three statements however many they are."""
+    owners = _notices_of(people)
+    told = await _append(database, CHANNEL_LOG, owners, happening, written.event_id)
+    return replace(written, told=written.told | told)
+
+
+async def _notify(
+    database: AppDatabase,
+    written: Written,
+    happening: Happening,
+    people: People,
+    kind: sa.ColumnElement[str],
+    notice: Notice,
+) -> Written:
+    """Notify `people` of the action: its event in their notices channels,
+    and a notification each, of `kind` (a column of `channel_event`, which
+    may choose by `owner_id`), numbered as that event. Four statements
+    however many people are told."""
+    notified = await _tell_notices(database, written, happening, people)
+    if notified.told.keys() != written.told.keys():  # someone was told
+        rows = channel_event_table.c
+        numbered = sa.select(rows.owner_id, rows.seq, kind.label("kind")).where(
+            rows.event_id == written.event_id, rows.kind == NOTICES
+        )
+        await notifications.note(database, numbered, notice, written.event_id, happening.now)
+    return notified
+
+
+@one_transaction
+async def write_follow(
+    database: AppDatabase, follower_id: int, followed_id: int, now: datetime, payload: dict
+) -> Written | None:
+    """Follow someone, and notify them; None when already following.
+    `payload` is the event's data."""
+    if not await follow(database, follower_id, followed_id):
+        return None
+    happening = Happening(FOLLOW, follower_id, NO_POST, now)
+    written = await _follow_event(database, happening, followed_id, payload)
+    followed = notifications.people([followed_id], None)
+    notice = Notice(follower_id)
+    return await _notify(database, written, happening, followed, sa.literal(FOLLOW), notice)
+
+
+@one_transaction
+async def write_unfollow(
+    database: AppDatabase, follower_id: int, followed_id: int, now: datetime, payload: dict
+) -> Written | None:
+    """Stop following someone, and take back the notification of the
+    follow; None when not following. `payload` is the event's data."""
+    if not await unfollow(database, follower_id, followed_id):
+        return None
+    await notifications.forget(database, notifications.follow_by(follower_id, followed_id))
+    happening = Happening("unfollow", follower_id, NO_POST, now)
+    written = await _follow_event(database, happening, followed_id, payload)
+    followed = notifications.people([followed_id], None)
+    return await _tell_notices(database, written, happening, followed)
+
+
+async def _follow_event(
+    database: AppDatabase, happening: Happening, followed_id: int, payload: dict
+) -> Written:
+    """The event of a follow or an unfollow, which replaces the earlier ones
+    of the same two people: following and unfollowing again and again
+    stores one event, as liking does (`_forget_earlier_likes`)."""
+    rows, events = channel_event_table.c, event_table.c
+    earlier = (
+        sa.select(events.id)
+        .join_from(channel_event_table, event_table, events.id == rows.event_id)
+        .where(rows.kind == NOTICES, rows.owner_id == followed_id)
+        .where(events.action.in_((FOLLOW, "unfollow")), events.fm_user_id == happening.actor_id)
+    )
+    await _drop_events(database, [row[0] for row in await database.fetch_all(earlier)])
+    data = encode_data(payload)
+    return Written(payload, data, {}, event_id=await _store_event(database, happening, data))
+
+
+@one_transaction
+async def write_read(
+    database: AppDatabase, user_id: int, through: int, now: datetime
+) -> Written | None:
+    """Mark a person's notifications read, up to event `through` of their
+    notices channel, and tell their open pages how many are left unread
+    (the event `read`); None when none of them was unread.
+
+    The count is read with the channel's counter locked: every notification
+    numbered before this event is committed, none after it is, so what the
+    event says holds as of its place in the channel."""
+    channel = Channel(NOTICES, user_id)
+    counter = sa.select(channel_counter_table.c.seq).where(CHANNEL_LOG.is_counter_of(channel))
+    await database.fetch_val(counter.with_for_update())
+    newly_read, unread = await notifications.unread_through(database, user_id, through)
+    if not newly_read:
+        return None
+    await notifications.mark_read(database, user_id, through)
+    payload = read_event(through, unread - newly_read)
+    happening = Happening("read", user_id, NO_POST, now)
+    data = encode_data(payload)
+    event_id = await _store_event(database, happening, data)
+    told = await _append(database, CHANNEL_LOG, _owners([channel]), happening, event_id)
+    return Written(payload, data, told, event_id=event_id)
 
 
 # --- Reading ----------------------------------------------------------------

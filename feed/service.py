@@ -22,13 +22,15 @@ from quart import current_app
 from db import AppDatabase, utc_now
 from feed import models
 from feed.channels import HOME, Channel, Cursor
-from feed.describe import comment_event, delete_event, like_event, post_event
+from feed.describe import comment_event, delete_event, follow_event, like_event, post_event
 from feed.events import Bus, FeedEvent, SessionEnded, session_key
 from feed.fanout import FanoutWorker
 from feed.sse import Start, event_stream, plan_start
-from post.models import comments_and_likers, posts_by_user
+from post.models import comments_and_likers, post_with_author, posts_by_user
 from post.present import Presenter
+from user.models import users_named
 from utilities.errors import BROKER_ERRORS
+from utilities.richtext import mentioned_names
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +45,7 @@ def thread_of(post: Record) -> tuple[models.Thread, str, str | None]:
     return thread, post["parent_uid"], post["uid"]
 
 
-def _written(uid: str, body: str, now: datetime, author: Record) -> dict:
+def _written(uid: str, body: str, now: datetime, author: Record, mentioned: list[Record]) -> dict:
     """The fields of a just-written post, shaped like a row of POST_COLUMNS."""
     return {
         "uid": uid,
@@ -51,6 +53,7 @@ def _written(uid: str, body: str, now: datetime, author: Record) -> dict:
         "created": now,
         "username": author["username"],
         "image": author["image"],
+        "mentions": ",".join(person["username"] for person in mentioned),
     }
 
 
@@ -72,13 +75,16 @@ class Feed:
         """A post, or with `group` (a row of `group_by_slug`) a post in a group."""
         now = utc_now()
         label = group and self.present.group(group["name"], group["slug"])
+        mentioned = await self._mentioned_in(body)
 
         def describe(uid: str) -> dict:
-            return post_event(self.present.post(_written(uid, body, now, author), [], [], label))
+            row = _written(uid, body, now, author, mentioned)
+            return post_event(self.present.post(row, [], [], label))
 
         group_id = group and group["id"]
+        mentioned_ids = [person["id"] for person in mentioned]
         written = await models.write_post(
-            self.database, author["id"], body, now, describe, group_id
+            self.database, author["id"], body, now, describe, group_id, mentioned_ids
         )
         return written.payload["post"], self._event("post", written)
 
@@ -88,16 +94,44 @@ class Feed:
         """Comment on a post (a row of `post_by_uid`)."""
         now = utc_now()
         thread, parent_uid, _ = thread_of(parent)
+        mentioned = await self._mentioned_in(body)
 
         def describe(uid: str) -> dict:
-            return comment_event(
-                parent_uid, self.present.comment(_written(uid, body, now, author))
-            )
+            comment = self.present.comment(_written(uid, body, now, author, mentioned))
+            return comment_event(parent_uid, parent["author"], comment)
 
+        mentioned_ids = [person["id"] for person in mentioned]
         written = await models.write_comment(
-            self.database, author["id"], thread, body, now, describe
+            self.database, author["id"], thread, body, now, describe, mentioned_ids
         )
         return written.payload["comment"], self._event("comment", written)
+
+    async def _mentioned_in(self, body: str) -> list[Record]:
+        """(id, username) of the people `body` mentions who exist, each once."""
+        names = mentioned_names(body)
+        return await users_named(self.database, names) if names else []
+
+    async def follow(self, follower: Record, followed: Record) -> FeedEvent | None:
+        """Follow someone; None when already following."""
+        payload = follow_event(self.present.author(follower["username"], follower["image"]))
+        written = await models.write_follow(
+            self.database, follower["id"], followed["id"], utc_now(), payload
+        )
+        return written and self._event("follow", written)
+
+    async def unfollow(self, follower: Record, followed: Record) -> FeedEvent | None:
+        """Stop following someone; None when not following."""
+        payload = follow_event(self.present.author(follower["username"], follower["image"]))
+        written = await models.write_unfollow(
+            self.database, follower["id"], followed["id"], utc_now(), payload
+        )
+        return written and self._event("unfollow", written)
+
+    async def mark_read(self, user_id: int, through: int) -> FeedEvent | None:
+        """Mark a person's notifications read up to event `through` of their
+        notices channel; None when none of those was unread."""
+        written = await models.write_read(self.database, user_id, through, utc_now())
+        return written and self._event("read", written)
 
     async def change_like(
         self, user: Record, post: Record, like: bool
@@ -107,7 +141,8 @@ class Feed:
         thread, post_uid, comment_uid = thread_of(post)
 
         def describe(likers: list[str]) -> dict:
-            return like_event(post_uid, comment_uid, user["username"], likers)
+            by = self.present.author(user["username"], user["image"])
+            return like_event(post_uid, comment_uid, by, likers)
 
         likers, written = await models.write_like(
             self.database, user["id"], post["id"], thread, like, utc_now(), describe
@@ -154,6 +189,18 @@ class Feed:
     async def publish_delete(self, user: Record, post: Record) -> None:
         await self._publish(await self.delete(user, post))
 
+    async def publish_follow(self, follower: Record, followed: Record, following: bool) -> None:
+        """Follow (or, `following` false, unfollow) someone."""
+        change = self.follow if following else self.unfollow
+        event = await change(follower, followed)
+        if event is not None:
+            await self._publish(event)
+
+    async def publish_read(self, user_id: int, through: int) -> None:
+        event = await self.mark_read(user_id, through)
+        if event is not None:
+            await self._publish(event)
+
     async def _publish(self, message: FeedEvent | SessionEnded) -> None:
         """Tell the open streams. A write is committed already, so a broker
         that is down loses nothing: its loss ends every stream, and each
@@ -199,6 +246,14 @@ class Feed:
             "next_before": page["next_before"],
             "stream_cursor": str(Cursor(page["epoch"], {home: page["last_event_id"]})),
         }
+
+    async def one_post(self, uid: str) -> dict | None:
+        """A post with its comments and likes; None if there is no such post."""
+        row = await post_with_author(self.database, uid)
+        if row is None:
+            return None
+        comments, likers = await comments_and_likers(self.database, [row])
+        return self.present.posts([row], comments, likers)[0]
 
     async def profile_posts(self, user_id: int) -> list[dict]:
         """A user's own latest posts, with their comments and likes."""

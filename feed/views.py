@@ -1,14 +1,22 @@
 """The home page, its older pages, and the live event stream."""
 
-import re
-
 from quart import Blueprint, abort, current_app, g, jsonify, render_template, request, session
 
 from db import get_database
-from feed.channels import GROUP, HOME, BadChannel, Channel, Cursor, parse_cursor, parse_names
+from feed.channels import (
+    GROUP,
+    HOME,
+    NOTICES,
+    BadChannel,
+    Channel,
+    Cursor,
+    parse_cursor,
+    parse_names,
+)
 from feed.service import get_feed
 from group.models import group_by_slug
 from user.decorators import login_required, stream_login_required
+from utilities.pagination import id_argument
 from utilities.ratelimit import rate_limit
 from utilities.responses import wants_json
 
@@ -21,19 +29,18 @@ SSE_HEADERS = {
 }
 
 
-# ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
-ID_DIGITS = re.compile(r"[0-9]{1,19}")
-# Feed ids are signed 64-bit integers; SQLite cannot even bind a larger number.
-MAX_ID = 2**63 - 1
-
-
-def id_argument(value: str | None, name: str) -> int | None:
-    """A feed id from the query string; 400 if it is not one."""
-    if value is None or value == "":
+@feed_app.app_template_global()
+def page_stream_cursor(stream_cursor: str | None) -> str | None:
+    """Where the stream of a page for someone logged in starts: the page's
+    own channel, if it shows one (`stream_cursor`), and on every page their
+    notices, for the bell (read with who they are, see notification.models)."""
+    if g.user is None:
         return None
-    if ID_DIGITS.fullmatch(value) is None or int(value) > MAX_ID:
-        abort(400, description=f"{name} must be an id (a whole number).")
-    return int(value)
+    viewer_id = g.user["id"]
+    shown = parse_cursor(stream_cursor, viewer_id) if stream_cursor else None
+    positions = shown.positions if shown else {}
+    notices = {Channel(NOTICES, viewer_id): g.user["notices_seq"]}
+    return str(Cursor(shown.epoch if shown else g.user["epoch"], {**positions, **notices}))
 
 
 @feed_app.route("/")

@@ -51,6 +51,27 @@ like_table = sa.Table(
     sa.UniqueConstraint("post_id", "user_id", name="uq_like_post_user"),
 )
 
+# The people a post or comment names with @name (utilities.richtext), who
+# existed when it was written: their names are links wherever it is shown.
+mention_table = sa.Table(
+    "mention",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("post_id", sa.Integer, sa.ForeignKey("post.id"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False),
+    sa.UniqueConstraint("post_id", "user_id", name="uq_mention_post_user"),
+)
+_mentioned = user_table.alias("mentioned")
+# Their names, as they are now, "alice,bob" (usernames hold no comma): read
+# in the statement that reads the posts, so that links cost no statement.
+MENTIONS = (
+    sa.select(sa.func.group_concat(_mentioned.c.username))
+    .select_from(mention_table.join(_mentioned, _mentioned.c.id == mention_table.c.user_id))
+    .where(mention_table.c.post_id == post_table.c.id)
+    .scalar_subquery()
+    .label("mentions")
+)
+
 # The columns every post or comment query selects, author included.
 POST_COLUMNS = (
     post_table.c.id,
@@ -60,6 +81,7 @@ POST_COLUMNS = (
     post_table.c.created,
     user_table.c.username,
     user_table.c.image,
+    MENTIONS,
 )
 posts_with_authors = post_table.join(user_table, user_table.c.id == post_table.c.user_id)
 NOT_DELETED = post_table.c.deleted.is_(None)
@@ -115,21 +137,32 @@ async def insert_post(
     return await database.execute(query), uid
 
 
+async def add_mentions(database: Database, post_id: int, user_ids: Iterable[int]) -> None:
+    """Note whom a new post or comment mentions, in one statement."""
+    rows = [{"post_id": post_id, "user_id": user_id} for user_id in user_ids]
+    if rows:
+        await database.execute(mention_table.insert().values(rows))
+
+
 async def post_by_uid(database: Database, uid: str) -> Record | None:
-    """A post or comment that is not deleted: its id, uid, author and group,
-    and for a comment the post it answers (id, uid, author)."""
+    """A post or comment that is not deleted: its id, uid, author (id and
+    username) and group, and for a comment the post it answers (id, uid,
+    author)."""
     query = (
         sa.select(
             post_table.c.id,
             post_table.c.uid,
             post_table.c.user_id,
+            user_table.c.username.label("author"),
             post_table.c.group_id,
             post_table.c.parent_post_id,
             parent_table.c.uid.label("parent_uid"),
             parent_table.c.user_id.label("parent_user_id"),
         )
         .select_from(
-            post_table.outerjoin(parent_table, parent_table.c.id == post_table.c.parent_post_id)
+            post_table.join(user_table, user_table.c.id == post_table.c.user_id).outerjoin(
+                parent_table, parent_table.c.id == post_table.c.parent_post_id
+            )
         )
         .where(post_table.c.uid == uid, NOT_DELETED)
     )
@@ -232,6 +265,16 @@ async def comments_and_likers(
     comments = await comments_of(database, post_ids)
     comment_ids = [comment["id"] for thread in comments.values() for comment in thread]
     return comments, await likers_of(database, post_ids + comment_ids)
+
+
+async def post_with_author(database: Database, uid: str) -> Record | None:
+    """A post (not a comment) that is not deleted, as a row of POST_COLUMNS."""
+    query = (
+        sa.select(*POST_COLUMNS)
+        .select_from(posts_with_authors)
+        .where(post_table.c.uid == uid, post_table.c.parent_post_id.is_(None), NOT_DELETED)
+    )
+    return await database.fetch_one(query)
 
 
 async def posts_by_user(database: Database, user_id: int, limit: int = 20) -> list[Record]:

@@ -20,15 +20,27 @@ class Presenter:
         return {
             "username": username,
             "avatar": avatar_url(self.media_url, image, "sm"),
-            "url": f"/user/{username}",  # usernames are [A-Za-z0-9_]: nothing to escape
+            "url": self.person(username)["url"],
         }
+
+    def person(self, username: str) -> dict:
+        """Someone a post names, as its links need them."""
+        # Usernames are [A-Za-z0-9_]: nothing to escape.
+        return {"username": username, "url": f"/user/{username}"}
+
+    def post_url(self, post_uid: str, comment_uid: str | None = None) -> str:
+        """Where a post is shown, at one of its comments if given."""
+        url = f"/posts/{post_uid}"  # uids are [0-9a-f-]: nothing to escape
+        return f"{url}#comment-{comment_uid}" if comment_uid else url
 
     def comment(self, row, likers: list[str] = ()) -> dict:
         """A comment with its likes, from a row with uid, body, created,
-        username and image (a new comment has no likes yet)."""
+        username, image and mentions (the names of the people it mentions,
+        "alice,bob", or None); a new comment has no likes yet."""
         return {
             "uid": row["uid"],
             "body": row["body"],
+            "mentions": [self.person(name) for name in (row["mentions"] or "").split(",") if name],
             "created": isoformat(row["created"]),
             "author": self.author(row["username"], row["image"]),
             "likes": len(likers),

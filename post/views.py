@@ -3,7 +3,7 @@
 import json
 
 from databases.interfaces import Record
-from quart import Blueprint, abort, flash, g, jsonify, redirect, request, url_for
+from quart import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 from werkzeug.exceptions import Forbidden, NotFound
 
 from db import get_database
@@ -20,10 +20,13 @@ from post.models import (
 from user.decorators import login_required
 from utilities.errors import render_error
 from utilities.ratelimit import rate_limit
+from utilities.richtext import rich_text
 
 post_app = Blueprint("post", __name__)
 # Templates (and through them broadcast.js) take the limit from here.
 post_app.add_app_template_global(MAX_BODY_LENGTH, "MAX_BODY_LENGTH")
+# Addresses and mentions in what people write become links (broadcast.js: richText).
+post_app.add_app_template_filter(rich_text)
 
 LENGTH_RULE = f"Write between 1 and {MAX_BODY_LENGTH} characters."
 MEMBERS_ONLY = "Only members of the group can do that; join it first."
@@ -110,6 +113,20 @@ async def group_to_post_in(slug: object) -> Record | None:
     if group is None:
         abort(404, description="There is no such group.")
     return group
+
+
+@post_app.route("/posts/<uid>")
+async def show_post(uid: str):
+    """One post with its comments, where notifications link; a comment's
+    uid leads to it on its post's page."""
+    post = await get_feed().one_post(uid)
+    if post is not None:
+        return await render_template("post/post.html", post=post)
+    comment = await post_by_uid(get_database(), uid)
+    if comment is None or comment["parent_uid"] is None:
+        abort(404, description=NO_SUCH_POST)
+    post_url = url_for("post.show_post", uid=comment["parent_uid"])
+    return redirect(f"{post_url}#comment-{uid}")
 
 
 @post_app.route("/comment", methods=["POST"])

@@ -4,8 +4,6 @@ A relationship is one-directional, like following on Twitter: a row
 (fm_user_id=alice, to_user_id=bob) means alice follows bob.
 """
 
-from contextlib import suppress
-
 import sqlalchemy as sa
 from databases import Database
 from databases.interfaces import Record
@@ -27,22 +25,29 @@ relationship_table = sa.Table(
 )
 
 
-async def follow(database: Database, fm_user_id: int, to_user_id: int) -> None:
-    """Make fm_user follow to_user; following twice keeps one row."""
+async def follow(database: Database, fm_user_id: int, to_user_id: int) -> bool:
+    """Make fm_user follow to_user; False if they did already (following
+    twice keeps one row)."""
     query = relationship_table.insert().values(
         fm_user_id=fm_user_id, to_user_id=to_user_id, created=utc_now()
     )
-    # Already following: the UNIQUE constraint keeps it to one row.
-    with suppress(*INTEGRITY_ERRORS):
+    try:
         await database.execute(query)
+    except INTEGRITY_ERRORS:  # the UNIQUE constraint keeps it to one row
+        return False
+    return True
 
 
-async def unfollow(database: Database, fm_user_id: int, to_user_id: int) -> None:
+async def unfollow(database: Database, fm_user_id: int, to_user_id: int) -> bool:
+    """Stop fm_user following to_user; False if they did not."""
+    if not await is_following(database, fm_user_id, to_user_id):
+        return False
     query = relationship_table.delete().where(
         relationship_table.c.fm_user_id == fm_user_id,
         relationship_table.c.to_user_id == to_user_id,
     )
     await database.execute(query)
+    return True
 
 
 async def is_following(database: Database, fm_user_id: int, to_user_id: int) -> bool:

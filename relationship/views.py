@@ -6,14 +6,13 @@ from databases.interfaces import Record
 from quart import Blueprint, abort, flash, g, jsonify, redirect, render_template, request, url_for
 
 from db import get_database
+from feed.service import get_feed
 from relationship.models import (
-    follow,
     follow_counts,
     followed_among,
     followers,
     following,
     is_following,
-    unfollow,
 )
 from user.decorators import login_required, user_or_404
 from user.models import USERNAME_RULE, is_valid_username, newest_users
@@ -35,11 +34,12 @@ async def someone_else(username: str) -> Record:
     return user
 
 
-async def change_following(username: str, change, verb: str):
-    """Follow or unfollow (`change`) someone, then answer in JSON or go back."""
+async def change_following(username: str, following: bool, verb: str):
+    """Follow (or, `following` false, unfollow) someone, then answer in JSON
+    or go back. They are notified of a follow (see feed.service)."""
     user = await someone_else(username)
     database = get_database()
-    await change(database, g.user["id"], user["id"])
+    await get_feed().publish_follow(g.user, user, following)
     if wants_json():
         follower_count, _ = await follow_counts(database, user["id"])
         now_following = await is_following(database, g.user["id"], user["id"])
@@ -52,13 +52,13 @@ async def change_following(username: str, change, verb: str):
 @relationship_app.route("/add_friend/<username>", methods=["POST"])
 @login_required
 async def add_friend(username: str):
-    return await change_following(username, follow, "Followed")
+    return await change_following(username, True, "Followed")
 
 
 @relationship_app.route("/remove_friend/<username>", methods=["POST"])
 @login_required
 async def remove_friend(username: str):
-    return await change_following(username, unfollow, "Unfollowed")
+    return await change_following(username, False, "Unfollowed")
 
 
 async def render_people_list(template: str, people: Page, **context):

@@ -55,7 +55,7 @@ async def test_a_comment_like_reaches_everyone_who_has_the_post(three, feed):
         *_, (_, action, data) = await replayed_home(feed, users[reader]["id"])
         assert action == "like"
         assert data == {"post_uid": post["uid"], "comment_uid": comment["uid"], "user": "alice",
-                        "likes": 1, "likers": ["alice"]}  # fmt: skip
+                        "by": post["author"], "likes": 1, "likers": ["alice"]}  # fmt: skip
 
 
 async def test_a_liked_comment_does_not_raise_its_post(three, feed):

@@ -197,7 +197,8 @@ def test_an_event_travels_once_per_shard_naming_that_shards_channels():
 def test_no_message_is_larger_than_max_message_bytes():
     """The worst case: a whole shard of readers with the longest ids and
     event ids, told of a post in a group whose every character takes the
-    most room once escaped (twice: in the event's data, then in the message)."""
+    most room once escaped (twice: in the event's data, then in the
+    message), and which mentions as many people as can be."""
     widest = "\U0001f600"  # JSON writes it as two \\uXXXX escapes: 12 bytes
     row = {
         "uid": "u" * 36,
@@ -205,6 +206,9 @@ def test_no_message_is_larger_than_max_message_bytes():
         "created": datetime.now(),
         "username": "u" * 15,
         "image": "i" * 45,
+        # As many people as a post can mention ("@" and 15 letters each),
+        # as if the body held them too: more than any post can.
+        "mentions": ",".join(f"{n:015d}" for n in range(MAX_BODY_LENGTH // 16)),
     }
     label = Presenter("/media").group(widest * MAX_NAME_LENGTH, "s" * MAX_SLUG_LENGTH)
     data = encode_data(post_event(Presenter("/media").post(row, [], [], label)))

@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from db import json_rows
-from feed.channels import HOME, PROFILE, Channel
+from feed.channels import HOME, NOTICES, PROFILE, Channel
 from feed.models import feed_table
 from post.models import post_by_uid
 from relationship.models import follow
@@ -196,6 +196,7 @@ async def test_comment_by_stranger_bumps_post_to_the_top(database, feed):
         Channel(HOME, author["id"]),
         Channel(HOME, reader["id"]),
         Channel(PROFILE, author["id"]),
+        Channel(NOTICES, author["id"]),  # the author is notified
     }
     page = await feed.home_page(reader["id"])
     assert [post["body"] for post in page["posts"]] == ["older post", "newer post"]
@@ -299,7 +300,7 @@ async def test_older_page_with_bad_cursor_is_400(alice, before):
 async def test_empty_home_says_what_to_do(alice):
     home = await text_of(await alice.get("/"))
     assert "Nothing here yet" in home
-    assert re.search(r'data-stream-cursor="[A-Za-z0-9_-]+/home=0"', home)
+    assert re.search(r'data-stream-cursor="[A-Za-z0-9_-]+/home=0/notices=0"', home)
 
 
 async def test_profile_lists_the_users_posts_with_comments(alice, database, feed):

@@ -184,6 +184,6 @@ async def test_a_profile_listens_to_its_own_channel_from_its_newest_event(client
         await post_json(client, "/post", {"post": text})
     page = await text_of(await client.get("/user/alice"))
     cursor = re.search(r'data-sse-url="/sse" data-stream-cursor="([^"]+)"', page).group(1)
-    assert cursor.split("/")[1:] == [f"profile:{alice['id']}=2"]
+    assert cursor.split("/")[1:] == [f"profile:{alice['id']}=2", "notices=0"]
     page = await text_of(await app.test_client().get("/user/alice"))
     assert "data-sse-url" not in page

@@ -66,11 +66,12 @@ async def test_follower_receives_post_comment_like_in_order(people, database):
     assert [event.name for event in events] == ["post", "comment", "like"]
     assert events[0].id < events[1].id < events[2].id
     assert events[0].data["post"] == post
-    assert events[1].data == {"post_uid": post["uid"], "comment": comment}
+    assert events[1].data == {"post_uid": post["uid"], "post_author": "alice", "comment": comment}
     assert events[2].data == {
         "post_uid": post["uid"],
         "comment_uid": None,  # a like of the post itself
         "user": "alice",
+        "by": post["author"],
         "likes": 1,
         "likers": ["alice"],
     }

@@ -10,7 +10,7 @@ import sys
 
 from tests.conftest import ROOT
 
-PACKAGES = ("user", "relationship", "post", "feed", "group", "utilities")
+PACKAGES = ("user", "relationship", "post", "feed", "group", "notification", "utilities")
 
 
 def project_modules() -> dict[str, ast.Module]:

@@ -41,10 +41,15 @@ def author(username: str) -> dict:
     }
 
 
+# The people the sample posts and comments mention (as post.present describes them).
+MENTIONS = [{"username": "bob", "url": "/user/bob"}, {"username": "Carol", "url": "/user/Carol"}]
+
+
 def sample_comment(number: int, body: str, likers: list[str]) -> dict:
     return {
         "uid": f"c{number}",
         "body": body,
+        "mentions": MENTIONS,
         "created": COMMENT_TIME,
         "author": author(f"c{number}"),
         "likes": len(likers),
@@ -63,6 +68,7 @@ def sample_post(
     return {
         "uid": "3f0c8a9e-0000-4000-8000-000000000001",
         "body": body,
+        "mentions": MENTIONS,
         "created": "2026-11-25T09:30:00.123456+00:00",
         "author": author("alice"),
         "likes": len(likers),
@@ -132,6 +138,61 @@ async def test_partial_and_javascript_render_the_same_post(
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in server_side
     if group:
         assert 'in <a href="/groups/img-src-x">' in server_side
+
+
+LONG_ADDRESS = "https://example.com/" + "a" * 80
+# What people write, with addresses, mentions, tags, markup and odd Unicode.
+RICH_BODIES = {
+    "addresses": "see https://example.com/a?b=1&c=2, and http://x.org. (https://y.org/p)",
+    "long-address": f"a long one: {LONG_ADDRESS} there",
+    "mentions": "@bob, @CAROL and @nobody; not mail@bob.com nor @bob_has_a_long_name",
+    "twice": "@bob @bob",
+    "tags": "#quart #tag stay text",
+    "markup": '<b>hi</b> https://x.org/"onload=alert(1)// javascript:alert(1) data:text/html,x',
+    "schemes-only": "https:// http://) HTTPS://x.org ftp://x.org",
+    "rtl-marks": "\u200fhttps://example.com/\u200f @bob\u200f \u202e@bob \u061c@Carol",
+    "zero-width-joiner": "👩\u200d💻 @bob\u200d https://例え.jp/パス https://x.org/\u200dy",
+    "full-width-at": "＠bob ＠Carol @bob",
+}
+
+
+@pytest.mark.parametrize("body", RICH_BODIES.values(), ids=RICH_BODIES.keys())
+async def test_partial_and_javascript_link_the_same_addresses_and_names(app, body):
+    post = sample_post(body, [])
+    post["comments"][0]["body"] = body
+    server_side = normalized(await render_in_jinja(app, post, "bob"))
+    assert server_side == normalized(render_in_node(post, "bob"))
+
+
+async def test_what_becomes_a_link(app):
+    """Addresses (shown without their scheme, cut when long) and people who
+    exist; nothing else, whatever it looks like."""
+    bodies = " | ".join(RICH_BODIES.values())
+    markup = await render_in_jinja(app, sample_post(bodies, []), "bob")
+    body = re.search(r'<p class="post-body[^>]*>(.*?)</p>', markup, re.DOTALL)[1]
+    links = re.findall(r'<a (?:class="mention" )?href="([^"]*)"[^>]*>([^<]*)</a>', body)
+    rel = 'rel="nofollow ugc noopener noreferrer"'
+    assert body.count(rel) == len([href for href, _ in links if href.startswith("http")])
+    assert links == [
+        ("https://example.com/a?b=1&amp;c=2", "example.com/a?b=1&amp;c=2"),
+        ("http://x.org", "x.org"),
+        ("https://y.org/p", "y.org/p"),
+        (LONG_ADDRESS, LONG_ADDRESS.removeprefix("https://")[:39] + "…"),
+        ("/user/bob", "@bob"),
+        ("/user/Carol", "@CAROL"),
+        ("/user/bob", "@bob"),
+        ("/user/bob", "@bob"),
+        ("https://x.org/", "x.org/"),
+        ("https://example.com/", "example.com/"),
+        ("/user/bob", "@bob"),
+        ("/user/bob", "@bob"),
+        ("/user/Carol", "@Carol"),
+        ("/user/bob", "@bob"),
+        ("https://x.org/", "x.org/"),
+        ("/user/bob", "@bob"),
+    ]
+    assert "<b>" not in body and "&lt;b&gt;hi&lt;/b&gt;" in body
+    assert "#quart #tag stay text" in body and "＠bob ＠Carol" in body
 
 
 # The text of a Delete button: whose post or comment it deletes.

@@ -43,6 +43,10 @@ feed_counter_table = sa.Table(
 
 # A person's profile page has a stream channel of its own (see feed.channels).
 PROFILE_CHANNEL = "profile"
+# So have a person's notifications (the bell): theirs alone to read.
+NOTICES_CHANNEL = "notices"
+# The channels of `channel_counter` each person has from their registration.
+PERSON_CHANNELS = (PROFILE_CHANNEL, NOTICES_CHANNEL)
 
 # The counters of every other stream channel: a group's page, a person's
 # profile (see feed.channels), one row per channel, raised as `feed_counter`
@@ -51,7 +55,7 @@ PROFILE_CHANNEL = "profile"
 channel_counter_table = sa.Table(
     "channel_counter",
     metadata,
-    sa.Column("kind", sa.String(10), primary_key=True),  # "group", "profile"
+    sa.Column("kind", sa.String(10), primary_key=True),  # "group", "profile", "notices"
     sa.Column("owner_id", sa.Integer, primary_key=True),  # the group's or the person's id
     sa.Column("seq", sa.BigInteger, nullable=False),
 )
@@ -121,7 +125,7 @@ async def create_user(database: Database, username: str, password: str) -> int:
 @one_transaction
 async def insert_user(database: AppDatabase, username: str, password_hash: str) -> int:
     """Insert a user whose password is already hashed (bench/ seeds thousands),
-    with the counters of their home and profile streams."""
+    with the counters of their home, profile and notices streams."""
     query = user_table.insert().values(
         username=username,
         username_key=username_key(username),
@@ -130,8 +134,8 @@ async def insert_user(database: AppDatabase, username: str, password_hash: str) 
     )
     user_id = await database.execute(query)
     await database.execute(feed_counter_table.insert().values(user_id=user_id, seq=0))
-    profile_counter = {"kind": PROFILE_CHANNEL, "owner_id": user_id, "seq": 0}
-    await database.execute(channel_counter_table.insert().values(profile_counter))
+    counters = [{"kind": kind, "owner_id": user_id, "seq": 0} for kind in PERSON_CHANNELS]
+    await database.execute(channel_counter_table.insert().values(counters))
     return user_id
 
 
@@ -160,14 +164,17 @@ async def create_session(database: Database, user_id: int, lifetime: timedelta) 
     return session_id
 
 
-async def user_by_session(database: Database, session_id: str) -> Record | None:
+async def user_by_session(
+    database: Database, session_id: str, *extra: sa.ColumnElement
+) -> Record | None:
     """The user logged in with this session, unless it ended or expired, with
-    when it expires (`session_expires`: their open streams end then).
+    when it expires (`session_expires`: their open streams end then), and the
+    `extra` columns about them (the navbar's bell: see notification.models).
 
-    One query for both, since every page a logged-in person opens asks it.
+    One query for all, since every page a logged-in person opens asks it.
     """
     query = (
-        sa.select(user_table, session_table.c.expires.label("session_expires"))
+        sa.select(user_table, session_table.c.expires.label("session_expires"), *extra)
         .select_from(session_table.join(user_table))
         .where(session_table.c.id == session_id, session_table.c.expires > utc_now())
     )
@@ -185,6 +192,16 @@ async def end_session(database: Database, session_id: str) -> int | None:
 async def user_by_name(database: Database, username: str) -> Record | None:
     """The user called `username`, in any case."""
     return await database.fetch_one(user_table.select().where(_named(username)))
+
+
+async def users_named(database: Database, usernames: list[str]) -> list[Record]:
+    """(id, username) of the people called by these names, in any case, who
+    exist: one statement. Names that break the rule name no one."""
+    keys = [username_key(name) for name in usernames if is_valid_username(name)]
+    if not keys:
+        return []
+    query = sa.select(user_table.c.id, user_table.c.username)
+    return await database.fetch_all(query.where(user_table.c.username_key.in_(keys)))
 
 
 async def username_taken(

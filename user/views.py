@@ -18,6 +18,7 @@ from werkzeug.datastructures import FileStorage
 from db import DATABASE_ERRORS, INTEGRITY_ERRORS, get_database
 from feed.channels import PROFILE, Channel
 from feed.service import get_feed
+from notification.models import bell_columns
 from relationship.models import follow_counts, is_following
 from user.decorators import login_required, user_or_404
 from user.models import (
@@ -67,7 +68,9 @@ async def load_logged_in_user() -> None:
         g.user = None
         return
     session_id = session.get("session_id")
-    g.user = await user_by_session(get_database(), session_id) if session_id else None
+    g.user = None
+    if session_id:
+        g.user = await user_by_session(get_database(), session_id, *bell_columns())
     if session_id and g.user is None:
         session.clear()  # logged out elsewhere, or expired
 

@@ -51,6 +51,49 @@ function html(strings, ...values) {
   return new SafeHTML(result);
 }
 
+// ---- Links in what people write ---------------------------------------------
+
+// The rules of utilities/richtext.py, character for character (ASCII classes
+// only: Python and JavaScript disagree about letters and spaces beyond it).
+const ADDRESS = String.raw`https?://[A-Za-z0-9\-._~:/?#\[\]@!$&()*+,;=%]+`;
+const NAME = String.raw`(?<![A-Za-z0-9_])@([A-Za-z0-9_]{1,15})(?![A-Za-z0-9_])`;
+const LINKABLE = new RegExp(`(${ADDRESS})|${NAME}`, "g");
+const TRAILING_PUNCTUATION = /[.,!?;:)\]]+$/;
+const SHOWN_ADDRESS_LENGTH = 40;
+const LINK_REL = "nofollow ugc noopener noreferrer";
+
+function shownAddress(address) {
+  const shown = address.slice(address.indexOf("://") + 3);
+  if (shown.length <= SHOWN_ADDRESS_LENGTH) return shown;
+  return `${shown.slice(0, SHOWN_ADDRESS_LENGTH - 1)}…`;
+}
+
+// `text` as markup: its http(s) addresses, and its @names of `mentions` (the
+// people it mentions: username and url), as links; the rest escaped.
+function richText(text, mentions) {
+  const people = new Map(mentions.map((person) => [person.username.toLowerCase(), person]));
+  const parts = [];
+  let shownUpTo = 0;
+  for (const match of text.matchAll(LINKABLE)) {
+    let [whole, address, name] = match;
+    let link;
+    if (address) {
+      address = address.replace(TRAILING_PUNCTUATION, "");
+      if (address.endsWith("://")) continue; // nothing was left after the scheme
+      link = html`<a href="${address}" rel="${LINK_REL}">${shownAddress(address)}</a>`;
+      whole = address;
+    } else if (people.has(name.toLowerCase())) {
+      link = html`<a class="mention" href="${people.get(name.toLowerCase()).url}">@${name}</a>`;
+    } else {
+      continue;
+    }
+    parts.push(text.slice(shownUpTo, match.index), link);
+    shownUpTo = match.index + whole.length;
+  }
+  parts.push(text.slice(shownUpTo));
+  return html`${parts}`;
+}
+
 // ---- The same markup as templates/post/ -----------------------------------
 
 // Under a post or a comment (`item`).
@@ -81,7 +124,7 @@ function renderComment(comment, viewer, postAuthor) {
     <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="32" height="32" alt=""></a>
     <div class="flex-grow-1">
       <a class="fw-semibold" href="${author.url}">${author.username}</a>
-      <span class="comment-body" id="comment-body-${uid}">${comment.body}</span>
+      <span class="comment-body" id="comment-body-${uid}">${richText(comment.body, comment.mentions)}</span>
       <div class="small text-body-secondary">
         <time datetime="${comment.created}" data-relative-time>${comment.created}</time>
         ${renderLikeButton(comment, "comment", viewer)}
@@ -111,7 +154,7 @@ function renderPost(post, viewer, maxLength) {
       <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="50" height="50" alt=""></a>
       <div class="flex-grow-1 post-main">
         <a class="post-author fw-semibold" id="post-author-${uid}" href="${author.url}">${author.username}</a>${renderGroupLabel(post.group)}
-        <p class="post-body mb-1" id="post-body-${uid}">${post.body}</p>
+        <p class="post-body mb-1" id="post-body-${uid}">${richText(post.body, post.mentions)}</p>
         <div class="post-meta small text-body-secondary">
           <time datetime="${post.created}" data-relative-time>${post.created}</time>
           ${renderLikeButton(post, "post", viewer)}
@@ -409,9 +452,166 @@ const EVENT_HANDLERS = {
   delete: (data) => removeItem(eventItem(data)),
 };
 
+// ---- The bell and the notifications page ---------------------------------------
+//
+// Every page of a logged-in person shows their notices channel: what they
+// are notified of. The bell counts what is unread. `counted-through` is
+// the event of the channel its count holds as of: later events change it.
+// The server renders both from one statement; then a notification adds
+// one, a read says how many are left (it is the person's own event), and
+// one taken back (an unlike, a deletion, an unfollow: whether it was read
+// is the person's own, which a shared event cannot say) makes the bell ask.
+
+const unreadBadge = () => document.getElementById("notification-count");
+const countedThrough = () => Number(unreadBadge().dataset.countedThrough);
+
+function showUnread(count, through) {
+  const badge = unreadBadge();
+  badge.dataset.unread = count;
+  badge.dataset.countedThrough = through;
+  badge.hidden = count === 0;
+  document.getElementById("notification-count-number").textContent = count;
+}
+
+// The count from the server, if it holds as of every event counted here;
+// else (events came meanwhile that it did not count) ask again.
+async function recountUnread() {
+  const asking = fetch(endpointURL("unread"), { headers: { Accept: "application/json" } });
+  const answer = await asking.then((response) => response.json()).catch(() => null);
+  if (!answer) return;
+  if (answer.seq >= countedThrough()) showUnread(answer.unread, answer.seq);
+  else await recountUnread();
+}
+
+// What each kind of notification says after who did it, and what it links
+// to: the words of notification/present.py.
+const NOTICE_WORDS = {
+  follow: ["followed", "you"],
+  like: ["liked", "your {subject}"],
+  comment: ["commented on", "your post"],
+  reply: ["also commented on", "{post_author}'s post"],
+  mention: ["mentioned you in", "a {subject}"],
+};
+
+// Who did what, about which post or comment, from each event that notifies.
+const NOTICES = {
+  follow: (data) => ({ kind: "follow", actor: data.user }),
+  like: (data) => ({ kind: "like", actor: data.by, post: data.post_uid, comment: data.comment_uid }),
+  post: (data) => ({ kind: "mention", actor: data.post.author, post: data.post.uid }),
+  // One comment notifies the post's author, the people it mentions and the
+  // others who commented, each once, in that order (feed.models).
+  comment: (data) => {
+    const mentioned = data.comment.mentions.some((person) => person.username === viewer());
+    const kind = data.post_author === viewer() ? "comment" : mentioned ? "mention" : "reply";
+    const notice = { kind, actor: data.comment.author, post: data.post_uid };
+    return { ...notice, comment: data.comment.uid, postAuthor: data.post_author };
+  },
+};
+
+function postURL(postUid, commentUid) {
+  const url = endpointURL("post").replace("UID", encodeURIComponent(postUid));
+  return commentUid ? `${url}#comment-${commentUid}` : url;
+}
+
+// A notification that arrived live, described as notification/present.py
+// describes one: `seq`, its event in the notices channel.
+function notificationOf(name, data, seq) {
+  const notice = NOTICES[name](data);
+  const [verb, thing] = NOTICE_WORDS[notice.kind];
+  return {
+    seq,
+    kind: notice.kind,
+    unread: true,
+    created: new Date().toISOString(),
+    actor: notice.actor,
+    others: 0,
+    verb,
+    thing: thing
+      .replace("{subject}", notice.comment ? "comment" : "post")
+      .replace("{post_author}", notice.postAuthor),
+    url: notice.post ? postURL(notice.post, notice.comment) : notice.actor.url,
+  };
+}
+
+// The markup of templates/notification/_notification.html.
+function renderNotification(notice) {
+  const others = notice.others
+    ? html` and ${notice.others} ${notice.others === 1 ? "other" : "others"}`
+    : "";
+  const fresh = notice.unread ? html` <span class="badge text-bg-primary">new</span>` : "";
+  return html`<li class="list-group-item notification${notice.unread ? " unread" : ""}" data-seq="${notice.seq}">
+    <a class="fw-semibold" href="${notice.actor.url}">${notice.actor.username}</a>${others}
+    ${notice.verb} <a href="${notice.url}">${notice.thing}</a>${fresh}
+    <time class="small text-body-secondary" datetime="${notice.created}" data-relative-time>${notice.created}</time>
+  </li>`;
+}
+
+const notificationList = () => document.getElementById("notification-list");
+
+// On the notifications page: what arrives goes on top.
+function showNotification(name, data, seq) {
+  const list = notificationList();
+  if (!list) return;
+  insertHTML(list, "afterbegin", renderNotification(notificationOf(name, data, seq)));
+  document.getElementById("notifications-empty")?.remove();
+  document.getElementById("live-status").textContent = "1 new notification";
+}
+
+// On the notifications page: the list as the server has it now, after one
+// was taken back (a group of them may have lost one of its people).
+async function refreshNotifications() {
+  const list = notificationList();
+  if (!list) return;
+  const page = await fetch(window.location.href).then((response) => response.text());
+  const fresh = new DOMParser().parseFromString(page, "text/html").getElementById(list.id);
+  if (fresh) list.innerHTML = fresh.innerHTML;
+  refreshTimes(list);
+}
+
+// Those read (up to `through`) lose their mark, on every open page.
+function showRead(through) {
+  for (const item of notificationList()?.querySelectorAll(".notification.unread") ?? []) {
+    if (Number(item.dataset.seq) > through) continue;
+    item.classList.remove("unread");
+    item.querySelector(".badge")?.remove();
+  }
+}
+
+// What each event of the notices channel does to the bell and the list.
+function showNotice(name, data, seq) {
+  if (seq <= countedThrough()) return; // counted already by the page
+  if (name === "read") {
+    showUnread(data.unread, seq);
+    showRead(data.through);
+  } else if (name in NOTICES) {
+    showUnread(Number(unreadBadge().dataset.unread) + 1, seq);
+    showNotification(name, data, seq);
+  } else {
+    recountUnread();
+    refreshNotifications();
+  }
+}
+
+// The notifications page, once open, marks what it shows read.
+async function markShownRead() {
+  const newest = notificationList()?.dataset.newest;
+  if (!newest) return;
+  const form = new FormData();
+  form.append("through", newest);
+  await fetch(endpointURL("read"), {
+    method: "POST",
+    headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    body: form,
+  }).catch(() => {}); // unread it stays, and says so: nothing else to do
+}
+
 // Besides those, the stream says when a page must start over (reset) and
 // when the session has ended (logout).
-const STREAM_EVENTS = [...Object.keys(EVENT_HANDLERS), "reset", "logout"];
+const STREAM_EVENTS = [
+  ...new Set([...Object.keys(EVENT_HANDLERS), "follow", "unfollow", "read"]),
+  "reset",
+  "logout",
+];
 
 // ---- Cursors: how far a reader has got in each channel --------------------------
 
@@ -459,7 +659,8 @@ function showStreamEvent(name, data, cursor, previous) {
   pageCursor.seqs[data.channel] = seq;
   let arrived;
   keepingPlace(() => {
-    arrived = EVENT_HANDLERS[name](data);
+    if (data.channel === "notices") showNotice(name, data, seq);
+    else arrived = EVENT_HANDLERS[name](data);
   });
   if (arrived) noteArrival(arrived);
   // Other scripts (the browser tests among them) can follow what the page shows.
@@ -983,6 +1184,7 @@ function start() {
   if (list) numberPosts(list);
   // A page that shows channels (and a person logged in) gets their events.
   if (document.body.dataset.sseUrl && document.body.dataset.streamCursor) startSharing();
+  markShownRead();
 }
 
 if (typeof module !== "undefined") {
@@ -992,6 +1194,8 @@ if (typeof module !== "undefined") {
     renderPost,
     renderComment,
     renderLikes,
+    renderNotification,
+    richText,
     timeAgo,
     characterCount,
     parseCursor,

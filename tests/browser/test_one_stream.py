@@ -133,9 +133,11 @@ def rendering(path: str, change: Callable[[str], str]):
 
 
 def rendered_earlier(html: str) -> str:
-    """The page as if rendered before its channel's first event: as if the
+    """The page as if rendered before its channels' first events: as if the
     events since came while it loaded."""
-    return re.sub(r'(data-stream-cursor="[^"]*=)\d+"', r'\g<1>0"', html)
+    return re.sub(
+        r'data-stream-cursor="[^"]*"', lambda cursor: re.sub(r"=\d+", "=0", cursor[0]), html
+    )
 
 
 def holder_of(stream: Request, tabs: list[Visitor]) -> Visitor:
@@ -176,8 +178,8 @@ async def test_twelve_tabs_share_one_stream_and_a_closing_holder_hands_it_over(p
     for tab in tabs:
         await expect(tab.page.locator("#posts")).to_be_attached()
     await streams.until(
-        lambda: len(streams.open) == 1 and len(streams.channels(streams.open[0])) == 4,
-        "one stream for home, two profiles and a group",
+        lambda: len(streams.open) == 1 and len(streams.channels(streams.open[0])) == 5,
+        "one stream for home, two profiles, a group and the notices",
     )
     await expect_streams_on_the_server(server, 1)
 
@@ -271,9 +273,9 @@ async def test_two_browsers_of_one_person_with_twelve_tabs_each_open_no_more_str
     for streams, _ in devices:
         await streams.until(
             lambda streams=streams: (
-                len(streams.open) == 1 and len(streams.channels(streams.open[0])) == 4
+                len(streams.open) == 1 and len(streams.channels(streams.open[0])) == 5
             ),
-            "one stream for every channel",
+            "one stream for every channel (the notices' too)",
         )
     await expect_streams_on_the_server(server, 2)
     requests_so_far = [len(streams.made) for streams, _ in devices]
