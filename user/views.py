@@ -111,13 +111,24 @@ async def register():
         error = await registration_error(username, password)
         if not error:
             try:
-                await create_user(get_database(), username, password)
+                user_id = await create_user(get_database(), username, password)
             except INTEGRITY_ERRORS:  # someone took the name a moment ago
                 error = USERNAME_EXISTS
         if not error:
-            await flash("You have been registered, please login", "success")
-            return redirect(url_for("user.login"))
-    return await render_template("user/register.html", error=error, username=username)
+            # Logged in at once, as people expect: home greets them with
+            # where to start (feed/home.html).
+            await start_session(user_id)
+            await flash(f"Welcome to QuartFeed, {username}!", "success")
+            return redirect(url_for("feed.home"))
+    # The username comes back in its box; the password never goes back into
+    # a page, so the rules shown beside it (and checked by the browser before
+    # sending) are what spare people from typing it twice.
+    return await render_template(
+        "user/register.html",
+        error=error,
+        username=username,
+        min_password_length=MIN_PASSWORD_LENGTH,
+    )
 
 
 async def start_session(user_id: int) -> None:

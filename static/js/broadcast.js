@@ -10,8 +10,9 @@
 //   sends Last-Event-ID, so the server replays exactly what was missed. A
 //   reset reloads the page, keeping what is being typed; a logout says so.
 // - Never takes the reader's place: live changes keep focus, typed text and
-//   what is on screen where they are, and are announced to screen readers
-//   once per burst ("2 new posts").
+//   what is on screen where they are; new posts that arrive while the
+//   reader is at the top wait behind an "N new posts" button. What arrives
+//   is announced to screen readers once per burst ("2 new posts from alice").
 // - Sends posts, comments, likes and deletions with fetch(), CSRF token in
 //   X-CSRFToken, and shows a failure next to what failed.
 // - Writes no URL and no limit of its own: the templates put them in the page
@@ -338,6 +339,7 @@ function removeItem(item) {
   const successor = focusAfterRemoving(item);
   item.remove();
   numberPosts(postList());
+  updateNewPostsButton();
   if (hadFocus) focusInPlace(successor);
 }
 
@@ -363,27 +365,91 @@ function keepingPlace(change) {
   window.scrollBy({ top: moved, behavior: "instant" });
 }
 
+// ---- New posts wait their turn at the top ----------------------------------------
+
+// A post from someone else that arrives while the reader is at the top of
+// the list would push what they read down: it waits, out of sight, behind
+// the "N new posts" button (templates/feed/_new_posts.html) until they press
+// it. Further down, it goes in above them, out of sight, and keepingPlace
+// holds the view still. Either way nothing on screen moves by itself.
+
+const waitingPosts = () => document.getElementById("waiting-posts");
+
+// The top of the list, where new posts appear, is in view (or below it).
+const readerIsAtTop = () => postList().getBoundingClientRect().top >= 0;
+
+// Returns whether the post was new to the page.
+function receivePost(post) {
+  const list = postList();
+  if (!isLive(list) || postElement(post.uid)) return false;
+  if (!isNews(post.author) || !readerIsAtTop()) {
+    showWaitingPosts(); // they came first: they go below it
+    return showPost(post);
+  }
+  insertHTML(waitingPosts(), "afterbegin", renderPost(post, viewer(), list.dataset.maxLength));
+  updateNewPostsButton();
+  return true;
+}
+
+// Called too when a waiting post is deleted: the count follows.
+function updateNewPostsButton() {
+  const waiting = waitingPosts();
+  if (!waiting) return; // a page that is not live
+  const count = waiting.children.length;
+  document.getElementById("new-posts").hidden = count === 0;
+  document.getElementById("show-new-posts").textContent = `Show ${plural(count, "new post")}`;
+}
+
+// Puts the waiting posts at the top of the list, newest first; returns the
+// first of them (null when none were waiting).
+function showWaitingPosts() {
+  const waiting = [...(waitingPosts()?.children ?? [])];
+  if (waiting.length === 0) return null;
+  const list = postList();
+  list.prepend(...waiting);
+  numberPosts(list);
+  document.getElementById("feed-empty")?.remove();
+  updateNewPostsButton();
+  return waiting[0];
+}
+
+// Pressing the button shows the posts and takes the reader to the first
+// (the button itself goes, and the focus must not go with it).
+function setUpNewPostsButton() {
+  document.getElementById("show-new-posts")?.addEventListener("click", () => {
+    showWaitingPosts()?.focus();
+  });
+}
+
 // ---- Telling screen readers what arrived --------------------------------------
 
-// Arrivals are counted for this long, then announced in one message.
+// Arrivals are gathered for this long, then announced in one message that
+// says who wrote them: "2 new posts from alice and bob, 1 new comment from carol".
 const ANNOUNCE_AFTER_MS = 1000;
-const arrivals = { post: 0, comment: 0 };
+const arrivals = { post: [], comment: [] }; // kind -> the author of each arrival
 let announcement = null;
 
-function noteArrival(kind) {
-  arrivals[kind] += 1;
+function noteArrival(kind, author) {
+  arrivals[kind].push(author);
   if (announcement) return;
   document.getElementById("live-status").textContent = "";
   announcement = setTimeout(announceArrivals, ANNOUNCE_AFTER_MS);
 }
 
+// "alice", "alice and bob", "alice, bob and carol": each name once.
+function listNames(names) {
+  const unique = [...new Set(names)];
+  const last = unique.pop();
+  return unique.length ? `${unique.join(", ")} and ${last}` : last;
+}
+
 function announceArrivals() {
   const parts = Object.entries(arrivals)
-    .filter(([, count]) => count > 0)
-    .map(([kind, count]) => plural(count, `new ${kind}`));
+    .filter(([, authors]) => authors.length > 0)
+    .map(([kind, authors]) => `${plural(authors.length, `new ${kind}`)} from ${listNames(authors)}`);
   document.getElementById("live-status").textContent = parts.join(", ");
-  arrivals.post = 0;
-  arrivals.comment = 0;
+  arrivals.post = [];
+  arrivals.comment = [];
   announcement = null;
 }
 
@@ -398,11 +464,14 @@ const eventItem = (data) =>
   data.comment_uid ? commentElement(data.comment_uid) : postElement(data.post_uid);
 
 // Each handler updates the page and returns what arrived that is news to
-// the person ("post" or "comment"), if anything.
+// the person ([kind, author's username]), if anything.
 const EVENT_HANDLERS = {
-  post: (data) => (showPost(data.post) && isNews(data.post.author) ? "post" : null),
+  post: (data) =>
+    receivePost(data.post) && isNews(data.post.author) ? ["post", data.post.author.username] : null,
   comment: (data) =>
-    showComment(data.post_uid, data.comment) && isNews(data.comment.author) ? "comment" : null,
+    showComment(data.post_uid, data.comment) && isNews(data.comment.author)
+      ? ["comment", data.comment.author.username]
+      : null,
   // A like raises the post it is for, not the post of a comment it is for.
   like: (data) => showLikes(eventItem(data), data.likers, data.comment_uid === null),
   unlike: (data) => showLikes(eventItem(data), data.likers, false),
@@ -461,7 +530,7 @@ function showStreamEvent(name, data, cursor, previous) {
   keepingPlace(() => {
     arrived = EVENT_HANDLERS[name](data);
   });
-  if (arrived) noteArrival(arrived);
+  if (arrived) noteArrival(...arrived);
   // Other scripts (the browser tests among them) can follow what the page shows.
   const detail = { name, channel: data.channel, seq };
   document.dispatchEvent(new CustomEvent("quartfeed:live-event", { detail }));
@@ -809,7 +878,9 @@ function setUpPostForm() {
     event.preventDefault();
     try {
       // The same URL the form posts to without JavaScript.
-      showPost(await sendJSON(form.action, { post: text.value }));
+      const post = await sendJSON(form.action, { post: text.value });
+      showWaitingPosts(); // they came before it: they go below it
+      showPost(post);
       text.value = "";
       showCharactersLeft();
       showFailure(error, null);
@@ -978,6 +1049,7 @@ function start() {
   setUpPostActions();
   setUpFeedKeys();
   setUpOlderPosts();
+  setUpNewPostsButton();
   restoreTypedText();
   const list = postList();
   if (list) numberPosts(list);
