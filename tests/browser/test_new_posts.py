@@ -31,16 +31,16 @@ async def test_at_the_top_new_posts_wait_behind_a_button_that_shows_them(people,
     await expect(bob.post_bodies).to_have_text(["Already here"])
     assert await first.evaluate(TOP) == top_before
     await bob.page.clock.run_for(1000)
-    await expect(bob.page.locator("#live-status")).to_have_text(
-        "2 new posts from alice and carol"
-    )
+    await expect(bob.page.locator("#live-status")).to_have_text("2 new posts from alice and carol")
 
     # The button comes right after the composer on the way down, by keyboard.
     await bob.page.get_by_role("button", name="Post", exact=True).focus()
     await bob.page.keyboard.press("Tab")
     await expect(button).to_be_focused()
     await bob.page.keyboard.press("Enter")
-    await expect(bob.post_bodies).to_have_text(["News from carol", "News from alice", "Already here"])
+    await expect(bob.post_bodies).to_have_text(
+        ["News from carol", "News from alice", "Already here"]
+    )
     await expect(bob.post("News from carol")).to_be_focused()
     await expect(button).to_be_hidden()
     await alice.close()

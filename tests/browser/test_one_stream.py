@@ -242,9 +242,7 @@ async def test_twelve_tabs_share_one_stream_and_a_closing_holder_hands_it_over(p
     for tab in tabs_showing(tabs, "/", "/user/alice"):
         await expect(
             tab.delivered_post_bodies.filter(has_text=re.compile("holder|handover"))
-        ).to_have_text(
-            ["After the handover", "While the holder is gone"]
-        )
+        ).to_have_text(["After the handover", "While the holder is gone"])
     for tab in tabs:
         await expect_each_event_once(tab)
         await expect(tab.page.locator("#stream-status")).to_be_empty()
