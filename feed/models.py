@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from databases.interfaces import Record
 
 from db import (
     AppDatabase,
@@ -888,3 +889,42 @@ async def home_page(database: AppDatabase, user_id: int, before: int | None = No
         "epoch": epoch,
         "last_event_id": last_event_id,
     }
+
+
+async def _latest_posts(
+    database: AppDatabase, condition: sa.ColumnElement[bool], before: int | None
+) -> list[Record]:
+    """A page of the posts (not comments) that meet `condition`, newest first,
+    older than post `before` if given, each with the name and slug of the
+    group it was made in (None outside groups), as the home page has them.
+    One row more than a page when there are older ones."""
+    query = (
+        sa.select(
+            *POST_COLUMNS,
+            group_table.c.name.label("group_name"),
+            group_table.c.slug.label("group_slug"),
+        )
+        .select_from(
+            posts_with_authors.outerjoin(group_table, group_table.c.id == post_table.c.group_id)
+        )
+        .where(condition, post_table.c.parent_post_id.is_(None), NOT_DELETED)
+        .order_by(post_table.c.id.desc())
+        .limit(PAGE_SIZE + 1)
+    )
+    if before is not None:
+        query = query.where(post_table.c.id < before)
+    return await database.fetch_all(query)
+
+
+async def profile_posts(
+    database: AppDatabase, user_id: int, before: int | None = None
+) -> list[Record]:
+    """A page of a person's own posts, for their profile (see _latest_posts)."""
+    return await _latest_posts(database, post_table.c.user_id == user_id, before)
+
+
+async def group_posts(
+    database: AppDatabase, group_id: int, before: int | None = None
+) -> list[Record]:
+    """A page of the posts made in a group, for its page (see _latest_posts)."""
+    return await _latest_posts(database, post_table.c.group_id == group_id, before)

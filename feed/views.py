@@ -1,7 +1,5 @@
 """The home page, its older pages, and the live event stream."""
 
-import re
-
 from quart import Blueprint, abort, current_app, g, jsonify, render_template, request, session
 
 from db import get_database
@@ -9,6 +7,7 @@ from feed.channels import GROUP, HOME, BadChannel, Channel, Cursor, parse_cursor
 from feed.service import get_feed
 from group.models import group_by_slug
 from user.decorators import login_required, stream_login_required
+from utilities.pagination import id_argument
 from utilities.ratelimit import rate_limit
 from utilities.responses import wants_json
 
@@ -19,21 +18,6 @@ SSE_HEADERS = {
     "Cache-Control": "no-cache",
     "X-Accel-Buffering": "no",  # tells nginx not to hold events back
 }
-
-
-# ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
-ID_DIGITS = re.compile(r"[0-9]{1,19}")
-# Feed ids are signed 64-bit integers; SQLite cannot even bind a larger number.
-MAX_ID = 2**63 - 1
-
-
-def id_argument(value: str | None, name: str) -> int | None:
-    """A feed id from the query string; 400 if it is not one."""
-    if value is None or value == "":
-        return None
-    if ID_DIGITS.fullmatch(value) is None or int(value) > MAX_ID:
-        abort(400, description=f"{name} must be an id (a whole number).")
-    return int(value)
 
 
 @feed_app.route("/")

@@ -232,15 +232,3 @@ async def comments_and_likers(
     comments = await comments_of(database, post_ids)
     comment_ids = [comment["id"] for thread in comments.values() for comment in thread]
     return comments, await likers_of(database, post_ids + comment_ids)
-
-
-async def posts_by_user(database: Database, user_id: int, limit: int = 20) -> list[Record]:
-    """A user's own latest posts (not comments), for their profile page."""
-    query = (
-        sa.select(*POST_COLUMNS)
-        .select_from(posts_with_authors)
-        .where(post_table.c.user_id == user_id, post_table.c.parent_post_id.is_(None), NOT_DELETED)
-        .order_by(post_table.c.id.desc())
-        .limit(limit)
-    )
-    return await database.fetch_all(query)

@@ -23,7 +23,6 @@ from urllib.parse import urlencode
 
 import pytest
 
-from feed.views import MAX_ID
 from group.models import create_group
 from post.models import UNSTORABLE_TEXT_RULE
 from relationship.models import follow
@@ -41,6 +40,7 @@ from tests.helpers import (
     without_rate_limits,
 )
 from user.models import create_user, user_by_name
+from utilities.pagination import MAX_ID
 
 SEED = 20260525
 RANDOM_PER_ROUTE = 4  # requests of each random family, for each route

@@ -1,10 +1,12 @@
-"""Numbered pages (?page=2) for lists of people."""
+"""Numbered pages (?page=2) for lists of people, and the ?before=<id> of
+pages of posts."""
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
-from quart import request
+from quart import abort, request
 from werkzeug.datastructures import MultiDict
 
 PAGE_SIZE = 20
@@ -51,3 +53,18 @@ def page_url(number: int) -> str:
     args = request.args.copy()
     args["page"] = str(number)
     return f"{quote(request.path)}?{urlencode(list(args.items(multi=True)))}"
+
+
+# ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+ID_DIGITS = re.compile(r"[0-9]{1,19}")
+# Ids are signed 64-bit integers; SQLite cannot even bind a larger number.
+MAX_ID = 2**63 - 1
+
+
+def id_argument(value: str | None, name: str) -> int | None:
+    """An id from the query string (?before= of a page of posts); 400 if it is not one."""
+    if value is None or value == "":
+        return None
+    if ID_DIGITS.fullmatch(value) is None or int(value) > MAX_ID:
+        abort(400, description=f"{name} must be an id (a whole number).")
+    return int(value)

@@ -96,13 +96,15 @@ function renderComment(comment, viewer, postAuthor) {
 
 // `viewer`: the username of who looks at the page, "" for a visitor.
 // `maxLength`: the longest comment the server accepts, from the page.
-// A post made in a group, shown outside it, names the group.
-function renderGroupLabel(group) {
-  if (!group) return "";
+// `shownInGroup`: the URL of the group whose page lists the post, if any.
+// A post made in a group, shown outside it, names the group (as the
+// server's pages do: post.present).
+function renderGroupLabel(group, shownInGroup) {
+  if (!group || group.url === shownInGroup) return "";
   return html` <span class="post-group small text-body-secondary">in <a href="${group.url}">${group.name}</a></span>`;
 }
 
-function renderPost(post, viewer, maxLength) {
+function renderPost(post, viewer, maxLength, shownInGroup = null) {
   const author = post.author;
   const uid = post.uid;
   const comments = post.comments.map((comment) => renderComment(comment, viewer, author.username));
@@ -111,7 +113,7 @@ function renderPost(post, viewer, maxLength) {
     <div class="card-body d-flex gap-3">
       <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="50" height="50" alt=""></a>
       <div class="flex-grow-1 post-main">
-        <a class="post-author fw-semibold" id="post-author-${uid}" href="${author.url}">${author.username}</a>${renderGroupLabel(post.group)}
+        <a class="post-author fw-semibold" id="post-author-${uid}" href="${author.url}">${author.username}</a>${renderGroupLabel(post.group, shownInGroup)}
         <p class="post-body mb-1" id="post-body-${uid}">${post.body}</p>
         <div class="post-meta small text-body-secondary">
           <time datetime="${post.created}" data-relative-time>${post.created}</time>
@@ -272,11 +274,15 @@ function numberPosts(list) {
   });
 }
 
+// A post as `list` shows it: the page's viewer, comment limit and group.
+const renderPostIn = (list, post) =>
+  renderPost(post, viewer(), list.dataset.maxLength, list.dataset.groupUrl);
+
 // Returns whether the post was new to the page.
 function showPost(post, position = "afterbegin") {
   const list = postList();
-  if (!isLive(list) || postElement(post.uid)) return false;
-  insertHTML(list, position, renderPost(post, viewer(), list.dataset.maxLength));
+  if (postElement(post.uid)) return false;
+  insertHTML(list, position, renderPostIn(list, post));
   numberPosts(list);
   document.getElementById("feed-empty")?.remove();
   return true;
@@ -386,7 +392,7 @@ function receivePost(post) {
     showWaitingPosts(); // they came first: they go below it
     return showPost(post);
   }
-  insertHTML(waitingPosts(), "afterbegin", renderPost(post, viewer(), list.dataset.maxLength));
+  insertHTML(waitingPosts(), "afterbegin", renderPostIn(list, post));
   updateNewPostsButton();
   return true;
 }
@@ -1007,11 +1013,12 @@ function setUpFeedKeys() {
   });
 }
 
-// Infinite scroll: load the next page when the bottom of the list shows.
+// Infinite scroll: load the next page when the bottom of the list shows
+// (on home, profile and group pages, live or not).
 function setUpOlderPosts() {
   const more = document.getElementById("feed-more");
   const list = postList();
-  if (!more || !isLive(list)) return;
+  if (!more || !list) return;
   let loading = false;
   const loadMore = async () => {
     const before = more.dataset.nextBefore;
