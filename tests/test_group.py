@@ -350,7 +350,7 @@ async def test_join_and_leave_go_back_to_the_group_page(client, database, bob_an
     slug = bob_and_alices_group
     page = await text_of(await client.get(f"/groups/{slug}"))
     assert "Join group</button>" in page
-    assert 'id="group-post-form"' not in page
+    assert 'id="post-form"' not in page
 
     response = await send_form(client, f"/groups/{slug}/join")
     assert response.status_code == 302
@@ -369,7 +369,7 @@ async def test_join_and_leave_go_back_to_the_group_page(client, database, bob_an
     page = await text_of(await client.get(f"/groups/{slug}"))
     assert "Left Night Owls" in page
     assert member_names(page) == ["alice"]
-    assert 'id="group-post-form"' not in page
+    assert 'id="post-form"' not in page
     assert await count_rows(database, "membership") == 1
 
 

@@ -883,8 +883,10 @@ function setUpPostForm() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      // The same URL the form posts to without JavaScript.
-      const post = await sendJSON(form.action, { post: text.value });
+      // The same URL and fields as the form without JavaScript: the
+      // group's slug too on a group's page (JSON leaves it out elsewhere).
+      const group = form.elements.group?.value;
+      const post = await sendJSON(form.action, { post: text.value, group });
       showWaitingPosts(); // they came before it: they go below it
       showPost(post);
       text.value = "";
