@@ -135,6 +135,58 @@ function renderPost(post, viewer, maxLength, shownInGroup = null) {
   </article>`;
 }
 
+// ---- Two Tab stops per post ----------------------------------------------------
+//
+// A post holds many controls (its author, Like, Comment, Delete, and those
+// of each comment): with a Tab stop each, the way down the feed takes dozens
+// of presses. So each post is two stops: the post itself (the feed's
+// article), then one of its controls, at first the first. The arrow keys
+// move among the others, and the one last used keeps the stop (a roving
+// tabindex). A comment being written keeps its box and Send button in the
+// Tab order. Without script every control is a stop, as the markup has it.
+
+const ARROW_STEPS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+
+// The controls of a post that take turns at its Tab stop (avatar links are
+// out of the Tab order already: their name beside them is the same link).
+const rovingControls = (article) =>
+  [...article.querySelectorAll('a[href]:not([aria-hidden]), button:not([hidden])')].filter(
+    (control) => !control.closest(".comment-form"),
+  );
+
+// `current` (else the one that has the stop, else the first) keeps it.
+function rove(article, current = null) {
+  const controls = rovingControls(article);
+  const keeper = current ?? controls.find((control) => control.tabIndex === 0) ?? controls[0];
+  for (const control of controls) control.tabIndex = control === keeper ? 0 : -1;
+}
+
+// After markup was added to `container`: a post, a list of posts, or a part of a post.
+function roveIn(container) {
+  const article = container.closest("article.post");
+  const articles = article ? [article] : container.querySelectorAll("article.post");
+  for (const each of articles) rove(each);
+}
+
+function setUpRovingControls() {
+  roveIn(document.body);
+  // A control clicked or reached otherwise keeps the stop.
+  document.addEventListener("focusin", (event) => {
+    const article = event.target.closest?.("article.post");
+    if (article && rovingControls(article).includes(event.target)) rove(article, event.target);
+  });
+  document.addEventListener("keydown", (event) => {
+    const article = event.target.closest?.("article.post");
+    const step = ARROW_STEPS[event.key];
+    if (!article || !step) return;
+    const controls = rovingControls(article);
+    const index = controls.indexOf(event.target);
+    if (index < 0) return; // the post itself, or a comment's box: arrows do what they do
+    event.preventDefault();
+    controls[(index + step + controls.length) % controls.length].focus();
+  });
+}
+
 // ---- Relative times ("3 minutes ago") --------------------------------------
 
 // plural(1, "minute") is "1 minute", plural(3, "minute") "3 minutes".
@@ -254,6 +306,7 @@ const failureRegionOf = (item) => item.querySelector(".action-error");
 function insertHTML(container, position, markup) {
   container.insertAdjacentHTML(position, markup.text);
   refreshTimes(container);
+  roveIn(container);
 }
 
 // The feed pattern: each post says where it stands in the list. How many
@@ -1059,6 +1112,7 @@ function start() {
   setUpFeedKeys();
   setUpOlderPosts();
   setUpNewPostsButton();
+  setUpRovingControls();
   restoreTypedText();
   const list = postList();
   if (list) numberPosts(list);
