@@ -11,7 +11,7 @@ PORT ?= 5000
 
 .PHONY: setup prerequisites run demo test mutants bench lint format lock migrate migration clean
 
-setup: prerequisites $(INSTALLED) $(VENDOR)/.copied
+setup: prerequisites $(INSTALLED) $(VENDOR)/.copied $(VENDOR)/bootstrap.min.css
 
 prerequisites:
 	@PYTHON=$(PYTHON) sh scripts/prerequisites.sh
@@ -28,9 +28,13 @@ $(INSTALLED): pyproject.toml requirements.lock
 $(VENDOR)/.copied: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	mkdir -p $(VENDOR)
-	cp node_modules/bootstrap/dist/css/bootstrap.min.css node_modules/bootstrap/dist/css/bootstrap.min.css.map $(VENDOR)/
 	cp node_modules/bootstrap/dist/js/bootstrap.bundle.min.js node_modules/bootstrap/dist/js/bootstrap.bundle.min.js.map $(VENDOR)/
 	touch $@
+
+# Its CSS, trimmed to the rules the pages use (purgecss.config.cjs): made
+# again whenever a template or a script that writes markup changes.
+$(VENDOR)/bootstrap.min.css: $(VENDOR)/.copied purgecss.config.cjs $(shell find templates -name '*.html') $(wildcard static/js/*.js)
+	npx --no-install purgecss --config purgecss.config.cjs
 
 migrate: setup
 	$(BIN)/alembic upgrade head
@@ -45,10 +49,11 @@ demo: migrate
 	$(BIN)/python -m scripts.demo --host $(HOST) --port $(PORT)
 
 # PYTEST_ARGS passes options through, e.g. make test PYTEST_ARGS="-m 'not browser'"
-# Two workers (pytest-xdist), each taking tests the other has not reached:
-# much of the suite waits on a server, a database or a browser, and the
-# other worker runs meanwhile. Each has its own databases, servers and browser.
-TEST_WORKERS ?= 2
+# Three workers (pytest-xdist) on two cores, each taking tests the others
+# have not reached: much of the suite waits on a server, a database or a
+# browser, and another worker runs meanwhile. Each has its own databases,
+# servers and browser.
+TEST_WORKERS ?= 3
 test: setup
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 

@@ -24,7 +24,17 @@ from post.present import Presenter
 from post.views import post_app
 from relationship.views import relationship_app
 from user.views import user_app
-from utilities import connections, csrf, errors, health, imaging, ratelimit, security
+from utilities import (
+    assets,
+    compression,
+    connections,
+    csrf,
+    errors,
+    health,
+    imaging,
+    ratelimit,
+    security,
+)
 from utilities.files import send_from_folder
 
 logger = logging.getLogger(__name__)
@@ -33,7 +43,13 @@ logger = logging.getLogger(__name__)
 class QuartFeed(Quart):
     async def send_static_file(self, filename: str):
         # Quart's own would answer a file name too long to exist with a 500.
-        return await send_from_folder(self.static_folder, filename)
+        original = assets.original_name(self.static_folder, filename)
+        response = await send_from_folder(self.static_folder, original or filename)
+        if original:  # its name changes when it does: it may be kept a year
+            response.cache_control.public = True
+            response.cache_control.max_age = assets.ONE_YEAR_S
+            response.cache_control.immutable = True
+        return response
 
 
 def create_app(overrides: dict | None = None) -> Quart:
@@ -64,6 +80,8 @@ def create_app(overrides: dict | None = None) -> Quart:
     ratelimit.init_app(app)
     connections.init_app(app)
     errors.init_app(app)
+    assets.init_app(app)
+    compression.init_app(app)
     app.register_blueprint(user_app)
     app.register_blueprint(feed_app)
     app.register_blueprint(post_app)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from databases.interfaces import Record
 
 from db import (
     AppDatabase,
@@ -531,38 +532,44 @@ async def fan_out_next_batch(database: AppDatabase) -> Batch | None:
     has no older one, hand its event to its next batch of readers, and
     delete it once every reader has it; None when there is none to take.
 
-    The fan-out's row is locked until the batch commits (`FOR UPDATE SKIP
-    LOCKED`): workers in any number of processes take different fan-outs,
-    and one whose process dies leaves its row to the next worker. Where the
+    The lane's row is locked until the batch commits (`FOR UPDATE SKIP
+    LOCKED`): workers in any number of processes take different lanes, and
+    one whose process dies leaves its lane to the next worker. Where the
     last batch ended is read from the rows it wrote, so a batch is done
     once or not at all."""
-    row = await database.fetch_one(_next_fanout_query())
-    if row is None:
+    lane = await database.fetch_one(_next_fanout_query())
+    if lane is None:
         return None
-    happening = Happening(row["action"], row["fm_user_id"], row["post_id"], row["created"])
-    audience = Audience(row["audience"], row["audience_id"])
-    fan_out = _Fanout(row["event_id"], row["thread_id"], audience, row["raises"], happening)
-    after, through = row["after_id"], row["through_id"]
-    after = max(after, await _reached(database, row["event_id"], after, through))
-    told = await fan_out.next_batch(database, after, through)
+    after, through = lane["after_id"], lane["through_id"]
+    event = await database.fetch_one(_event_and_reach(lane["event_id"], after, through))
+    happening = Happening(event["action"], event["fm_user_id"], event["post_id"], event["created"])
+    audience = Audience(lane["audience"], lane["audience_id"])
+    fan_out = _Fanout(lane["event_id"], lane["thread_id"], audience, lane["raises"], happening)
+    told = await fan_out.next_batch(database, max(after, event["reached"] or after), through)
     if len(told) < FANOUT_BATCH:  # that was the last batch
-        await database.execute(fanout_table.delete().where(fanout_table.c.id == row["id"]))
-    return Batch(row["action"], row["data"], told)
+        await database.execute(fanout_table.delete().where(fanout_table.c.id == lane["id"]))
+    return Batch(event["action"], event["data"], told)
 
 
-async def _reached(
-    database: AppDatabase, event_id: int, after: int, through: int | None
-) -> int | None:
-    """The greatest reader of the lane (after, through] that an event's
-    fan-out has told, if any.
+def _event_and_reach(event_id: int, after: int, through: int | None) -> sa.Select:
+    """The event of a fan-out, and the greatest reader of the lane (after,
+    through] that it has told, if any.
 
-    Read apart from the locking query that takes the fan-out: in it, the
-    database would lock every row of the event it looked at."""
+    Read apart from the locking query that takes the lane: in that one the
+    database would lock the event's row too, which the other lanes of the
+    same event need, and every row of the event it looked at."""
     told = feed_table.c.to_user_id
     reached = sa.select(sa.func.max(told)).where(
         feed_table.c.event_id == event_id, *_between(told, after, through)
     )
-    return await database.fetch_val(reached) or after
+    return sa.select(
+        event_table.c.action,
+        event_table.c.post_id,
+        event_table.c.fm_user_id,
+        event_table.c.created,
+        event_table.c.data,
+        reached.scalar_subquery().label("reached"),
+    ).where(event_table.c.id == event_id)
 
 
 def _next_fanout_query() -> sa.Select:
@@ -572,22 +579,7 @@ def _next_fanout_query() -> sa.Select:
         earlier.c.thread_id == fanout.c.thread_id, earlier.c.event_id < fanout.c.event_id
     )
     return (
-        sa.select(
-            fanout.c.id,
-            fanout.c.event_id,
-            fanout.c.thread_id,
-            fanout.c.audience,
-            fanout.c.audience_id,
-            fanout.c.raises,
-            fanout.c.after_id,
-            fanout.c.through_id,
-            event_table.c.action,
-            event_table.c.post_id,
-            event_table.c.fm_user_id,
-            event_table.c.created,
-            event_table.c.data,
-        )
-        .join_from(fanout, event_table, event_table.c.id == fanout.c.event_id)
+        sa.select(fanout)
         .where(~older_in_thread)
         .order_by(fanout.c.id)
         .limit(1)
@@ -1087,3 +1079,42 @@ async def home_page(database: AppDatabase, user_id: int, before: int | None = No
         "epoch": epoch,
         "last_event_id": last_event_id,
     }
+
+
+async def _latest_posts(
+    database: AppDatabase, condition: sa.ColumnElement[bool], before: int | None
+) -> list[Record]:
+    """A page of the posts (not comments) that meet `condition`, newest first,
+    older than post `before` if given, each with the name and slug of the
+    group it was made in (None outside groups), as the home page has them.
+    One row more than a page when there are older ones."""
+    query = (
+        sa.select(
+            *POST_COLUMNS,
+            group_table.c.name.label("group_name"),
+            group_table.c.slug.label("group_slug"),
+        )
+        .select_from(
+            posts_with_authors.outerjoin(group_table, group_table.c.id == post_table.c.group_id)
+        )
+        .where(condition, post_table.c.parent_post_id.is_(None), NOT_DELETED)
+        .order_by(post_table.c.id.desc())
+        .limit(PAGE_SIZE + 1)
+    )
+    if before is not None:
+        query = query.where(post_table.c.id < before)
+    return await database.fetch_all(query)
+
+
+async def profile_posts(
+    database: AppDatabase, user_id: int, before: int | None = None
+) -> list[Record]:
+    """A page of a person's own posts, for their profile (see _latest_posts)."""
+    return await _latest_posts(database, post_table.c.user_id == user_id, before)
+
+
+async def group_posts(
+    database: AppDatabase, group_id: int, before: int | None = None
+) -> list[Record]:
+    """A page of the posts made in a group, for its page (see _latest_posts)."""
+    return await _latest_posts(database, post_table.c.group_id == group_id, before)

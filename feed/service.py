@@ -26,7 +26,7 @@ from feed.describe import comment_event, delete_event, follow_event, like_event,
 from feed.events import Bus, FeedEvent, SessionEnded, session_key
 from feed.fanout import FanoutWorker
 from feed.sse import Start, event_stream, plan_start
-from post.models import comments_and_likers, post_with_author, posts_by_user
+from post.models import comments_and_likers, post_with_author
 from post.present import Presenter
 from user.models import users_named
 from utilities.errors import BROKER_ERRORS
@@ -230,15 +230,20 @@ class Feed:
 
     # --- Reading ------------------------------------------------------------
 
+    def group_labels(self, rows) -> dict[int, dict]:
+        """The label of each post (by id) made in a group, from rows that
+        carry group_name and group_slug."""
+        return {
+            row["id"]: self.present.group(row["group_name"], row["group_slug"])
+            for row in rows
+            if row["group_slug"] is not None
+        }
+
     async def home_page(self, user_id: int, before: int | None = None) -> dict:
         """A page of the home feed: its posts described, and where the next
         page and the event stream start."""
         page = await models.home_page(self.database, user_id, before)
-        groups = {
-            row["id"]: self.present.group(row["group_name"], row["group_slug"])
-            for row in page["posts"]
-            if row["group_slug"] is not None
-        }
+        groups = self.group_labels(page["posts"])
         posts = self.present.posts(page["posts"], page["comments"], page["likers"], groups)
         home = Channel(HOME, user_id)
         return {
@@ -255,11 +260,29 @@ class Feed:
         comments, likers = await comments_and_likers(self.database, [row])
         return self.present.posts([row], comments, likers)[0]
 
-    async def profile_posts(self, user_id: int) -> list[dict]:
-        """A user's own latest posts, with their comments and likes."""
-        rows = await posts_by_user(self.database, user_id)
-        comments, likers = await comments_and_likers(self.database, rows)
-        return self.present.posts(rows, comments, likers)
+    async def profile_page(self, user_id: int, before: int | None = None) -> dict:
+        """A page of a person's own posts, each labelled with its group, and
+        the post id to ask the next page before (None at the end)."""
+        rows = await models.profile_posts(self.database, user_id, before)
+        return await self._posts_page(rows, self.group_labels(rows))
+
+    async def group_page(self, group_id: int, before: int | None = None) -> dict:
+        """A page of a group's posts, as profile_page. Shown in their group,
+        they need no label saying so."""
+        rows = await models.group_posts(self.database, group_id, before)
+        return await self._posts_page(rows, {})
+
+    async def _posts_page(self, rows, groups: dict[int, dict]) -> dict:
+        """Rows of a page of posts (one more than shown when older ones
+        remain) described with their comments and likes, in two statements
+        however many there are."""
+        shown = rows[: models.PAGE_SIZE]
+        comments, likers = await comments_and_likers(self.database, shown)
+        more = len(rows) > models.PAGE_SIZE
+        return {
+            "posts": self.present.posts(shown, comments, likers, groups),
+            "next_before": shown[-1]["id"] if more else None,
+        }
 
     async def page_cursor(self, channel: Channel) -> str:
         """Where the stream of a page showing `channel`, rendered now, starts."""

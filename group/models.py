@@ -28,7 +28,6 @@ from db import (
     one_transaction,
     utc_now,
 )
-from post.models import NOT_DELETED, POST_COLUMNS, post_table, posts_with_authors
 from user.models import channel_counter_table, public_user_columns, user_table
 from utilities.like import ESCAPE, containing, starting_with
 
@@ -42,7 +41,6 @@ NAMELESS_SLUG = "group"
 SLUG_PATTERN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 OWNER, MEMBER = "owner", "member"
 MEMBERS_SHOWN = 50
-POSTS_SHOWN = 20
 # Characters that change the direction of the text after them (embeddings,
 # overrides, isolates): a name holding one reads differently from what was
 # typed, and so does whatever the page shows after it.
@@ -320,23 +318,6 @@ async def group_members(
         .join(membership_table, membership_table.c.user_id == user_table.c.id)
         .where(membership_table.c.group_id == group_id)
         .order_by(membership_table.c.id)
-        .limit(limit)
-    )
-    return await database.fetch_all(query)
-
-
-async def group_posts(database: Database, group_id: int, limit: int = POSTS_SHOWN) -> list[Record]:
-    """The group's latest posts (not comments), newest first, as rows of
-    POST_COLUMNS: `post.present` describes them as it does every post."""
-    query = (
-        sa.select(*POST_COLUMNS)
-        .select_from(posts_with_authors)
-        .where(
-            post_table.c.group_id == group_id,
-            post_table.c.parent_post_id.is_(None),
-            NOT_DELETED,
-        )
-        .order_by(post_table.c.id.desc())
         .limit(limit)
     )
     return await database.fetch_all(query)

@@ -17,7 +17,6 @@ from group.models import (
     create_group,
     group_by_slug,
     group_members,
-    group_posts,
     is_valid_slug,
     is_visible_name,
     join_group,
@@ -27,11 +26,10 @@ from group.models import (
 from post.models import (
     UNSTORABLE_TEXT_RULE,
     character_count,
-    comments_and_likers,
     is_storable_text,
 )
 from user.decorators import login_required
-from utilities.pagination import fetch_page, page_number
+from utilities.pagination import fetch_page, id_argument, page_number
 from utilities.ratelimit import rate_limit
 from utilities.responses import json_error, wants_json
 
@@ -118,28 +116,26 @@ async def new_group():
     return redirect(url)
 
 
-async def described_posts(group_id: int) -> list[dict]:
-    """The group's latest posts with their comments and likes, described as
-    every page describes posts, so that they look the same everywhere."""
-    database = get_database()
-    rows = await group_posts(database, group_id)
-    comments, likers = await comments_and_likers(database, rows)
-    return get_feed().present.posts(rows, comments, likers)
-
-
 @group_app.route("/groups/<slug>")
 async def group_page(slug: str):
+    """A group's page and its latest posts; ?before=<post id> asks for older
+    ones: JSON for infinite scroll, or the page without a stream."""
     group = await group_or_404(slug)
+    before = id_argument(request.args.get("before"), "before")
+    if wants_json():
+        page = await get_feed().group_page(group["id"], before)
+        return jsonify(posts=page["posts"], next_before=page["next_before"])
     # Live for someone logged in, from where the group's channel stands,
     # read before the posts: a change in between is told again, not lost.
+    is_live = g.user and before is None
     channel = Channel(GROUP_CHANNEL, group["id"])
-    stream_cursor = await get_feed().page_cursor(channel) if g.user else None
+    stream_cursor = await get_feed().page_cursor(channel) if is_live else None
     return await render_template(
         "group/group.html",
         group=group,
         stream_cursor=stream_cursor,
         members=await group_members(get_database(), group["id"]),
-        posts=await described_posts(group["id"]),
+        **await get_feed().group_page(group["id"], before),
     )
 
 

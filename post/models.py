@@ -275,15 +275,3 @@ async def post_with_author(database: Database, uid: str) -> Record | None:
         .where(post_table.c.uid == uid, post_table.c.parent_post_id.is_(None), NOT_DELETED)
     )
     return await database.fetch_one(query)
-
-
-async def posts_by_user(database: Database, user_id: int, limit: int = 20) -> list[Record]:
-    """A user's own latest posts (not comments), for their profile page."""
-    query = (
-        sa.select(*POST_COLUMNS)
-        .select_from(posts_with_authors)
-        .where(post_table.c.user_id == user_id, post_table.c.parent_post_id.is_(None), NOT_DELETED)
-        .order_by(post_table.c.id.desc())
-        .limit(limit)
-    )
-    return await database.fetch_all(query)

@@ -41,9 +41,14 @@ async def post_json(client, path: str, payload: dict, token_page: str = "/"):
 
 
 async def register(client, username: str, password: str = PASSWORD):
-    return await post_form(
+    """Register `username`, and log out again: registering logs in, and tests
+    register several people on one client, then log in as whom they choose."""
+    response = await post_form(
         client, "/register", {"username": username, "password": password}, "/register"
     )
+    if response.status_code == 302:
+        await logout(client)
+    return response
 
 
 async def login(client, username: str, password: str = PASSWORD):

@@ -196,8 +196,10 @@ class Person:
     async def sign_up(self) -> "Person":
         credentials = {"username": self.username, "password": PASSWORD}
         token = await self._token("/register")
-        await self.http.post("/register", data={**credentials, "csrf_token": token})
-        return await self.log_in()
+        response = await self.http.post("/register", data={**credentials, "csrf_token": token})
+        assert response.status_code == 302, f"{self.username} could not register"
+        self.csrf = await self._token("/")  # registering logs in
+        return self
 
     async def log_in(self) -> "Person":
         credentials = {"username": self.username, "password": PASSWORD}

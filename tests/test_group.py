@@ -8,12 +8,12 @@ import sqlalchemy as sa
 from markupsafe import escape
 
 from db import utc_now
+from feed.models import PAGE_SIZE, group_posts
 from group.models import (
     MEMBERS_SHOWN,
     create_group,
     group_by_slug,
     group_members,
-    group_posts,
     group_table,
     join_group,
     leave_group,
@@ -350,7 +350,7 @@ async def test_join_and_leave_go_back_to_the_group_page(client, database, bob_an
     slug = bob_and_alices_group
     page = await text_of(await client.get(f"/groups/{slug}"))
     assert "Join group</button>" in page
-    assert 'id="group-post-form"' not in page
+    assert 'id="post-form"' not in page
 
     response = await send_form(client, f"/groups/{slug}/join")
     assert response.status_code == 302
@@ -369,7 +369,7 @@ async def test_join_and_leave_go_back_to_the_group_page(client, database, bob_an
     page = await text_of(await client.get(f"/groups/{slug}"))
     assert "Left Night Owls" in page
     assert member_names(page) == ["alice"]
-    assert 'id="group-post-form"' not in page
+    assert 'id="post-form"' not in page
     assert await count_rows(database, "membership") == 1
 
 
@@ -541,8 +541,9 @@ async def test_the_group_page_takes_constant_statements(alice, database, round_t
         for liker in range(5):
             await add_like(database, post_id, people[f"owl{liker}"], utc_now())
     page = await text_of(await alice.get("/groups/night-owls"))
-    assert page.count('class="card post') == 20
-    assert page.count('class="comment ') == 60
+    assert page.count('class="card post') == PAGE_SIZE
+    assert page.count('class="comment ') == 3 * PAGE_SIZE
+    assert 'id="older-link"' in page
     assert "5 likes · Liked by owl0, owl1" in page
     assert len(member_names(page)) == MEMBERS_SHOWN
     assert "and 6 more" in page

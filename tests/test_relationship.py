@@ -260,7 +260,7 @@ async def test_people_page_needs_a_login(client):
 
 async def test_navbar_links_to_people_and_to_your_profile(client):
     await register_and_login(client, "alice")
-    page = await text_of(await client.get("/people"))
+    page = await text_of(await client.get("/"))
     assert 'href="/people">People</a>' in page
     assert re.search(r'id="navbar-profile"\s+href="/user/alice"', page)
     assert 'src="/static/images/user/profile.sm.png"' in page

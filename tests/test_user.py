@@ -39,17 +39,29 @@ async def test_register_page_has_form_and_csrf_field(client):
 async def test_registration_stores_a_verifiable_hash(client, database):
     response = await register(client, "alice")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/login"
+    assert response.headers["Location"] == "/"
     row = await database.fetch_one(sa.select(user_table).where(user_table.c.username == "alice"))
     assert row["password"] != PASSWORD
     assert row["password"].startswith("$argon2id$")
     assert argon2.verify(PASSWORD, row["password"])
 
 
-async def test_registration_flashes_welcome_on_login_page(client):
-    await register(client, "alice")
-    page = await text_of(await client.get("/login"))
-    assert "You have been registered, please login" in page
+async def test_registering_logs_in_and_lands_on_home_with_a_first_run_guide(client):
+    form = {"username": "alice", "password": PASSWORD}
+    response = await post_form(client, "/register", form, "/register")
+    assert response.headers["Location"] == "/"
+    home = await text_of(await client.get("/"))
+    assert "Welcome to QuartFeed, alice!" in home
+    assert 'id="navbar-username">alice<' in home
+    # The guide links where to start.
+    assert '<a href="/people">People</a>' in home
+    assert '<a href="/groups">Groups</a>' in home
+
+
+async def test_the_register_page_shows_the_password_rules_before_submitting(client):
+    page = await text_of(await client.get("/register"))
+    assert 'minlength="8"' in page
+    assert "At least 8 characters, and not your username." in page
 
 
 @pytest.mark.parametrize(
@@ -83,7 +95,7 @@ async def test_weak_passwords_are_refused(client, database, username, password, 
 
 async def test_eight_characters_are_enough(client):
     response = await register(client, "alice", "8 chars!")
-    assert response.headers["Location"] == "/login"
+    assert response.headers["Location"] == "/"
 
 
 @pytest.mark.parametrize("second_name", ["alice", "ALICE"])

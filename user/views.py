@@ -7,6 +7,7 @@ from quart import (
     current_app,
     flash,
     g,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -41,8 +42,10 @@ from utilities.imaging import (
     remove_profile_image,
     store_profile_image,
 )
+from utilities.pagination import id_argument
 from utilities.ratelimit import rate_limit
 from utilities.redirects import safe_next
+from utilities.responses import wants_json
 
 user_app = Blueprint("user", __name__)
 
@@ -114,13 +117,24 @@ async def register():
         error = await registration_error(username, password)
         if not error:
             try:
-                await create_user(get_database(), username, password)
+                user_id = await create_user(get_database(), username, password)
             except INTEGRITY_ERRORS:  # someone took the name a moment ago
                 error = USERNAME_EXISTS
         if not error:
-            await flash("You have been registered, please login", "success")
-            return redirect(url_for("user.login"))
-    return await render_template("user/register.html", error=error, username=username)
+            # Logged in at once, as people expect: home greets them with
+            # where to start (feed/home.html).
+            await start_session(user_id)
+            await flash(f"Welcome to QuartFeed, {username}!", "success")
+            return redirect(url_for("feed.home"))
+    # The username comes back in its box; the password never goes back into
+    # a page, so the rules shown beside it (and checked by the browser before
+    # sending) are what spare people from typing it twice.
+    return await render_template(
+        "user/register.html",
+        error=error,
+        username=username,
+        min_password_length=MIN_PASSWORD_LENGTH,
+    )
 
 
 async def start_session(user_id: int) -> None:
@@ -189,23 +203,30 @@ async def logout():
 
 @user_app.route("/user/<username>")
 async def profile(username: str):
+    """A person's profile and their latest posts; ?before=<post id> asks for
+    older ones: JSON for infinite scroll, or the page without a stream."""
     user = await user_or_404(username)
+    before = id_argument(request.args.get("before"), "before")
+    if wants_json():
+        page = await get_feed().profile_page(user["id"], before)
+        return jsonify(posts=page["posts"], next_before=page["next_before"])
     database = get_database()
     followers, following = await follow_counts(database, user["id"])
     viewer_follows = bool(g.user) and await is_following(database, g.user["id"], user["id"])
     # The page is live for someone logged in: its stream starts where the
     # profile's channel stands, read before the posts: a change in between
     # is then told again, which shows nothing new, rather than never.
+    is_live = g.user and before is None
     profile_channel = Channel(PROFILE, user["id"])
-    stream_cursor = await get_feed().page_cursor(profile_channel) if g.user else None
+    stream_cursor = await get_feed().page_cursor(profile_channel) if is_live else None
     return await render_template(
         "user/profile.html",
         user=user,
         followers=followers,
         following=following,
         viewer_follows=viewer_follows,
-        posts=await get_feed().profile_posts(user["id"]),
         stream_cursor=stream_cursor,
+        **await get_feed().profile_page(user["id"], before),
     )
 
 

@@ -10,8 +10,9 @@
 //   sends Last-Event-ID, so the server replays exactly what was missed. A
 //   reset reloads the page, keeping what is being typed; a logout says so.
 // - Never takes the reader's place: live changes keep focus, typed text and
-//   what is on screen where they are, and are announced to screen readers
-//   once per burst ("2 new posts").
+//   what is on screen where they are; new posts that arrive while the
+//   reader is at the top wait behind an "N new posts" button. What arrives
+//   is announced to screen readers once per burst ("2 new posts from alice").
 // - Sends posts, comments, likes and deletions with fetch(), CSRF token in
 //   X-CSRFToken, and shows a failure next to what failed.
 // - Writes no URL and no limit of its own: the templates put them in the page
@@ -138,13 +139,15 @@ function renderComment(comment, viewer, postAuthor) {
 
 // `viewer`: the username of who looks at the page, "" for a visitor.
 // `maxLength`: the longest comment the server accepts, from the page.
-// A post made in a group, shown outside it, names the group.
-function renderGroupLabel(group) {
-  if (!group) return "";
+// `shownInGroup`: the URL of the group whose page lists the post, if any.
+// A post made in a group, shown outside it, names the group (as the
+// server's pages do: post.present).
+function renderGroupLabel(group, shownInGroup) {
+  if (!group || group.url === shownInGroup) return "";
   return html` <span class="post-group small text-body-secondary">in <a href="${group.url}">${group.name}</a></span>`;
 }
 
-function renderPost(post, viewer, maxLength) {
+function renderPost(post, viewer, maxLength, shownInGroup = null) {
   const author = post.author;
   const uid = post.uid;
   const comments = post.comments.map((comment) => renderComment(comment, viewer, author.username));
@@ -153,7 +156,7 @@ function renderPost(post, viewer, maxLength) {
     <div class="card-body d-flex gap-3">
       <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="50" height="50" alt=""></a>
       <div class="flex-grow-1 post-main">
-        <a class="post-author fw-semibold" id="post-author-${uid}" href="${author.url}">${author.username}</a>${renderGroupLabel(post.group)}
+        <a class="post-author fw-semibold" id="post-author-${uid}" href="${author.url}">${author.username}</a>${renderGroupLabel(post.group, shownInGroup)}
         <p class="post-body mb-1" id="post-body-${uid}">${richText(post.body, post.mentions)}</p>
         <div class="post-meta small text-body-secondary">
           <time datetime="${post.created}" data-relative-time>${post.created}</time>
@@ -173,6 +176,58 @@ function renderPost(post, viewer, maxLength) {
       </div>
     </div>
   </article>`;
+}
+
+// ---- Two Tab stops per post ----------------------------------------------------
+//
+// A post holds many controls (its author, Like, Comment, Delete, and those
+// of each comment): with a Tab stop each, the way down the feed takes dozens
+// of presses. So each post is two stops: the post itself (the feed's
+// article), then one of its controls, at first the first. The arrow keys
+// move among the others, and the one last used keeps the stop (a roving
+// tabindex). A comment being written keeps its box and Send button in the
+// Tab order. Without script every control is a stop, as the markup has it.
+
+const ARROW_STEPS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+
+// The controls of a post that take turns at its Tab stop (avatar links are
+// out of the Tab order already: their name beside them is the same link).
+const rovingControls = (article) =>
+  [...article.querySelectorAll('a[href]:not([aria-hidden]), button:not([hidden])')].filter(
+    (control) => !control.closest(".comment-form"),
+  );
+
+// `current` (else the one that has the stop, else the first) keeps it.
+function rove(article, current = null) {
+  const controls = rovingControls(article);
+  const keeper = current ?? controls.find((control) => control.tabIndex === 0) ?? controls[0];
+  for (const control of controls) control.tabIndex = control === keeper ? 0 : -1;
+}
+
+// After markup was added to `container`: a post, a list of posts, or a part of a post.
+function roveIn(container) {
+  const article = container.closest("article.post");
+  const articles = article ? [article] : container.querySelectorAll("article.post");
+  for (const each of articles) rove(each);
+}
+
+function setUpRovingControls() {
+  roveIn(document.body);
+  // A control clicked or reached otherwise keeps the stop.
+  document.addEventListener("focusin", (event) => {
+    const article = event.target.closest?.("article.post");
+    if (article && rovingControls(article).includes(event.target)) rove(article, event.target);
+  });
+  document.addEventListener("keydown", (event) => {
+    const article = event.target.closest?.("article.post");
+    const step = ARROW_STEPS[event.key];
+    if (!article || !step) return;
+    const controls = rovingControls(article);
+    const index = controls.indexOf(event.target);
+    if (index < 0) return; // the post itself, or a comment's box: arrows do what they do
+    event.preventDefault();
+    controls[(index + step + controls.length) % controls.length].focus();
+  });
 }
 
 // ---- Relative times ("3 minutes ago") --------------------------------------
@@ -294,6 +349,7 @@ const failureRegionOf = (item) => item.querySelector(".action-error");
 function insertHTML(container, position, markup) {
   container.insertAdjacentHTML(position, markup.text);
   refreshTimes(container);
+  roveIn(container);
 }
 
 // The feed pattern: each post says where it stands in the list. How many
@@ -314,11 +370,15 @@ function numberPosts(list) {
   });
 }
 
+// A post as `list` shows it: the page's viewer, comment limit and group.
+const renderPostIn = (list, post) =>
+  renderPost(post, viewer(), list.dataset.maxLength, list.dataset.groupUrl);
+
 // Returns whether the post was new to the page.
 function showPost(post, position = "afterbegin") {
   const list = postList();
-  if (!isLive(list) || postElement(post.uid)) return false;
-  insertHTML(list, position, renderPost(post, viewer(), list.dataset.maxLength));
+  if (postElement(post.uid)) return false;
+  insertHTML(list, position, renderPostIn(list, post));
   numberPosts(list);
   document.getElementById("feed-empty")?.remove();
   return true;
@@ -381,6 +441,7 @@ function removeItem(item) {
   const successor = focusAfterRemoving(item);
   item.remove();
   numberPosts(postList());
+  updateNewPostsButton();
   if (hadFocus) focusInPlace(successor);
 }
 
@@ -406,27 +467,91 @@ function keepingPlace(change) {
   window.scrollBy({ top: moved, behavior: "instant" });
 }
 
+// ---- New posts wait their turn at the top ----------------------------------------
+
+// A post from someone else that arrives while the reader is at the top of
+// the list would push what they read down: it waits, out of sight, behind
+// the "N new posts" button (templates/feed/_new_posts.html) until they press
+// it. Further down, it goes in above them, out of sight, and keepingPlace
+// holds the view still. Either way nothing on screen moves by itself.
+
+const waitingPosts = () => document.getElementById("waiting-posts");
+
+// The top of the list, where new posts appear, is in view (or below it).
+const readerIsAtTop = () => postList().getBoundingClientRect().top >= 0;
+
+// Returns whether the post was new to the page.
+function receivePost(post) {
+  const list = postList();
+  if (!isLive(list) || postElement(post.uid)) return false;
+  if (!isNews(post.author) || !readerIsAtTop()) {
+    showWaitingPosts(); // they came first: they go below it
+    return showPost(post);
+  }
+  insertHTML(waitingPosts(), "afterbegin", renderPostIn(list, post));
+  updateNewPostsButton();
+  return true;
+}
+
+// Called too when a waiting post is deleted: the count follows.
+function updateNewPostsButton() {
+  const waiting = waitingPosts();
+  if (!waiting) return; // a page that is not live
+  const count = waiting.children.length;
+  document.getElementById("new-posts").hidden = count === 0;
+  document.getElementById("show-new-posts").textContent = `Show ${plural(count, "new post")}`;
+}
+
+// Puts the waiting posts at the top of the list, newest first; returns the
+// first of them (null when none were waiting).
+function showWaitingPosts() {
+  const waiting = [...(waitingPosts()?.children ?? [])];
+  if (waiting.length === 0) return null;
+  const list = postList();
+  list.prepend(...waiting);
+  numberPosts(list);
+  document.getElementById("feed-empty")?.remove();
+  updateNewPostsButton();
+  return waiting[0];
+}
+
+// Pressing the button shows the posts and takes the reader to the first
+// (the button itself goes, and the focus must not go with it).
+function setUpNewPostsButton() {
+  document.getElementById("show-new-posts")?.addEventListener("click", () => {
+    showWaitingPosts()?.focus();
+  });
+}
+
 // ---- Telling screen readers what arrived --------------------------------------
 
-// Arrivals are counted for this long, then announced in one message.
+// Arrivals are gathered for this long, then announced in one message that
+// says who wrote them: "2 new posts from alice and bob, 1 new comment from carol".
 const ANNOUNCE_AFTER_MS = 1000;
-const arrivals = { post: 0, comment: 0 };
+const arrivals = { post: [], comment: [] }; // kind -> the author of each arrival
 let announcement = null;
 
-function noteArrival(kind) {
-  arrivals[kind] += 1;
+function noteArrival(kind, author) {
+  arrivals[kind].push(author);
   if (announcement) return;
   document.getElementById("live-status").textContent = "";
   announcement = setTimeout(announceArrivals, ANNOUNCE_AFTER_MS);
 }
 
+// "alice", "alice and bob", "alice, bob and carol": each name once.
+function listNames(names) {
+  const unique = [...new Set(names)];
+  const last = unique.pop();
+  return unique.length ? `${unique.join(", ")} and ${last}` : last;
+}
+
 function announceArrivals() {
   const parts = Object.entries(arrivals)
-    .filter(([, count]) => count > 0)
-    .map(([kind, count]) => plural(count, `new ${kind}`));
+    .filter(([, authors]) => authors.length > 0)
+    .map(([kind, authors]) => `${plural(authors.length, `new ${kind}`)} from ${listNames(authors)}`);
   document.getElementById("live-status").textContent = parts.join(", ");
-  arrivals.post = 0;
-  arrivals.comment = 0;
+  arrivals.post = [];
+  arrivals.comment = [];
   announcement = null;
 }
 
@@ -441,11 +566,14 @@ const eventItem = (data) =>
   data.comment_uid ? commentElement(data.comment_uid) : postElement(data.post_uid);
 
 // Each handler updates the page and returns what arrived that is news to
-// the person ("post" or "comment"), if anything.
+// the person ([kind, author's username]), if anything.
 const EVENT_HANDLERS = {
-  post: (data) => (showPost(data.post) && isNews(data.post.author) ? "post" : null),
+  post: (data) =>
+    receivePost(data.post) && isNews(data.post.author) ? ["post", data.post.author.username] : null,
   comment: (data) =>
-    showComment(data.post_uid, data.comment) && isNews(data.comment.author) ? "comment" : null,
+    showComment(data.post_uid, data.comment) && isNews(data.comment.author)
+      ? ["comment", data.comment.author.username]
+      : null,
   // A like raises the post it is for, not the post of a comment it is for.
   like: (data) => showLikes(eventItem(data), data.likers, data.comment_uid === null),
   unlike: (data) => showLikes(eventItem(data), data.likers, false),
@@ -662,7 +790,7 @@ function showStreamEvent(name, data, cursor, previous) {
     if (data.channel === "notices") showNotice(name, data, seq);
     else arrived = EVENT_HANDLERS[name](data);
   });
-  if (arrived) noteArrival(arrived);
+  if (arrived) noteArrival(...arrived);
   // Other scripts (the browser tests among them) can follow what the page shows.
   const detail = { name, channel: data.channel, seq };
   document.dispatchEvent(new CustomEvent("quartfeed:live-event", { detail }));
@@ -1009,8 +1137,12 @@ function setUpPostForm() {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      // The same URL the form posts to without JavaScript.
-      showPost(await sendJSON(form.action, { post: text.value }));
+      // The same URL and fields as the form without JavaScript: the
+      // group's slug too on a group's page (JSON leaves it out elsewhere).
+      const group = form.elements.group?.value;
+      const post = await sendJSON(form.action, { post: text.value, group });
+      showWaitingPosts(); // they came before it: they go below it
+      showPost(post);
       text.value = "";
       showCharactersLeft();
       showFailure(error, null);
@@ -1137,11 +1269,12 @@ function setUpFeedKeys() {
   });
 }
 
-// Infinite scroll: load the next page when the bottom of the list shows.
+// Infinite scroll: load the next page when the bottom of the list shows
+// (on home, profile and group pages, live or not).
 function setUpOlderPosts() {
   const more = document.getElementById("feed-more");
   const list = postList();
-  if (!more || !isLive(list)) return;
+  if (!more || !list) return;
   let loading = false;
   const loadMore = async () => {
     const before = more.dataset.nextBefore;
@@ -1179,6 +1312,8 @@ function start() {
   setUpPostActions();
   setUpFeedKeys();
   setUpOlderPosts();
+  setUpNewPostsButton();
+  setUpRovingControls();
   restoreTypedText();
   const list = postList();
   if (list) numberPosts(list);

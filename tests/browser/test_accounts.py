@@ -10,12 +10,17 @@ from tests.images import solid_image
 pytestmark = BROWSER_TESTS
 
 
-async def test_register_log_in_and_log_out(people):
+async def test_registering_lands_on_home_with_a_guide_then_log_out_and_in(people):
     (alice,) = await people("alice", signed_up=False)
     await alice.register()
-    await expect(alice.alert).to_have_text("You have been registered, please login")
-    await expect(alice.page).to_have_url(re.compile(r"/login$"))
+    await expect(alice.alert).to_have_text("Welcome to QuartFeed, alice!")
+    await expect(alice.page).to_have_url(re.compile(r"/$"))
+    guide = alice.page.locator("#feed-empty")
+    await expect(guide.get_by_role("heading")).to_have_text("Nothing here yet.")
+    await guide.get_by_role("link", name="People").click()
+    await expect(alice.page.get_by_role("heading", name="People")).to_be_visible()
 
+    await alice.log_out()
     await alice.log_in()
     await expect(alice.page.get_by_text("Nothing here yet.")).to_be_visible()
 
@@ -23,6 +28,21 @@ async def test_register_log_in_and_log_out(people):
     await expect(alice.page.get_by_role("link", name="Login")).to_be_visible()
     await alice.page.goto("/")
     await expect(alice.page.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+async def test_the_register_form_checks_its_rules_before_sending(people):
+    (alice,) = await people("alice", signed_up=False)
+    await alice.page.goto("/register")
+    password = alice.page.get_by_label("Password")
+    await expect(password).to_have_accessible_description(
+        "At least 8 characters, and not your username."
+    )
+    await alice.submit_credentials("/register", "Register", "alice", password="short")
+    # The browser kept the form from being sent: nothing typed is lost.
+    await expect(alice.page).to_have_url(re.compile(r"/register$"))
+    await expect(alice.page.get_by_label("Username")).to_have_value("alice")
+    await expect(password).to_have_value("short")
+    assert await password.evaluate("field => field.validity.tooShort")
 
 
 async def test_wrong_password_is_refused(people):

@@ -17,12 +17,18 @@ async def test_two_members_see_each_other_live_on_the_group_page(people):
     await expect(alice.alert).to_have_text("Created Gardeners")
     slug = alice.page.url.rsplit("/", 1)[1]
     await bob.join_group(slug, "Gardeners")
-    await bob.page.evaluate("document.body.dataset.openedByTest = 'yes'")
+    for member in (alice, bob):
+        await member.page.evaluate("document.body.dataset.openedByTest = 'yes'")
 
-    # alice posts with the group's form (her page reloads); bob's page does not.
+    # alice posts with the group's composer, home's own: it counts what she
+    # types, and neither her page nor bob's reloads.
     await alice.page.get_by_label("Post in Gardeners").fill("Tomatoes are in")
+    await expect(alice.page.locator("#post-chars")).to_have_text("265 characters left")
     await alice.page.get_by_role("button", name="Post", exact=True).click()
+    await bob.show_new_posts()
     await expect(bob.post("Tomatoes are in")).to_be_visible()
+    await expect(alice.post("Tomatoes are in")).to_be_visible()
+    await alice.expect_no_reload()
 
     await bob.comment("Tomatoes are in", "Save me some")
     await expect(alice.comments_on("Tomatoes are in")).to_have_text(["Save me some"])
@@ -43,6 +49,7 @@ async def test_a_group_post_on_a_members_home_page_names_its_group(people):
     await bob.open_home()
     await alice.page.get_by_label(re.compile(r"^Post in ")).fill("Who is up?")
     await alice.page.get_by_role("button", name="Post", exact=True).click()
+    await bob.show_new_posts()
     label = bob.post("Who is up?").locator(".post-group")
     await expect(label).to_have_text("in Night <b>Owls</b>")  # live, and as text
     await expect(label.get_by_role("link")).to_have_attribute("href", f"/groups/{slug}")

@@ -18,6 +18,7 @@ async def test_a_comment_like_and_deletions_reach_an_open_page_live(alice_and_bo
     alice, bob = alice_and_bob
     await alice.write_post("Picnic on Sunday?")
     await alice.write_post("Bring a blanket")
+    await bob.show_new_posts(2)
     await bob.comment("Picnic on Sunday?", "I'll bring lemonade")
     await bob.comment("Picnic on Sunday?", "And a ball")
     await expect(alice.comments_on("Picnic on Sunday?")).to_have_text(

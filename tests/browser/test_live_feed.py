@@ -21,6 +21,7 @@ async def test_find_someone_on_the_people_page_and_follow_them(people):
 async def test_a_post_appears_on_a_followers_open_home_page(alice_and_bob):
     alice, bob = alice_and_bob
     await alice.write_post("Hello from alice")
+    await bob.show_new_posts()
     await expect(bob.post_bodies).to_have_text(["Hello from alice"])
     await bob.expect_no_reload()
 
@@ -28,6 +29,7 @@ async def test_a_post_appears_on_a_followers_open_home_page(alice_and_bob):
 async def test_comments_and_likes_appear_live_and_unlike_takes_the_like_back(alice_and_bob):
     alice, bob = alice_and_bob
     await alice.write_post("Lunch at noon?")
+    await bob.show_new_posts()
 
     await bob.comment("Lunch at noon?", "Count me in")
     await bob.like("Lunch at noon?")

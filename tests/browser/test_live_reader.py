@@ -78,15 +78,16 @@ async def test_screen_readers_hear_of_what_others_post_once_per_burst(people, se
 
     first = await alice.post("One")
     await alice.post("Two")
+    await bob.show_new_posts(2)
     await expect(bob.post_bodies).to_have_text(["Two", "One"])
     await bob.page.clock.run_for(ANNOUNCE_AFTER_MS)
-    await expect(status).to_have_text("2 new posts")
+    await expect(status).to_have_text("2 new posts from alice")
 
     await bob.write_post("Mine is not news to me")
     await alice.comment(first["uid"], "A comment")  # its event comes after bob's post's
     await expect(bob.comments_on("One")).to_have_text(["A comment"])
     await bob.page.clock.run_for(ANNOUNCE_AFTER_MS)
-    await expect(status).to_have_text("1 new comment")
+    await expect(status).to_have_text("1 new comment from alice")
     await alice.close()
 
 

@@ -94,6 +94,12 @@ class Visitor:
         """The text of every post on the page, top to bottom."""
         return self.page.locator("#posts .post-body")
 
+    @property
+    def delivered_post_bodies(self) -> Locator:
+        """The text of every post that reached the page, newest first: those
+        that wait behind the "N new posts" button, then those in the list."""
+        return self.page.locator("#waiting-posts .post-body, #posts .post-body")
+
     def post(self, text: str) -> Locator:
         """The card of the post that says `text`."""
         body = self.page.locator(".post-body").filter(has_text=exactly(text))
@@ -139,9 +145,10 @@ class Visitor:
         await expect(self.navbar_username).to_have_text(self.username)
 
     async def sign_up(self) -> None:
+        """Register, which logs the person in and takes them home."""
         await self.register()
-        await expect(self.alert).to_have_text("You have been registered, please login")
-        await self.log_in()
+        await expect(self.alert).to_have_text(f"Welcome to QuartFeed, {self.username}!")
+        await expect(self.navbar_username).to_have_text(self.username)
 
     async def log_out(self) -> None:
         # The page's stream may ask again in the moment the session ends: a
@@ -205,6 +212,12 @@ class Visitor:
     async def expect_no_reload(self) -> None:
         """The page is still the document `open_home` opened: it changed live."""
         await expect(self.page.locator("body")).to_have_attribute("data-opened-by-test", "yes")
+
+    async def show_new_posts(self, count: int = 1) -> None:
+        """Press the button that others' posts arriving at the top of the page
+        wait behind, once `count` of them wait."""
+        noun = "post" if count == 1 else "posts"
+        await self.page.get_by_role("button", name=f"Show {count} new {noun}").click()
 
     async def write_post(self, text: str) -> None:
         await self.page.get_by_label(re.compile(r"^What's new")).fill(text)
