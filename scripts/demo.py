@@ -76,11 +76,11 @@ class Member:
         return await self.http.post(path, data={"csrf_token": token, **fields}, files=files)
 
     async def join(self) -> bool:
-        """Register (False if the name was taken by an earlier run), then log in."""
+        """Register, which logs in; or, where an earlier run took the name
+        (then False), log in."""
         credentials = {"username": self.username, "password": PASSWORD}
         registered = (await self._form("/register", credentials)).status_code == 302
-        login = await self._form("/login", credentials)
-        if login.status_code != 302:
+        if not registered and (await self._form("/login", credentials)).status_code != 302:
             raise SystemExit(f"Could not log in as {self.username}: is this a demo database?")
         page = await self.http.get("/")
         self.csrf = page.text.split(CSRF_META, 1)[1].split('"', 1)[0]

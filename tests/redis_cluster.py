@@ -16,7 +16,7 @@ import redis
 from bench.common import HOST, Server, free_port
 
 NODES = 3
-READY_TIMEOUT_S = 10
+READY_TIMEOUT_S = 60  # a cluster forms in about 2 s; more while the suite loads both cores
 
 
 def redis_node(folder: Path) -> Server:

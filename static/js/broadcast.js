@@ -391,12 +391,19 @@ function isOnScreen(element) {
 
 // FriendFeed's way: a post that gets a comment or a like rises to the top of
 // the live feed. Not while someone reads it or works in it, though: a post
-// on screen, or holding the focus, stays where it is.
+// on screen, or holding the focus, stays where it is. At the top of the
+// list, a risen post would push down what is read: it waits with the new
+// posts, behind their button, instead.
 function raise(element) {
   const list = postList();
   if (!isLive(list) || element.parentElement !== list) return;
   if (isOnScreen(element) || element.contains(document.activeElement)) return;
-  list.prepend(element);
+  if (readerIsAtTop()) {
+    waitingPosts().prepend(element);
+    updateNewPostsButton();
+  } else {
+    list.prepend(element);
+  }
   numberPosts(list);
 }
 

@@ -64,3 +64,25 @@ async def test_scrolled_down_new_posts_go_in_above_without_a_button(people, serv
     await expect(bob.post("Post 9")).not_to_be_in_viewport()
     assert await reading.evaluate(TOP) == top_before
     await alice.close()
+
+
+async def test_at_the_top_a_post_that_rises_waits_behind_the_button(people, server):
+    (bob,) = await people("bob")
+    alice = await Person(server.url, "alice").sign_up()
+    await bob.follow(alice)
+    posts = [await alice.post(f"Post {number}") for number in range(1, 9)]
+    await bob.page.set_viewport_size({"width": 1280, "height": 500})
+    await bob.open_home()
+    await expect(bob.post("Post 1")).not_to_be_in_viewport()  # the oldest, far below
+    newest = bob.post("Post 8")
+    top_before = await newest.evaluate(TOP)
+
+    await alice.comment(posts[0]["uid"], "Post 1 rises")
+    button = bob.page.get_by_role("button", name="Show 1 new post")
+    await expect(button).to_be_visible()
+    # It left its place below, out of sight; what is on screen stayed put.
+    await expect(bob.post_bodies.first).to_have_text("Post 8")
+    assert await newest.evaluate(TOP) == top_before
+    await button.click()
+    await expect(bob.post_bodies.first).to_have_text("Post 1")
+    await alice.close()

@@ -22,6 +22,7 @@ async def test_the_bell_counts_live_and_reading_on_one_page_clears_every_other(a
     other_page = await alice.open_tab("/people")
     await expect(bell(other_page)).to_have_text("1 unread")
     await alice.write_post("hello everyone")
+    await bob.show_new_posts(1)
     await bob.like("hello everyone")
     for page in (alice, other_page):
         await expect(bell(page)).to_have_text("2 unread")
@@ -62,6 +63,7 @@ async def test_links_and_mentions_are_links_and_nothing_else_runs(alice_and_bob)
     alice, bob = alice_and_bob
     await alice.page.get_by_label(re.compile(r"^What's new")).fill(LINKS)
     await alice.page.get_by_role("button", name="Post", exact=True).click()
+    await bob.show_new_posts(1)
     for page in (bob, alice):
         body = the_post(page).locator(".post-body")
         await expect(body.locator("a")).to_have_count(2)
