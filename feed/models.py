@@ -459,11 +459,14 @@ FANOUT_LANES = 4
 async def _lanes(
     database: AppDatabase, audience: Audience, after: int
 ) -> list[tuple[int, int | None]]:
-    """The readers above `after`, split into FANOUT_LANES ranges of ids
-    (after, through]: the last is open, for people who join meanwhile."""
-    last = await audience.last_reader(database)
-    width = max(1, (last - after) // FANOUT_LANES)
-    bounds = [after + width * lane for lane in range(FANOUT_LANES)]
+    """The readers above `after`, split into ranges of ids (after, through]:
+    the last is open, for people who join meanwhile. At most FANOUT_LANES,
+    and none narrower than a batch: a few readers left over are one lane,
+    not four workers' transactions."""
+    span = await audience.last_reader(database) - after
+    lanes = max(1, min(FANOUT_LANES, span // FANOUT_BATCH))
+    width = max(1, span // lanes)
+    bounds = [after + width * lane for lane in range(lanes)]
     return [*zip(bounds, bounds[1:], strict=False), (bounds[-1], None)]
 
 

@@ -253,6 +253,7 @@ async def test_lanes_share_a_fanout_and_together_tell_each_reader_once(
     database, audience, monkeypatch
 ):
     monkeypatch.setattr(models, "FANOUT_LANES", 3)
+    monkeypatch.setattr(models, "FANOUT_BATCH", 2)  # lanes are at least a batch wide
     author, followers = audience
     written = await post(database, author)
     assert await fanouts_left(database) == 3
@@ -262,3 +263,14 @@ async def test_lanes_share_a_fanout_and_together_tell_each_reader_once(
     assert sorted(told + homes(written.told)) == sorted([author, *followers])
     assert await fanouts_left(database) == 0
     await assert_integrity(database)
+
+
+async def test_a_few_readers_left_over_are_one_lane(database, monkeypatch):
+    monkeypatch.setattr(models, "FANOUT_LANES", 4)
+    ids = await create_users(database, ["author"] + [f"fan{n}" for n in range(BATCH)])
+    for name, user_id in ids.items():
+        if name != "author":
+            await follow(database, user_id, ids["author"])
+    await post(database, ids["author"])  # one reader left after the first batch
+    assert await fanouts_left(database) == 1
+    assert sum(len(homes(batch.told)) for batch in await finish(database)) == 1
