@@ -30,6 +30,10 @@ def server_environment(
         "BROKER_URL": broker_url,
         "SECRET_KEY": "live-test-secret",
         "SSE_HEARTBEAT_S": "15",
+        # Two processes writing to one SQLite file take turns for the whole
+        # file; with the suite loading both cores, a turn can come later
+        # than the default 5 s allows.
+        "DATABASE_TIMEOUT_S": "20",
         **UNLIMITED,
     }
     if media_root is not None:
