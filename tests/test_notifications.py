@@ -11,8 +11,9 @@ from feed.channels import NOTICES, Channel
 from group.models import create_group, group_by_slug, join_group
 from notification.models import bell, notifications_page
 from post.models import post_by_uid
+from tests import test_sse
 from tests.helpers import create_users, csrf_token_from, logged_in, text_of
-from tests.live import LiveServer, Person, server_environment
+from tests.live import Person
 from user.models import user_by_name
 
 
@@ -228,25 +229,9 @@ async def test_mark_all_read_without_javascript(app, database):
 # --- Live, over a real server --------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def server(database_url):
-    live = LiveServer(server_environment(database_url)).start()
-    yield live
-    live.stop()
-
-
-@pytest.fixture
-async def live_people(server, app):
-    signed_up: list[Person] = []
-
-    async def sign_up(*usernames: str) -> list[Person]:
-        new = [await Person(server.url, name).sign_up() for name in usernames]
-        signed_up.extend(new)
-        return new
-
-    yield sign_up
-    for person in signed_up:
-        await person.close()
+# The live server of this module, and the people who sign up on it.
+server = test_sse.server
+live_people = test_sse.people
 
 
 def notices_of(person: Person, last_event_id: str | None = None):
