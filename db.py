@@ -170,6 +170,10 @@ def _connection_options(url: str, timeout_s: float) -> dict:
     statement (a fan-out batch raising its readers' counters) it locks every
     row it reads, other readers' too. Keep IN lists as key lookups. The
     `/*M! … */` part is run by MariaDB only; MySQL has no such conversion.
+
+    SQLite has one writer at a time, and a writer waits for the lock only
+    as long as its `timeout` (5 s by default) before it gives up with
+    "database is locked": let it wait as long as any other statement may.
     """
     if url.startswith("mysql"):
         return {
@@ -177,7 +181,7 @@ def _connection_options(url: str, timeout_s: float) -> dict:
             " /*M!, in_predicate_conversion_threshold = 0 */",
             "connect_timeout": timeout_s,
         }
-    return {}
+    return {"timeout": timeout_s}
 
 
 def _interrupted(connection: Connection) -> bool:

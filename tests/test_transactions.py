@@ -6,7 +6,7 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from db import one_transaction
+from db import AppDatabase, one_transaction
 from tests.helpers import create_users
 from user.models import feed_counter_table, user_table
 
@@ -61,3 +61,14 @@ async def test_a_statement_shape_is_compiled_once_whatever_its_values(database):
     answers.append(await database.fetch_all(names_of([ids["cat"]])))
     assert [[row[0] for row in rows] for rows in answers] == [["ann"], ["ben", "cat"], ["cat"]]
     assert len(shapes) == known
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_sqlite_writer_waits_for_the_lock_as_long_as_any_statement(database_url):
+    """SQLite's own wait for a writer's lock (5 s unless told) would fail a
+    busy write with "database is locked" long before the app's deadline."""
+    database = AppDatabase(database_url, timeout_s=17)
+    try:
+        assert await database.fetch_val(sa.text("PRAGMA busy_timeout")) == 17_000
+    finally:
+        await database.disconnect()
