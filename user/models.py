@@ -10,7 +10,7 @@ from databases import Database
 from databases.interfaces import Record
 from passlib.context import CryptContext
 
-from db import AppDatabase, ExactString, Timestamp, metadata, one_transaction, utc_now
+from db import AppDatabase, ExactString, Prepared, Timestamp, metadata, one_transaction, utc_now
 from utilities.like import ESCAPE, starting_with
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,15}")
@@ -164,21 +164,28 @@ async def create_session(database: Database, user_id: int, lifetime: timedelta) 
     return session_id
 
 
-async def user_by_session(
-    database: Database, session_id: str, *extra: sa.ColumnElement
-) -> Record | None:
-    """The user logged in with this session, unless it ended or expired, with
-    when it expires (`session_expires`: their open streams end then), and the
-    `extra` columns about them (the navbar's bell: see notification.models).
+def session_user_query(*extra: sa.ColumnElement) -> Prepared:
+    """Who is logged in with a session (`session_id`), unless it ended or
+    expired (by `now`), with when it expires (`session_expires`: their open
+    streams end then), and the `extra` columns about them (the navbar's bell:
+    see notification.models).
 
-    One query for all, since every page a logged-in person opens asks it.
+    One query for all, since every page a logged-in person opens asks it;
+    built once, by whoever asks it (see user.views).
     """
-    query = (
+    return Prepared(
         sa.select(user_table, session_table.c.expires.label("session_expires"), *extra)
         .select_from(session_table.join(user_table))
-        .where(session_table.c.id == session_id, session_table.c.expires > utc_now())
+        .where(
+            session_table.c.id == sa.bindparam("session_id"),
+            session_table.c.expires > sa.bindparam("now"),
+        )
     )
-    return await database.fetch_one(query)
+
+
+async def user_by_session(database: Database, query: Prepared, session_id: str) -> Record | None:
+    """The user logged in with this session, by a `session_user_query`."""
+    return await database.fetch_one(query.bound(session_id=session_id, now=utc_now()))
 
 
 async def end_session(database: Database, session_id: str) -> int | None:

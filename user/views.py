@@ -29,6 +29,7 @@ from user.models import (
     create_user,
     end_session,
     is_valid_username,
+    session_user_query,
     update_user,
     user_by_session,
     username_key,
@@ -63,6 +64,9 @@ PASSWORD_IS_USERNAME = "Your password cannot be your username"
 # either, and must work while the database is down.
 ANONYMOUS_ENDPOINTS = {"static", "media", "user.logout"}
 
+# Who is logged in, and their bell: asked by every page they open.
+LOGGED_IN_USER = session_user_query(*bell_columns())
+
 
 @user_app.before_app_request
 async def load_logged_in_user() -> None:
@@ -73,7 +77,7 @@ async def load_logged_in_user() -> None:
     session_id = session.get("session_id")
     g.user = None
     if session_id:
-        g.user = await user_by_session(get_database(), session_id, *bell_columns())
+        g.user = await user_by_session(get_database(), LOGGED_IN_USER, session_id)
     if session_id and g.user is None:
         session.clear()  # logged out elsewhere, or expired
 
