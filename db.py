@@ -247,6 +247,11 @@ class Prepared:
         return Bound(self, values)
 
 
+def prepared_insert(table: sa.Table, *columns: str) -> "Prepared":
+    """An INSERT of one row into `table`, each of `columns` bound by its name."""
+    return Prepared(table.insert().values({name: sa.bindparam(name) for name in columns}))
+
+
 @dataclass(frozen=True)
 class Bound:
     """A prepared statement with its values, to hand to the database."""

@@ -18,6 +18,7 @@ stream and every later replay send those same bytes.
 This module holds the writes, the home page query and the replay query.
 """
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -29,11 +30,14 @@ from databases.interfaces import Record
 from db import (
     AppDatabase,
     BigId,
+    Bound,
+    Prepared,
     Timestamp,
     current_epoch,
     json_rows,
     metadata,
     one_transaction,
+    prepared_insert,
 )
 from feed.channels import GROUP, HOME, NOTICES, PROFILE, Channel
 from feed.describe import read_event
@@ -185,18 +189,37 @@ class EventLog:
         pairs = zip(self.keys, owners.c, strict=True)
         return sa.and_(*(self.counter.c[key] == owner for key, owner in pairs))
 
-    def counters_of(self, channels: list[Channel]) -> sa.ColumnElement[bool]:
-        """The counters of these channels: one IN list where one column names
-        them; where two do (kind, owner), an IN list of owners per kind, so
-        that a thousand people's notices are one short condition."""
+    def counters_in(self, kinds: int) -> sa.ColumnElement[bool]:
+        """The counters of the channels bound by `owner_values`, for `kinds`
+        kinds of channel: one IN list where one column names them; where two
+        do (kind, owner), an IN list of owners per kind, so that a thousand
+        people's notices are one short condition."""
         if len(self.keys) == 1:
-            return self.counter.c[self.keys[0]].in_([self.key_of(c)[0] for c in channels])
+            return self.counter.c[self.keys[0]].in_(sa.bindparam("owners_0", expanding=True))
         first, second = (self.counter.c[key] for key in self.keys)
+        return sa.or_(
+            *(
+                sa.and_(
+                    first == sa.bindparam(f"kind_{number}"),
+                    second.in_(sa.bindparam(f"owners_{number}", expanding=True)),
+                )
+                for number in range(kinds)
+            )
+        )
+
+    def owner_values(self, channels: list[Channel]) -> tuple[int, dict]:
+        """How many kinds these channels are of, and the values of
+        `counters_in(kinds)` for them."""
         owners: dict[object, list] = {}
         for channel in channels:
-            kind, owner = self.key_of(channel)
-            owners.setdefault(kind, []).append(owner)
-        return sa.or_(*(sa.and_(first == kind, second.in_(keys)) for kind, keys in owners.items()))
+            *kind, owner = self.key_of(channel)
+            owners.setdefault(tuple(kind), []).append(owner)
+        values = {}
+        for number, (kind, keys) in enumerate(owners.items()):
+            values[f"owners_{number}"] = keys
+            if kind:
+                values[f"kind_{number}"] = kind[0]
+        return len(owners), values
 
     def is_counter_of(self, channel: Channel) -> sa.ColumnElement:
         pairs = zip(self.keys, self.key_of(channel), strict=True)
@@ -250,10 +273,67 @@ def log_of(channel: Channel) -> EventLog:
 FANOUT_BATCH = 1000
 
 
+@dataclass(frozen=True)
+class Owners:
+    """Whose channels an event goes to: a subquery of their keys (lined up
+    with an EventLog's `keys`) and, for one built once for its shape, the
+    values of its `sa.bindparam`s."""
+
+    rows: sa.Subquery
+    values: dict | None = None  # None: the subquery holds its own values
+
+
+def _locking_read(log: EventLog, owners: sa.Subquery) -> sa.Select:
+    """The counters of the `owners`' channels, read and locked, as one JSON value."""
+    counter = log.counter
+    keys = [counter.c[key] for key in log.keys]
+    # MySQL locks every row a locking statement reads, and must lock no other
+    # channel's counter: so the owners first, then each one's counter by its
+    # key; and by key again in `_raise_and_number`, where a batch is a large
+    # share of a small table and MySQL would rather read the whole table.
+    return (
+        sa.select(json_rows(*keys, counter.c.seq))
+        .select_from(owners.join(counter, log.counter_joins(owners)))
+        .prefix_with("STRAIGHT_JOIN", dialect="mysql")
+        .prefix_with("STRAIGHT_JOIN", dialect="mariadb")
+        .with_for_update()
+    )
+
+
+@functools.cache
+def _prepared_locking_read(log: EventLog, owners: sa.Subquery) -> Prepared:
+    return Prepared(_locking_read(log, owners))
+
+
+def _lock_counters(log: EventLog, owners: Owners) -> sa.Select | Bound:
+    if owners.values is None:
+        return _locking_read(log, owners.rows)
+    return _prepared_locking_read(log, owners.rows).bound(**owners.values)
+
+
+@functools.cache
+def _raise_and_number(log: EventLog, kinds: int, columns: tuple[str, ...]) -> tuple:
+    """The UPDATE that raises the counters of the channels bound by
+    `owner_values` (of `kinds` kinds), and the INSERT … SELECT that numbers
+    their event rows from them, with the event row's other `columns` bound
+    by name: built once for each shape."""
+    counter = log.counter
+    chosen = log.counters_in(kinds)
+    raised = counter.update().where(chosen).values(seq=counter.c.seq + 1)
+    values = [sa.bindparam(name, type_=log.events.c[name].type) for name in columns]
+    keys = [counter.c[key] for key in log.keys]
+    numbered = sa.select(*keys, counter.c.seq, *values).where(chosen)
+    for dialect in MYSQL_DIALECTS:
+        raised = raised.with_hint(BY_KEY, dialect_name=dialect)
+        numbered = numbered.with_hint(counter, BY_KEY, dialect)
+    inserted = log.events.insert().from_select([*log.event_keys, "seq", *columns], numbered)
+    return Prepared(raised), Prepared(inserted)
+
+
 async def _append(
     database: AppDatabase,
     log: EventLog,
-    owners: sa.Subquery,
+    owners: Owners,
     happening: Happening,
     event_id: int,
 ) -> dict[Channel, int]:
@@ -266,47 +346,37 @@ async def _append(
     and their numbers have no holes. One UPDATE then raises the counters, and
     one INSERT … SELECT numbers the rows from them.
     """
-    counter = log.counter
-    keys = [counter.c[key] for key in log.keys]
-    # MySQL locks every row a locking statement reads, and must lock no other
-    # channel's counter: so the owners first, then each one's counter by its
-    # key; and by key again below, where a batch is a large share of a small
-    # table and MySQL would rather read the whole table.
-    locked = (
-        sa.select(json_rows(*keys, counter.c.seq))
-        .select_from(owners.join(counter, log.counter_joins(owners)))
-        .prefix_with("STRAIGHT_JOIN", dialect="mysql")
-        .prefix_with("STRAIGHT_JOIN", dialect="mariadb")
-        .with_for_update()
-    )
-    rows = json.loads(await database.fetch_val(locked) or "[]")
+    rows = json.loads(await database.fetch_val(_lock_counters(log, owners)) or "[]")
     told = {log.channel_of(*key): seq + 1 for *key, seq in rows}
     if not told:
         return told
-    chosen = log.counters_of(list(told))
-    raised = counter.update().where(chosen).values(seq=counter.c.seq + 1)
-    for dialect in MYSQL_DIALECTS:
-        raised = raised.with_hint(BY_KEY, dialect_name=dialect)
-    await database.execute(raised)
+    kinds, chosen = log.owner_values(list(told))
     values = {"event_id": event_id, **log.row_values(happening)}
-    row_values = [sa.literal(value, log.events.c[name].type) for name, value in values.items()]
-    numbered = sa.select(*keys, counter.c.seq, *row_values).where(chosen)
-    for dialect in MYSQL_DIALECTS:
-        numbered = numbered.with_hint(counter, BY_KEY, dialect)
-    columns = [*log.event_keys, "seq", *values]
-    await database.execute(log.events.insert().from_select(columns, numbered))
+    raised, numbered = _raise_and_number(log, kinds, tuple(values))
+    await database.execute(raised.bound(**chosen))
+    await database.execute(numbered.bound(**chosen, **values))
     return told
 
 
-def _owners(channels: list[Channel]) -> sa.Subquery:
-    """The channels as rows (kind, owner id), for `CHANNEL_LOG`."""
+@functools.cache
+def _channel_rows(count: int) -> sa.Subquery:
+    """`count` channels as rows (kind, owner id), bound as kind_n and owner_n."""
     rows = [
         sa.select(
-            sa.literal(channel.kind).label("kind"), sa.literal(channel.key).label("owner_id")
+            sa.bindparam(f"kind_{number}", type_=sa.String).label("kind"),
+            sa.bindparam(f"owner_{number}", type_=sa.Integer).label("owner_id"),
         )
-        for channel in channels
+        for number in range(count)
     ]
-    return (sa.union_all(*rows) if len(rows) > 1 else rows[0]).subquery("owners")
+    return (sa.union_all(*rows) if count > 1 else rows[0]).subquery("owners")
+
+
+def _owners(channels: list[Channel]) -> Owners:
+    """The channels as owners for `CHANNEL_LOG`."""
+    values = {}
+    for number, channel in enumerate(channels):
+        values |= {f"kind_{number}": channel.kind, f"owner_{number}": channel.key}
+    return Owners(_channel_rows(len(channels)), values)
 
 
 # The kinds of audience.
@@ -333,16 +403,19 @@ class Audience:
     kind: str
     key: int  # the author, the group or the post
 
-    def batch_after(self, reader_id: int, size: int, through: int | None = None) -> sa.Subquery:
+    def batch_after(self, reader_id: int, size: int, through: int | None = None) -> Owners:
         """The `size` readers with the lowest ids above `reader_id` (and not
-        above `through`), as a subquery of `reader_id`. Each is one range of
+        above `through`), as owners of home channels. Each is one range of
         an index."""
-        if self.kind == FOLLOWERS:
-            return self._author_and_followers_after(reader_id, size, through)
-        readers = self._others()
-        reader = readers.selected_columns[0]
-        batch = readers.where(*_between(reader, reader_id, through)).order_by(reader).limit(size)
-        return sa.select(batch.subquery().c[0].label("reader_id")).subquery("readers")
+        values = {"key": self.key, "after": reader_id}
+        if through is not None:
+            values["through"] = through
+        bounded = through is not None
+        if self.kind != FOLLOWERS:
+            return Owners(_others_batch(self.kind, size, bounded), values)
+        # The author hears of their own actions too.
+        with_author = reader_id < self.key and (through is None or self.key <= through)
+        return Owners(_followers_batch(size, bounded, with_author), values)
 
     async def last_reader(self, database: AppDatabase) -> int:
         """The greatest reader id (0 for none), from the end of an index."""
@@ -357,41 +430,60 @@ class Audience:
 
     def _others(self) -> sa.Select:
         """The members of a group, or the holders of a post."""
-        if self.kind == MEMBERS:
-            return sa.select(membership_table.c.user_id).where(
-                membership_table.c.group_id == self.key
-            )
-        return sa.select(feed_table.c.to_user_id).where(
-            feed_table.c.post_id == self.key, feed_table.c.action == "post"
-        )
-
-    def _author_and_followers_after(
-        self, reader_id: int, size: int, through: int | None
-    ) -> sa.Subquery:
-        follower = relationship_table.c.fm_user_id
-        in_order = sa.select(follower.label("reader_id"))
-        for dialect in MYSQL_DIALECTS:
-            in_order = in_order.with_hint(relationship_table, FOLLOWERS_IN_ORDER, dialect)
-        followers = (
-            in_order.where(relationship_table.c.to_user_id == self.key)
-            .where(*_between(follower, reader_id, through))
-            .order_by(follower)
-            .limit(size)
-            .subquery()
-        )
-        readers = [sa.select(followers.c.reader_id)]
-        # The author hears of their own actions too.
-        if reader_id < self.key and (through is None or self.key <= through):
-            readers.append(sa.select(sa.literal(self.key).label("reader_id")))
-        both = sa.union_all(*readers).subquery()
-        return (
-            sa.select(both.c.reader_id).order_by(both.c.reader_id).limit(size).subquery("readers")
-        )
+        return _others(self.kind, self.key)
 
 
-def _between(reader: sa.ColumnElement, after: int, through: int | None) -> list:
-    """Conditions for a reader id above `after` and not above `through`."""
+def _others(kind: str, key: int | sa.BindParameter) -> sa.Select:
+    """The members of a group, or the holders of a post (MEMBERS, HOLDERS)."""
+    if kind == MEMBERS:
+        return sa.select(membership_table.c.user_id).where(membership_table.c.group_id == key)
+    return sa.select(feed_table.c.to_user_id).where(
+        feed_table.c.post_id == key, feed_table.c.action == "post"
+    )
+
+
+@functools.cache
+def _others_batch(kind: str, size: int, bounded: bool) -> sa.Subquery:
+    """A batch of `_others` (`key`), after `after` (up to `through`, if
+    `bounded`), as a subquery of `reader_id`: built once for each shape."""
+    readers = _others(kind, sa.bindparam("key"))
+    reader = readers.selected_columns[0]
+    batch = readers.where(*_between(reader, *_bound_range(bounded))).order_by(reader).limit(size)
+    return sa.select(batch.subquery().c[0].label("reader_id")).subquery("readers")
+
+
+@functools.cache
+def _followers_batch(size: int, bounded: bool, with_author: bool) -> sa.Subquery:
+    """A batch of an author's (`key`) followers after `after` (up to
+    `through`, if `bounded`), and the author with them if `with_author`, as a
+    subquery of `reader_id`: built once for each shape."""
+    follower = relationship_table.c.fm_user_id
+    in_order = sa.select(follower.label("reader_id"))
+    for dialect in MYSQL_DIALECTS:
+        in_order = in_order.with_hint(relationship_table, FOLLOWERS_IN_ORDER, dialect)
+    followers = (
+        in_order.where(relationship_table.c.to_user_id == sa.bindparam("key"))
+        .where(*_between(follower, *_bound_range(bounded)))
+        .order_by(follower)
+        .limit(size)
+        .subquery()
+    )
+    readers = [sa.select(followers.c.reader_id)]
+    if with_author:
+        readers.append(sa.select(sa.bindparam("key", type_=sa.Integer).label("reader_id")))
+    both = sa.union_all(*readers).subquery()
+    return sa.select(both.c.reader_id).order_by(both.c.reader_id).limit(size).subquery("readers")
+
+
+def _between(reader: sa.ColumnElement, after, through) -> list:
+    """Conditions for a reader id above `after` and not above `through` (if
+    not None): values, or the bound parameters of a statement built once."""
     return [reader > after] if through is None else [reader > after, reader <= through]
+
+
+def _bound_range(bounded: bool) -> tuple[sa.BindParameter, sa.BindParameter | None]:
+    """`after` and `through` (if `bounded`) as bound parameters, for `_between`."""
+    return sa.bindparam("after"), sa.bindparam("through") if bounded else None
 
 
 @dataclass(frozen=True)
@@ -439,9 +531,12 @@ async def _tell(
     return Written(payload, data, told, fanning_out, event_id)
 
 
+STORE_EVENT = prepared_insert(event_table, "action", "post_id", "fm_user_id", "created", "data")
+
+
 async def _store_event(database: AppDatabase, happening: Happening, data: str) -> int:
     """The action's row of `event`, with the data every channel is sent; its id."""
-    event = event_table.insert().values(
+    event = STORE_EVENT.bound(
         action=happening.action,
         post_id=happening.post_id,
         fm_user_id=happening.actor_id,
@@ -848,10 +943,11 @@ async def write_delete(
 NO_POST = 0
 
 
-def _notices_of(people: People) -> sa.Subquery:
+def _notices_of(people: People) -> Owners:
     """The notices channels of `people`, as the owners `_append` takes."""
     user_id = people.subquery().c[0]
-    return sa.select(sa.literal(NOTICES).label("kind"), user_id.label("owner_id")).subquery()
+    rows = sa.select(sa.literal(NOTICES).label("kind"), user_id.label("owner_id")).subquery()
+    return Owners(rows)
 
 
 async def _tell_notices(

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from databases import Database
 from databases.interfaces import Record
 
-from db import INTEGRITY_ERRORS, ExactString, Timestamp, metadata
+from db import INTEGRITY_ERRORS, ExactString, Timestamp, metadata, prepared_insert
 from user.models import user_table
 
 MAX_BODY_LENGTH = 280
@@ -114,6 +114,11 @@ def clean_body(text: object) -> str | None:
     return text if 0 < character_count(text) <= MAX_BODY_LENGTH else None
 
 
+INSERT_POST = prepared_insert(
+    post_table, "uid", "user_id", "body", "parent_post_id", "group_id", "created", "updated"
+)
+
+
 async def insert_post(
     database: Database,
     user_id: int,
@@ -125,7 +130,7 @@ async def insert_post(
     """Insert a post (or a comment, with `parent_post_id`), in a group or not;
     return (id, uid)."""
     uid = str(uuid.uuid4())
-    query = post_table.insert().values(
+    query = INSERT_POST.bound(
         uid=uid,
         user_id=user_id,
         body=body,

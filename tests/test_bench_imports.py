@@ -22,6 +22,7 @@ import pytest
 from sqlalchemy.dialects import mysql
 
 from bench.baselines import bare_writes
+from db import Bound
 from feed.models import write_post
 from scripts.mutants import MUTANTS
 from tests.conftest import ROOT
@@ -84,6 +85,12 @@ def test_names_bench_imports_from_the_project_exist(module):
         )
 
 
+def mysql_of(query) -> str:
+    """A statement's SQL for MySQL, built once (`Prepared`) or not."""
+    statement = query.prepared.statement if isinstance(query, Bound) else query
+    return str(statement.compile(dialect=mysql.dialect()))
+
+
 class StatementRecorder:
     """Stands in for the database: keeps every statement, runs none."""
 
@@ -91,11 +98,11 @@ class StatementRecorder:
         self.sql: list[str] = []
 
     async def execute(self, query) -> int:
-        self.sql.append(str(query.compile(dialect=mysql.dialect())))
+        self.sql.append(mysql_of(query))
         return 1  # the new row's id
 
     async def fetch_val(self, query) -> str:
-        sql = str(query.compile(dialect=mysql.dialect()))
+        sql = mysql_of(query)
         self.sql.append(sql)
         # One counter locked: the author's home, or their profile.
         return '[["profile", 1, 0]]' if "channel_counter" in sql else "[[1, 0]]"
