@@ -53,6 +53,7 @@ class Server:
     environment: dict[str, str] = field(default_factory=dict)
     ready_text: str = "Running on"
     port: int = field(default_factory=free_port)
+    code: Path = ROOT  # the checkout it runs from (bench.versus serves another)
     process: subprocess.Popen | None = None
     # The server's latest output lines, for tests that read its logs.
     output: deque[str] = field(default_factory=lambda: deque(maxlen=1000))
@@ -66,7 +67,7 @@ class Server:
         command = [part.replace("{port}", str(self.port)) for part in self.command]
         self.process = subprocess.Popen(
             command,
-            cwd=ROOT,
+            cwd=self.code,
             env={**os.environ, **self.environment},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

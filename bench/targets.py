@@ -8,6 +8,7 @@ import uuid
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiomysql
 import httpx
@@ -226,6 +227,7 @@ def quartfeed_server(
     broker_url: str = "memory://",
     app: str = "application:create_app()",
     database_url: str = DATABASE_URL,
+    code: Path = ROOT,
     **settings,
 ) -> Server:
     environment = {
@@ -237,7 +239,7 @@ def quartfeed_server(
         **{name: "1000000/1" for name in RATE_LIMITS},
         **settings,
     }
-    return Server("QuartFeed", hypercorn(app, workers), environment)
+    return Server("QuartFeed", hypercorn(app, workers), environment, code=code)
 
 
 async def reader_cookies(size: int) -> list[str | None]:
