@@ -689,7 +689,7 @@ async def write_post(
     await add_mentions(database, post_id, mentioned)
     thread = Thread(post_id, author_id, group_id)
     # A new post reaches the home feeds of the group's members who have not
-    # muted it; what happens to it later reaches every member (`audience`).
+    # muted it; what happens to it later, every member's (`Thread.audience`).
     in_group = group_id is not None
     audience = Audience(LISTENERS, group_id) if in_group else Audience(FOLLOWERS, author_id)
     happening = Happening("post", author_id, post_id, now)

@@ -170,8 +170,8 @@ class Feed:
         return self._event("delete", written)
 
     async def edit(self, author: Record, post: Record, body: str) -> tuple[dict, FeedEvent]:
-        """Give a post or a comment (a row of `post_by_uid`) new text, its
-        author's. Returns the event's data: the item's new text, its
+        """Give a post or a comment (a row of `post_by_uid`) the new text its
+        author wrote. Returns the event's data: that text, the people it
         mentions and when it was edited."""
         now = utc_now()
         thread, post_uid, comment_uid = thread_of(post)

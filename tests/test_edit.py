@@ -16,7 +16,7 @@ from relationship.models import follow
 from tests import test_sse
 from tests.helpers import logged_in, post_json, replayed_home
 from tests.test_channels import assert_shape
-from tests.test_fanout import audience, finish, small_batches  # noqa: F401 (fixtures)
+from tests.test_fanout import BATCH, audience, finish  # noqa: F401 (a fixture)
 from tests.test_group_streams import create_group, join
 from tests.test_notifications import told
 from tests.test_sse import follows
@@ -126,9 +126,19 @@ async def test_a_mention_an_edit_adds_notifies_once_and_one_it_removes_stays(thr
     assert await told(database, users["carol"]) == [("mention", "alice")]
 
 
-async def test_an_edit_reaches_readers_of_a_post_fanned_out_in_batches(database, audience):  # noqa: F811
+def describing(uid: str) -> dict:
+    return {"post": {"uid": uid, "body": "to all", "mentions": [], "edited": None}}
+
+
+async def test_an_edit_reaches_readers_of_a_post_fanned_out_in_batches(
+    database,
+    audience,  # noqa: F811
+    monkeypatch,
+):
     """Ten followers, batches of four: the edit waits for the post's own
     fan-out, then reaches every reader once, in batches too."""
+    monkeypatch.setattr(models, "FANOUT_BATCH", BATCH)
+    monkeypatch.setattr(models, "FANOUT_LANES", 1)
     author_id, followers = audience
     written = await models.write_post(database, author_id, "to all", utc_now(), describing)
     post = await post_by_uid(database, written.payload["post"]["uid"])
@@ -145,10 +155,6 @@ async def test_an_edit_reaches_readers_of_a_post_fanned_out_in_batches(database,
         replayed = await models.events_after(database, Channel(HOME, reader_id), 0, 10)
         assert [event.action for event in replayed] == ["post", "edit"]
         assert '"to all!"' in replayed[0].data  # rewritten before its last batches went
-
-
-def describing(uid: str) -> dict:
-    return {"post": {"uid": uid, "body": "to all", "mentions": [], "edited": None}}
 
 
 async def test_an_open_page_hears_of_an_edit_and_a_reconnect_shows_it_once(people, database):
