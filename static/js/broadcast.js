@@ -880,6 +880,15 @@ function fieldByKey(key) {
   return element?.querySelector("[data-max-length]");
 }
 
+// An edit that was open comes back open (without taking the focus), if
+// its post or comment is still there: its form is "edit-form-<uid>".
+function reopenEditForm(key) {
+  const uid = key.match(/^edit-form-(.+)$/)?.[1];
+  const item = uid && (postElement(uid) ?? commentElement(uid));
+  const button = item && editButtonOf(item);
+  return button ? openEditForm(button, false) : null;
+}
+
 // A comment box that was open comes back open (without taking the focus).
 function openCommentForm(form) {
   form.classList.remove("d-none");
@@ -891,7 +900,7 @@ function restoreTypedText() {
   sessionStorage.removeItem(typedTextKey());
   if (!saved) return;
   for (const [key, text] of Object.entries(saved.texts)) {
-    const field = fieldByKey(key);
+    const field = fieldByKey(key) ?? reopenEditForm(key);
     if (!field) continue; // its post was deleted meanwhile
     field.value = text;
     const commentForm = field.closest(".comment-form");
@@ -1290,9 +1299,9 @@ const editButtonOf = (item) =>
   item.querySelector(`.edit-button[aria-describedby="${bodyOf(item).id}"]`);
 
 // Edit puts a form in place of the text, holding it as written, named after
-// what it edits, with the focus in it. The limit is the comment box's, which
-// every post has.
-function openEditForm(button) {
+// what it edits, with the focus in it (unless `focus` is false). The limit
+// is the comment box's, which every post has.
+function openEditForm(button, focus = true) {
   const item = itemOf(button);
   const body = bodyOf(item);
   const maxLength = button.closest("article.post").querySelector("[data-max-length]").dataset.maxLength;
@@ -1304,7 +1313,9 @@ function openEditForm(button) {
   body.hidden = true;
   button.hidden = true;
   body.insertAdjacentHTML("afterend", form.text);
-  body.nextElementSibling.querySelector("textarea").focus();
+  const field = body.nextElementSibling.querySelector("textarea");
+  if (focus) field.focus();
+  return field;
 }
 
 // The form goes, the text (new or not) shows again, and the focus goes back
