@@ -2,7 +2,10 @@
 
 An event's data is built once, when its action is written, and stored with
 it (`feed.models.event_table`): the live stream and every later replay send
-those same bytes, so a replayed event cannot differ from the live one.
+those same bytes, so a replayed event cannot differ from the live one. One
+change is made to them: an edit puts its new text into the event that
+brought the post or comment (`feed.models.write_edit`), whose old text must
+not outlive it.
 
 The shapes below are what static/js/broadcast.js reads. Each event also
 carries `channel`, the name of the channel it was sent on (added by

@@ -13,7 +13,8 @@ numbered: writers never wait for each other unless they write to the same
 channel, and then only for its counter. See docs/architecture.md.
 
 Each action is described once, as it is written (`event.data`): the live
-stream and every later replay send those same bytes.
+stream and every later replay send those same bytes, but for the text of a
+post or comment edited since, which replays send as it is now.
 
 This module holds the writes, the home page query and the replay query.
 """
@@ -73,7 +74,8 @@ event_table = sa.Table(
     sa.Column("created", Timestamp, nullable=False),
     # The event's data, one line of JSON, described once when it was written:
     # a replay sends exactly what went out live. NULL once what it is about
-    # is deleted: its text must not outlive it.
+    # is deleted, and rewritten when it is edited: its text must not outlive
+    # it (`write_edit`).
     sa.Column("data", sa.Text, nullable=True),
     sa.Index("ix_event_post_id", "post_id"),
 )

@@ -14,12 +14,13 @@ from group.models import group_by_slug
 from post.models import MAX_BODY_LENGTH, post_by_uid
 from relationship.models import follow
 from tests import test_sse
-from tests.helpers import logged_in, post_json, replayed_home
+from tests.helpers import create_users, logged_in, post_json, replayed_home
 from tests.test_channels import assert_shape
 from tests.test_fanout import BATCH, audience, finish  # noqa: F401 (a fixture)
 from tests.test_group_streams import create_group, join
 from tests.test_notifications import told
 from tests.test_sse import follows
+from user.models import user_by_name
 
 # The live server of this module, and the people who sign up on it.
 server = test_sse.server
@@ -124,6 +125,24 @@ async def test_a_mention_an_edit_adds_notifies_once_and_one_it_removes_stays(thr
         await send(clients["alice"], "/edit", {"post_uid": post["uid"], "post": text})
     assert await told(database, users["bob"]) == [("mention", "alice")]
     assert await told(database, users["carol"]) == [("mention", "alice")]
+
+
+async def test_an_edit_takes_the_same_statements_however_many_it_mentions(three, feed, database):
+    """Neither the people it newly mentions nor the edits before it add any."""
+    names = [f"named{number}" for number in range(20)]
+    await create_users(database, names)
+    alice = await user_by_name(database, "alice")
+
+    async def statements_of_an_edit(mentioned: list[str], edits_before: int) -> int:
+        post, _ = await feed.create_post(alice, "draft")
+        row = await post_by_uid(database, post["uid"])
+        for _ in range(edits_before):
+            await feed.edit(alice, row, "draft, again")
+        before = database.statements
+        await feed.edit(alice, row, " ".join(f"@{name}" for name in mentioned))
+        return database.statements - before
+
+    assert await statements_of_an_edit(names[:1], 1) == await statements_of_an_edit(names, 5)
 
 
 def describing(uid: str) -> dict:

@@ -1304,7 +1304,8 @@ const editButtonOf = (item) =>
 function openEditForm(button, focus = true) {
   const item = itemOf(button);
   const body = bodyOf(item);
-  const maxLength = button.closest("article.post").querySelector("[data-max-length]").dataset.maxLength;
+  const commentBox = button.closest("article.post").querySelector("[data-max-length]");
+  const maxLength = commentBox.dataset.maxLength;
   const form = html`<form class="edit-form mt-1" id="edit-form-${item.dataset.uid}">
     <textarea class="form-control form-control-sm" name="text" rows="3" data-max-length="${maxLength}" aria-label="${button.textContent}" required>${writtenText(body)}</textarea>
     <button type="submit" class="btn btn-primary btn-sm mt-1">Save</button>
