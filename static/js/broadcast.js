@@ -200,7 +200,8 @@ function renderPost(post, viewer, maxLength, shownInGroup = null) {
 // article), then one of its controls, at first the first. The arrow keys
 // move among the others, and the one last used keeps the stop (a roving
 // tabindex). A comment or an edit being written keeps its box and buttons
-// in the Tab order. Without script every control is a stop, as the markup has it.
+// in the Tab order. Without script every control is a stop, as the markup
+// has it.
 
 const ARROW_STEPS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
 
