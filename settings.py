@@ -161,6 +161,8 @@ RATE_LIMITS = {
     "POST_LIMIT_PER_USER": "30/60",
     "COMMENT_LIMIT_PER_USER": "60/60",
     "LIKE_LIMIT_PER_USER": "120/60",  # liking and unliking together
+    "EDIT_LIMIT_PER_USER": "30/60",  # posts and comments edited
+    "MUTE_LIMIT_PER_USER": "60/60",  # groups muted and unmuted
     "GROUP_LIMIT_PER_USER": "10/3600",  # groups started
     # Streams opened: a browser opens one, and again as tabs come and go.
     "STREAM_LIMIT_PER_USER": "120/60",

@@ -60,7 +60,14 @@ def describing(author: dict, body: str, now: datetime) -> Callable[[str], dict]:
     present = Presenter(targets.MEDIA_URL)
 
     def describe(uid: str) -> dict:
-        row = {"uid": uid, "body": body, "created": now, **author}
+        row = {
+            "uid": uid,
+            "body": body,
+            "created": now,
+            "edited": None,
+            "mentions": None,
+            **author,
+        }
         return post_event(present.post(row, [], []))
 
     return describe

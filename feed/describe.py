@@ -2,7 +2,10 @@
 
 An event's data is built once, when its action is written, and stored with
 it (`feed.models.event_table`): the live stream and every later replay send
-those same bytes, so a replayed event cannot differ from the live one.
+those same bytes, so a replayed event cannot differ from the live one. One
+change is made to them: an edit puts its new text into the event that
+brought the post or comment (`feed.models.write_edit`), whose old text must
+not outlive it.
 
 The shapes below are what static/js/broadcast.js reads. Each event also
 carries `channel`, the name of the channel it was sent on (added by
@@ -36,6 +39,7 @@ class CommentData(TypedDict):
     body: str
     mentions: list[Person]  # the people its @names name (utilities.richtext)
     created: str  # ISO 8601 with its offset
+    edited: str | None  # when its author last changed its text; None if never
     author: Author
     likes: int
     likers: list[str]
@@ -74,6 +78,17 @@ class DeleteEvent(TypedDict):
     comment_uid: str | None
 
 
+class EditEvent(TypedDict):
+    """A post's or a comment's new text, with what goes with it."""
+
+    post_uid: str
+    comment_uid: str | None  # None when the post itself was edited
+    author: Author  # who wrote it: notices say who mentioned their reader
+    body: str
+    mentions: list[Person]
+    edited: str  # ISO 8601 with its offset
+
+
 class FollowEvent(TypedDict):
     """Someone followed or unfollowed the person whose notices hear of it."""
 
@@ -89,14 +104,16 @@ class ReadEvent(TypedDict):
 
 # Each action's data, by the SSE event name it is sent under. The notices
 # channels carry the same events as the others (a post or a comment that
-# mentions the person, a comment or a like notified to them, a deletion or
-# an unlike that takes one back), and follows, unfollows and reads.
+# mentions the person, an edit that mentions them newly, a comment or a like
+# notified to them, a deletion or an unlike that takes one back), and
+# follows, unfollows and reads.
 PAYLOADS: dict[str, type] = {
     "post": PostEvent,
     "comment": CommentEvent,
     "like": LikeEvent,
     "unlike": LikeEvent,
     "delete": DeleteEvent,
+    "edit": EditEvent,
     "follow": FollowEvent,
     "unfollow": FollowEvent,
     "read": ReadEvent,
@@ -124,6 +141,24 @@ def like_event(post_uid: str, comment_uid: str | None, by: Author, likers: list[
 
 def delete_event(post_uid: str, comment_uid: str | None) -> DeleteEvent:
     return {"post_uid": post_uid, "comment_uid": comment_uid}
+
+
+def edit_event(
+    post_uid: str,
+    comment_uid: str | None,
+    author: Author,
+    body: str,
+    mentions: list[Person],
+    edited: str,
+) -> EditEvent:
+    return {
+        "post_uid": post_uid,
+        "comment_uid": comment_uid,
+        "author": author,
+        "body": body,
+        "mentions": mentions,
+        "edited": edited,
+    }
 
 
 def follow_event(user: Author) -> FollowEvent:

@@ -86,7 +86,7 @@ def shard_of(channel: Channel) -> str:
 
 @dataclass(frozen=True)
 class FeedEvent:
-    """One action (post, comment, like, unlike, delete) and who must hear of it.
+    """One action (post, comment, like, unlike, edit, delete) and who must hear of it.
 
     `told` maps each channel that hears of it to the event's id in that
     channel (see `feed.models`). The rest of the frame is encoded once per

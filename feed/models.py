@@ -13,7 +13,8 @@ numbered: writers never wait for each other unless they write to the same
 channel, and then only for its counter. See docs/architecture.md.
 
 Each action is described once, as it is written (`event.data`): the live
-stream and every later replay send those same bytes.
+stream and every later replay send those same bytes, but for the text of a
+post or comment edited since, which replays send as it is now.
 
 This module holds the writes, the home page query and the replay query.
 """
@@ -50,6 +51,7 @@ from post.models import (
     POST_COLUMNS,
     add_like,
     add_mentions,
+    add_new_mentions,
     comments_and_likers,
     delete_post,
     insert_post,
@@ -58,6 +60,7 @@ from post.models import (
     post_table,
     posts_with_authors,
     remove_like,
+    replace_body,
 )
 from relationship.models import follow, relationship_table, unfollow
 from user.models import channel_counter_table, feed_counter_table
@@ -75,7 +78,8 @@ event_table = sa.Table(
     sa.Column("created", Timestamp, nullable=False),
     # The event's data, one line of JSON, described once when it was written:
     # a replay sends exactly what went out live. NULL once what it is about
-    # is deleted: its text must not outlive it.
+    # is deleted, and rewritten when it is edited: its text must not outlive
+    # it (`write_edit`).
     sa.Column("data", sa.Text, nullable=True),
     sa.Index("ix_event_post_id", "post_id"),
 )
@@ -382,6 +386,7 @@ def _owners(channels: list[Channel]) -> Owners:
 # The kinds of audience.
 FOLLOWERS = "followers"  # an author and their followers
 MEMBERS = "members"  # a group's members
+LISTENERS = "listeners"  # a group's members who have not muted it in their home feed
 HOLDERS = "holders"  # everyone who has a post in their feed
 
 
@@ -429,14 +434,17 @@ class Audience:
         return await database.fetch_val(sa.select(sa.func.max(readers.selected_columns[0]))) or 0
 
     def _others(self) -> sa.Select:
-        """The members of a group, or the holders of a post."""
+        """The members of a group (those who listen to it, for LISTENERS), or
+        the holders of a post."""
         return _others(self.kind, self.key)
 
 
 def _others(kind: str, key: int | sa.BindParameter) -> sa.Select:
-    """The members of a group, or the holders of a post (MEMBERS, HOLDERS)."""
-    if kind == MEMBERS:
-        return sa.select(membership_table.c.user_id).where(membership_table.c.group_id == key)
+    """The members of a group (those who have not muted it, for LISTENERS),
+    or the holders of a post (HOLDERS)."""
+    if kind in (MEMBERS, LISTENERS):
+        members = sa.select(membership_table.c.user_id).where(membership_table.c.group_id == key)
+        return members.where(~membership_table.c.muted) if kind == LISTENERS else members
     return sa.select(feed_table.c.to_user_id).where(
         feed_table.c.post_id == key, feed_table.c.action == "post"
     )
@@ -778,15 +786,88 @@ async def write_post(
     post_id, uid = await insert_post(database, author_id, body, now, group_id=group_id)
     await add_mentions(database, post_id, mentioned)
     thread = Thread(post_id, author_id, group_id)
-    audience = thread.audience() if group_id is not None else Audience(FOLLOWERS, author_id)
+    # A new post reaches the home feeds of the group's members who have not
+    # muted it; what happens to it later, every member's (`Thread.audience`).
+    in_group = group_id is not None
+    audience = Audience(LISTENERS, group_id) if in_group else Audience(FOLLOWERS, author_id)
     happening = Happening("post", author_id, post_id, now)
     written = await _tell(database, audience, thread, happening, describe(uid))
-    others = [user_id for user_id in mentioned if user_id != author_id]
+    return await _notify_mentioned(database, written, happening, thread, mentioned)
+
+
+async def _notify_mentioned(
+    database: AppDatabase,
+    written: Written,
+    happening: Happening,
+    thread: "Thread",
+    mentioned: Sequence[int],
+) -> Written:
+    """Notify the people a post or comment (the action's) names, but its
+    author, of a mention (see `_notify`); nothing when there are none."""
+    others = [user_id for user_id in mentioned if user_id != happening.actor_id]
     if not others:
         return written
-    people = notifications.people(others, group_id)
-    notice = Notice(author_id, post_id, post_id)
+    people = notifications.people(others, thread.group_id)
+    notice = Notice(happening.actor_id, happening.post_id, thread.post_id)
     return await _notify(database, written, happening, people, sa.literal(MENTION), notice)
+
+
+@one_transaction
+async def write_edit(
+    database: AppDatabase,
+    author_id: int,
+    post_id: int,
+    thread: "Thread",
+    body: str,
+    now: datetime,
+    payload: dict,
+    mentioned: Sequence[int] = (),
+) -> Written:
+    """Give a post or a comment of `thread` new text, and tell everyone a
+    deletion of it would tell; notify the people it mentions (`mentioned`,
+    their ids) who were not mentioned in it before. `payload` is the
+    event's data, which holds the new text. Only members edit in a group.
+
+    The event that brought the item to pages is rewritten to the new text,
+    and earlier edits of it are dropped: a replay shows it once, as it is
+    now, and the text it replaced is kept nowhere."""
+    await _check_thread(database, thread, post_id, member_id=author_id)
+    await replace_body(database, post_id, body, now)
+    newly_mentioned = await add_new_mentions(database, post_id, mentioned)
+    await _drop_found_events(database, _earlier_edits(post_id))
+    await _rewrite_creation(database, post_id, payload)
+    happening = Happening("edit", author_id, post_id, now)
+    written = await _tell(database, thread.audience(), thread, happening, payload)
+    return await _notify_mentioned(database, written, happening, thread, newly_mentioned)
+
+
+def _earlier_edits(post_id: int) -> sa.Select:
+    return sa.select(event_table.c.id).where(
+        event_table.c.post_id == post_id, event_table.c.action == "edit"
+    )
+
+
+# The fields of a post or a comment that an edit changes, in the data of the
+# event that created it and in the edit's own.
+EDITED_FIELDS = ("body", "mentions", "edited")
+
+
+async def _rewrite_creation(database: AppDatabase, post_id: int, edit: dict) -> None:
+    """Put an edit's text into the data of the event that created the post
+    or comment ({"post": …} or {"comment": …}, by its action): a stream
+    that replays it shows the item as it is now. Found first, then changed
+    by id, for the reason `_forget_events_about` gives."""
+    events = event_table.c
+    creation = sa.select(events.id, events.action, events.data).where(
+        events.post_id == post_id, events.action.in_(("post", "comment"))
+    )
+    row = await database.fetch_one(creation)
+    if row is None or row["data"] is None:  # written before events kept their data
+        return
+    data = json.loads(row["data"])
+    data[row["action"]].update({field: edit[field] for field in EDITED_FIELDS})
+    rewritten = event_table.update().where(events.id == row["id"])
+    await database.execute(rewritten.values(data=encode_data(data)))
 
 
 @one_transaction
@@ -859,13 +940,20 @@ async def _forget_earlier_likes(
         event_table.c.fm_user_id == actor_id,
         event_table.c.action.in_(("like", "unlike")),
     )
-    events = await database.fetch_all(earlier)
-    if not events:
-        return False
-    event_ids = [event["id"] for event in events]
-    await _stop_fanouts(database, event_ids)
-    await _drop_events(database, event_ids)
-    return max(event["created"] for event in events) > now - LIKE_RAISES_AGAIN_AFTER
+    events = await _drop_found_events(database, earlier)
+    return any(event["created"] > now - LIKE_RAISES_AGAIN_AFTER for event in events)
+
+
+async def _drop_found_events(database: AppDatabase, found: sa.Select) -> list[Record]:
+    """Drop the events `found` finds (its first column, their ids): their
+    fan-outs under way, their rows in every channel, and themselves.
+    Returns what it found."""
+    events = await database.fetch_all(found)
+    event_ids = [event[0] for event in events]
+    if event_ids:
+        await _stop_fanouts(database, event_ids)
+        await _drop_events(database, event_ids)
+    return events
 
 
 async def _drop_events(database: AppDatabase, event_ids: list[int]) -> None:

@@ -19,10 +19,17 @@ from datetime import datetime
 from databases.interfaces import Record
 from quart import current_app
 
-from db import AppDatabase, utc_now
+from db import AppDatabase, isoformat, utc_now
 from feed import models
 from feed.channels import HOME, Channel, Cursor
-from feed.describe import comment_event, delete_event, follow_event, like_event, post_event
+from feed.describe import (
+    comment_event,
+    delete_event,
+    edit_event,
+    follow_event,
+    like_event,
+    post_event,
+)
 from feed.events import Bus, FeedEvent, SessionEnded, session_key
 from feed.fanout import FanoutWorker
 from feed.sse import Start, event_stream, plan_start
@@ -51,6 +58,7 @@ def _written(uid: str, body: str, now: datetime, author: Record, mentioned: list
         "uid": uid,
         "body": body,
         "created": now,
+        "edited": None,
         "username": author["username"],
         "image": author["image"],
         "mentions": ",".join(person["username"] for person in mentioned),
@@ -161,6 +169,27 @@ class Feed:
         )
         return self._event("delete", written)
 
+    async def edit(self, author: Record, post: Record, body: str) -> tuple[dict, FeedEvent]:
+        """Give a post or a comment (a row of `post_by_uid`) the new text its
+        author wrote. Returns the event's data: that text, the people it
+        mentions and when it was edited."""
+        now = utc_now()
+        thread, post_uid, comment_uid = thread_of(post)
+        mentioned = await self._mentioned_in(body)
+        payload = edit_event(
+            post_uid,
+            comment_uid,
+            self.present.author(author["username"], author["image"]),
+            body,
+            [self.present.person(person["username"]) for person in mentioned],
+            isoformat(now),
+        )
+        mentioned_ids = [person["id"] for person in mentioned]
+        written = await models.write_edit(
+            self.database, author["id"], post["id"], thread, body, now, payload, mentioned_ids
+        )
+        return payload, self._event("edit", written)
+
     def _event(self, action: str, written: models.Written) -> FeedEvent:
         """The event that tells the readers a write has told; those it has
         not told yet are the fan-out worker's."""
@@ -188,6 +217,11 @@ class Feed:
 
     async def publish_delete(self, user: Record, post: Record) -> None:
         await self._publish(await self.delete(user, post))
+
+    async def publish_edit(self, author: Record, post: Record, body: str) -> dict:
+        edit, event = await self.edit(author, post, body)
+        await self._publish(event)
+        return edit
 
     async def publish_follow(self, follower: Record, followed: Record, following: bool) -> None:
         """Follow (or, `following` false, unfollow) someone."""

@@ -74,6 +74,9 @@ membership_table = sa.Table(
     sa.Column("user_id", sa.Integer, sa.ForeignKey("user.id"), nullable=False),
     sa.Column("role", sa.String(10), nullable=False),  # OWNER or MEMBER
     sa.Column("created", Timestamp, nullable=False),
+    # The member keeps the group's new posts out of their home feed; they
+    # still reach its page (feed.models: LISTENERS).
+    sa.Column("muted", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("group_id", "user_id", name="uq_membership_group_user"),
     # The groups a person is in: the group list shows them first.
     sa.Index("ix_membership_user_id", "user_id"),
@@ -216,6 +219,15 @@ async def leave_group(database: AppDatabase, group_id: int, user_id: int) -> boo
     return True
 
 
+async def set_muted(database: Database, group_id: int, user_id: int, muted: bool) -> None:
+    """Mute (or unmute) a group in a member's home feed, for the posts to
+    come; what reached it already stays. Nothing happens to a non-member."""
+    query = membership_table.update().where(
+        membership_table.c.group_id == group_id, membership_table.c.user_id == user_id
+    )
+    await database.execute(query.values(muted=muted))
+
+
 class NotAMember(Exception):
     """Only members post, comment and like in a group."""
 
@@ -248,13 +260,16 @@ def _member_count(group_id) -> sa.ScalarSelect:
     )
 
 
-def _role_of(user_id: int | None, group_id) -> sa.ColumnElement:
-    """The user's role in the group, or NULL when they are not a member (a
-    visitor, with no id, never is)."""
+def _membership_of(
+    user_id: int | None, group_id, column: sa.Column = membership_table.c.role
+) -> sa.ColumnElement:
+    """A column of the user's membership of the group (by default their
+    role), or NULL when they are not a member (a visitor, with no id,
+    never is)."""
     if user_id is None:
         return sa.null()
     return (
-        sa.select(membership_table.c.role)
+        sa.select(column)
         .where(membership_table.c.group_id == group_id, membership_table.c.user_id == user_id)
         .scalar_subquery()
     )
@@ -263,7 +278,7 @@ def _role_of(user_id: int | None, group_id) -> sa.ColumnElement:
 async def _role_and_member_count(
     database: Database, group_id: int, user_id: int
 ) -> tuple[str | None, int]:
-    query = sa.select(_role_of(user_id, group_id), _member_count(group_id))
+    query = sa.select(_membership_of(user_id, group_id), _member_count(group_id))
     row = await database.fetch_one(query)
     return row[0], row[1]
 
@@ -280,10 +295,15 @@ GROUP_COLUMNS = (
 
 
 async def group_by_slug(database: Database, slug: str, viewer_id: int | None) -> Record | None:
-    """The group called `slug`, with its number of members and the viewer's
-    role in it (None when they are not a member), in one statement."""
+    """The group called `slug`, with its number of members, the viewer's
+    role in it (None when they are not a member) and whether they muted it,
+    in one statement."""
     query = sa.select(
-        *GROUP_COLUMNS, _role_of(viewer_id, group_table.c.id).label("viewer_role")
+        *GROUP_COLUMNS,
+        _membership_of(viewer_id, group_table.c.id).label("viewer_role"),
+        _membership_of(viewer_id, group_table.c.id, membership_table.c.muted).label(
+            "viewer_muted"
+        ),
     ).where(group_table.c.slug == slug)
     return await database.fetch_one(query)
 
@@ -297,7 +317,7 @@ async def list_groups(
     LIKE ignores case on both databases: MySQL by its collation, SQLite for
     ASCII letters.
     """
-    viewer_role = _role_of(viewer_id, group_table.c.id).label("viewer_role")
+    viewer_role = _membership_of(viewer_id, group_table.c.id).label("viewer_role")
     query = sa.select(*GROUP_COLUMNS, viewer_role).order_by(
         viewer_role.is_(None),  # false (0) for the viewer's groups: they come first
         MEMBER_COUNT.desc(),

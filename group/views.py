@@ -1,5 +1,5 @@
 """Groups: the list and its search, starting a group, a group's page, joining
-and leaving."""
+and leaving, muting a group in one's home feed."""
 
 from functools import partial
 
@@ -22,6 +22,7 @@ from group.models import (
     join_group,
     leave_group,
     list_groups,
+    set_muted,
 )
 from post.models import (
     UNSTORABLE_TEXT_RULE,
@@ -42,6 +43,7 @@ INVISIBLE_NAME_RULE = (
 DESCRIPTION_RULE = f"A group's description is at most {MAX_DESCRIPTION_LENGTH} characters."
 NO_SUCH_GROUP = "There is no such group here."
 NAME_BUSY = "Other groups of this name were being started at the same moment; please try again."
+MEMBERS_MUTE = "Only members can mute a group in their home feed; join it first."
 OWNER_CANNOT_LEAVE = (
     "You own this group, so you cannot leave it while it has other members. "
     "You can leave once everyone else has."
@@ -164,3 +166,30 @@ async def leave(slug: str):
     if not await leave_group(get_database(), group["id"], g.user["id"]):
         return await refuse(OWNER_CANNOT_LEAVE, url_for("group.group_page", slug=slug))
     return await membership_changed(group, f"Left {group['name']}")
+
+
+async def change_muting(slug: str, muted: bool):
+    """Mute or unmute a group in the viewer's home feed: JSON for fetch(),
+    else back to the group's page, saying so."""
+    await rate_limit("MUTE_LIMIT_PER_USER", g.user["id"])
+    group = await group_or_404(slug)
+    if group["viewer_role"] is None:
+        abort(403, description=MEMBERS_MUTE)
+    await set_muted(get_database(), group["id"], g.user["id"], muted)
+    if wants_json():
+        return jsonify(muted=muted)
+    said = "stay on its page" if muted else "reach your home feed again"
+    await flash(f"New posts in {group['name']} will {said}.", "success")
+    return redirect(url_for("group.group_page", slug=slug))
+
+
+@group_app.route("/groups/<slug>/mute", methods=["POST"])
+@login_required
+async def mute(slug: str):
+    return await change_muting(slug, True)
+
+
+@group_app.route("/groups/<slug>/unmute", methods=["POST"])
+@login_required
+async def unmute(slug: str):
+    return await change_muting(slug, False)

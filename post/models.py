@@ -38,6 +38,8 @@ post_table = sa.Table(
     # When its author deleted it. The row stays, its text does not: its uid
     # is what tells open pages, and streams that reconnect, what to remove.
     sa.Column("deleted", Timestamp, nullable=True),
+    # When its author last changed its text; NULL if they never did.
+    sa.Column("edited", Timestamp, nullable=True),
     sa.UniqueConstraint("uid", name="uq_post_uid"),
 )
 
@@ -79,6 +81,7 @@ POST_COLUMNS = (
     post_table.c.parent_post_id,
     post_table.c.body,
     post_table.c.created,
+    post_table.c.edited,
     user_table.c.username,
     user_table.c.image,
     MENTIONS,
@@ -147,6 +150,24 @@ async def add_mentions(database: Database, post_id: int, user_ids: Iterable[int]
     rows = [{"post_id": post_id, "user_id": user_id} for user_id in user_ids]
     if rows:
         await database.execute(mention_table.insert().values(rows))
+
+
+async def add_new_mentions(database: Database, post_id: int, user_ids: Iterable[int]) -> list[int]:
+    """Note whom an edited post or comment mentions that it did not before;
+    return their ids. The names it no longer mentions stay noted: they were
+    told once, and mentioning them again tells them nothing new."""
+    noted = sa.select(mention_table.c.user_id).where(mention_table.c.post_id == post_id)
+    already = {row[0] for row in await database.fetch_all(noted)}
+    new = [user_id for user_id in user_ids if user_id not in already]
+    await add_mentions(database, post_id, new)
+    return new
+
+
+async def replace_body(database: Database, post_id: int, body: str, now: datetime) -> None:
+    """Give a post or comment new text, edited `now`. The caller holds its
+    lock (`lock_live_post`), so it is not deleted meanwhile."""
+    edited = post_table.update().where(post_table.c.id == post_id)
+    await database.execute(edited.values(body=body, edited=now))
 
 
 async def post_by_uid(database: Database, uid: str) -> Record | None:

@@ -28,6 +28,10 @@ class Presenter:
         # Usernames are [A-Za-z0-9_]: nothing to escape.
         return {"username": username, "url": f"/user/{username}"}
 
+    def mentions(self, names: str | None) -> list[dict]:
+        """The people a post names, from their names as "alice,bob" (or None)."""
+        return [self.person(name) for name in (names or "").split(",") if name]
+
     def post_url(self, post_uid: str, comment_uid: str | None = None) -> str:
         """Where a post is shown, at one of its comments if given."""
         url = f"/posts/{post_uid}"  # uids are [0-9a-f-]: nothing to escape
@@ -35,13 +39,15 @@ class Presenter:
 
     def comment(self, row, likers: list[str] = ()) -> dict:
         """A comment with its likes, from a row with uid, body, created,
-        username, image and mentions (the names of the people it mentions,
-        "alice,bob", or None); a new comment has no likes yet."""
+        edited (None if never), username, image and mentions (the names of
+        the people it mentions, "alice,bob", or None); a new comment has no
+        likes yet."""
         return {
             "uid": row["uid"],
             "body": row["body"],
-            "mentions": [self.person(name) for name in (row["mentions"] or "").split(",") if name],
+            "mentions": self.mentions(row["mentions"]),
             "created": isoformat(row["created"]),
+            "edited": row["edited"] and isoformat(row["edited"]),
             "author": self.author(row["username"], row["image"]),
             "likes": len(likers),
             "likers": list(likers),

@@ -163,6 +163,21 @@ async def unlike():
     return await set_like(False)
 
 
+@post_app.route("/edit", methods=["POST"])
+@login_required
+async def edit():
+    """Give a post or a comment new text: its author only."""
+    await rate_limit("EDIT_LIMIT_PER_USER", g.user["id"])
+    payload = await read_payload()
+    body = clean_body(payload.get("post"))
+    if body is None:
+        abort(400, description=LENGTH_RULE)
+    post = await find_post(payload)
+    if post["user_id"] != g.user["id"]:
+        abort(403, description="You can only edit what you wrote.")
+    return jsonify(await get_feed().publish_edit(g.user, post, body))
+
+
 def may_delete(user_id: int, post: Record) -> bool:
     """Authors delete what they wrote; a post's author also deletes the
     comments on it."""

@@ -21,7 +21,8 @@ def badly_numbered(
     outside 1 to their counter: (owner…, counter, rows, lowest, highest).
     The (owner, seq) index keeps numbers unique. A number may be missing
     only where a like's rows were replaced by a later like or unlike of the
-    same person (feed.models._forget_earlier_likes)."""
+    same person (feed.models._forget_earlier_likes), or an edit's by a
+    later edit of the same post or comment (feed.models.write_edit)."""
     owner_columns = [events.c[name] for name in owner]
     numbers = (
         sa.select(

@@ -204,6 +204,7 @@ def test_no_message_is_larger_than_max_message_bytes():
         "uid": "u" * 36,
         "body": widest * MAX_BODY_LENGTH,
         "created": datetime.now(),
+        "edited": datetime.now(),
         "username": "u" * 15,
         "image": "i" * 45,
         # As many people as a post can mention ("@" and 15 letters each),

@@ -1,7 +1,8 @@
 """Posting in a group: only members may; the post reaches the members' home
 feeds and the group's own stream (GET /groups/<slug>/sse), which resumes
 exactly with Last-Event-ID, across processes; someone who leaves hears of
-nothing new."""
+nothing new. A member who mutes the group keeps its new posts out of their
+home feed and home stream, until they unmute it."""
 
 import json
 
@@ -11,7 +12,7 @@ from feed.channels import GROUP, HOME, Channel
 from group.models import group_by_slug
 from relationship.models import follow
 from tests import test_sse
-from tests.helpers import logged_in, post_form, post_json
+from tests.helpers import logged_in, post_form, post_json, replayed_home, text_of
 from tests.live import Person, processes_over_redis
 from tests.test_sse import follows
 
@@ -109,6 +110,67 @@ async def test_a_group_stream_resumes_exactly_and_leaks_nothing_home(people, dat
         await alice.send("/post", {"post": "run 3", "group": slug})
         ordinary = await alice.post("not in a group")
         assert (await home.next()).data["post"]["uid"] == ordinary["uid"]
+
+
+async def post_in(client, slug: str, text: str) -> None:
+    response = await post_json(client, "/post", {"post": text, "group": slug})
+    assert response.status_code == 201, await response.get_data()
+
+
+async def home_bodies(feed, user_id: int) -> list[str]:
+    return [post["body"] for post in (await feed.home_page(user_id))["posts"]]
+
+
+async def test_a_muted_groups_posts_stay_on_its_page_until_unmuted(in_a_group, feed):
+    clients, users, slug = in_a_group
+    response = await post_form(clients["bob"], f"/groups/{slug}/mute", {}, f"/groups/{slug}")
+    assert response.headers["Location"] == f"/groups/{slug}"
+    page = await text_of(await clients["bob"].get(f"/groups/{slug}"))
+    assert "New posts in Book club will stay on its page." in page
+    assert "Unmute in home feed" in page
+    await post_in(clients["alice"], slug, "while muted")
+    assert await home_bodies(feed, users["bob"]["id"]) == []
+    assert await replayed_home(feed, users["bob"]["id"]) == []
+    assert await home_bodies(feed, users["alice"]["id"]) == ["while muted"]  # she did not mute
+    assert "while muted" in await text_of(await clients["bob"].get(f"/groups/{slug}"))
+    await post_form(clients["bob"], f"/groups/{slug}/unmute", {}, f"/groups/{slug}")
+    await post_in(clients["alice"], slug, "after unmuting")
+    assert await home_bodies(feed, users["bob"]["id"]) == ["after unmuting"]
+    page = await text_of(await clients["bob"].get(f"/groups/{slug}"))
+    assert "Mute in home feed" in page and "Unmute" not in page
+
+
+async def test_muting_answers_json_and_only_members_mute(in_a_group):
+    clients, _, slug = in_a_group
+    answer = await post_json(clients["bob"], f"/groups/{slug}/mute", {}, f"/groups/{slug}")
+    assert (answer.status_code, await answer.get_json()) == (200, {"muted": True})
+    answer = await post_json(clients["carol"], f"/groups/{slug}/mute", {}, f"/groups/{slug}")
+    assert (answer.status_code, await answer.get_json()) == (
+        403,
+        {"error": "Only members can mute a group in their home feed; join it first."},
+    )
+    answer = await post_json(clients["bob"], "/groups/no-such-group/unmute", {}, "/groups")
+    assert answer.status_code == 404
+    no_token = await clients["bob"].post(f"/groups/{slug}/unmute")
+    assert no_token.status_code == 403
+    page = await text_of(await clients["carol"].get(f"/groups/{slug}"))
+    assert "Mute in home feed" not in page  # not a member: nothing to mute
+
+
+async def test_a_muted_groups_post_does_not_reach_the_home_stream(people, database):
+    alice, bob = await people("alice", "bob")
+    await follows(database, bob, alice)
+    slug = await alice.start_group("Loud")
+    await bob.send(f"/groups/{slug}/join", {})
+    await bob.send(f"/groups/{slug}/mute", {})
+    async with bob.stream() as home, bob.group_stream(slug) as group:
+        await home.subscribed()
+        await group.subscribed()
+        muted = await alice.send("/post", {"post": "in the group", "group": slug})
+        mine = await alice.post("to my followers")
+        assert (await group.next("the group post")).data["post"]["uid"] == muted["uid"]
+        # The home stream's next event is the post after it: the group's never came.
+        assert (await home.next("alice's own post")).data["post"]["uid"] == mine["uid"]
 
 
 async def test_a_group_stream_hears_posts_made_on_another_process(database_url, database, app):

@@ -19,6 +19,7 @@ from tests.helpers import (
     register_and_login,
     text_of,
 )
+from tests.test_group_streams import create_group
 
 
 def retry_after(response) -> int:
@@ -102,6 +103,30 @@ async def test_writes_are_limited_per_user(limited_app, limit, path, payload):
     assert retry_after(answers[2]) > 0
     assert (await answers[2].get_json())["error"].startswith("Too many attempts")
     assert (await post_json(bob, path, payload)).status_code < 300  # bob has his own count
+
+
+async def test_edits_are_limited_per_user(limited_app):
+    app = await limited_app(EDIT_LIMIT_PER_USER="2/60")
+    alice = app.test_client()
+    await register_and_login(alice, "alice")
+    uid = (await (await post_json(alice, "/post", {"post": "a post"})).get_json())["uid"]
+    answers = [
+        await post_json(alice, "/edit", {"post_uid": uid, "post": f"take {number}"})
+        for number in range(3)
+    ]
+    assert [response.status_code for response in answers] == [200, 200, 429]
+
+
+async def test_muting_and_unmuting_are_limited_per_user(limited_app):
+    app = await limited_app(MUTE_LIMIT_PER_USER="2/60")
+    alice = app.test_client()
+    await register_and_login(alice, "alice")
+    slug = await create_group(alice, "Mine")
+    answers = [
+        await post_json(alice, f"/groups/{slug}/{action}", {}, f"/groups/{slug}")
+        for action in ("mute", "unmute", "mute")
+    ]
+    assert [response.status_code for response in answers] == [200, 200, 429]
 
 
 async def test_starting_groups_is_limited_per_user(limited_app):

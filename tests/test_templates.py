@@ -45,12 +45,13 @@ def author(username: str) -> dict:
 MENTIONS = [{"username": "bob", "url": "/user/bob"}, {"username": "Carol", "url": "/user/Carol"}]
 
 
-def sample_comment(number: int, body: str, likers: list[str]) -> dict:
+def sample_comment(number: int, body: str, likers: list[str], edited: str | None = None) -> dict:
     return {
         "uid": f"c{number}",
         "body": body,
         "mentions": MENTIONS,
         "created": COMMENT_TIME,
+        "edited": edited,
         "author": author(f"c{number}"),
         "likes": len(likers),
         "likers": likers,
@@ -58,18 +59,24 @@ def sample_comment(number: int, body: str, likers: list[str]) -> dict:
 
 
 def sample_post(
-    body: str, likers: list[str], first_comment_likers: list[str] = (), group: dict | None = None
+    body: str,
+    likers: list[str],
+    first_comment_likers: list[str] = (),
+    group: dict | None = None,
+    edited: str | None = None,
 ) -> dict:
-    """alice's post, with two comments, by c0 and c1, in `group` or not."""
+    """alice's post, with two comments, by c0 and c1 (edited), in `group`
+    or not, edited at `edited` or never."""
     comments = [
         sample_comment(0, "first", list(first_comment_likers)),
-        sample_comment(1, XSS, []),
+        sample_comment(1, XSS, [], edited=COMMENT_TIME),
     ]
     return {
         "uid": "3f0c8a9e-0000-4000-8000-000000000001",
         "body": body,
         "mentions": MENTIONS,
         "created": "2026-11-25T09:30:00.123456+00:00",
+        "edited": edited,
         "author": author("alice"),
         "likes": len(likers),
         "likers": likers,
@@ -138,6 +145,20 @@ async def test_partial_and_javascript_render_the_same_post(
     assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in server_side
     if group:
         assert 'in <a href="/groups/img-src-x">' in server_side
+
+
+@pytest.mark.parametrize("viewer", ["alice", "c1", "bob"])
+async def test_partial_and_javascript_render_the_same_edits(app, viewer):
+    """An edited post and comment are marked so, with the time on hover;
+    Edit shows on one's own only (alice's post, c1's comment)."""
+    post = sample_post("fixed a typo", [], edited="2026-11-25T11:00:00+00:00")
+    server_side = normalized(await render_in_jinja(app, post, viewer))
+    assert server_side == normalized(render_in_node(post, viewer))
+    assert server_side.count('class="edited"') == 2
+    assert 'title="2026-11-25T11:00:00+00:00" data-edited-time>edited</time>' in server_side
+    edits = re.findall(r'class="[^"]*edit-button" aria-describedby="([^"]*)"', server_side)
+    mine = {"alice": ["post-body-" + post["uid"]], "c1": ["comment-body-c1"], "bob": []}
+    assert edits == mine[viewer]
 
 
 LONG_ADDRESS = "https://example.com/" + "a" * 80

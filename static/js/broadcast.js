@@ -112,6 +112,16 @@ function renderLikeButton(item, kind, viewer) {
   return html`<button type="button" class="btn btn-link btn-sm like-button" aria-pressed="${liked}" aria-describedby="${kind}-body-${item.uid}">Like<span class="visually-hidden"> ${item.author.username}'s ${kind}</span></button>`;
 }
 
+function renderEditButton(item, kind) {
+  return html`<button type="button" class="btn btn-link btn-sm edit-button" aria-describedby="${kind}-body-${item.uid}">Edit<span class="visually-hidden"> ${item.author.username}'s ${kind}</span></button>`;
+}
+
+// "· edited", after the time it was written; when, on hover (refreshTimes).
+function renderEdited(item) {
+  if (!item.edited) return "";
+  return html`<span class="edited" id="edited-${item.uid}">· <time datetime="${item.edited}" title="${item.edited}" data-edited-time>edited</time></span>`;
+}
+
 function renderDeleteButton(item, kind) {
   return html`<button type="button" class="btn btn-link btn-sm delete-button" aria-describedby="${kind}-body-${item.uid}">Delete<span class="visually-hidden"> ${item.author.username}'s ${kind}</span></button>`;
 }
@@ -120,6 +130,7 @@ function renderDeleteButton(item, kind) {
 function renderComment(comment, viewer, postAuthor) {
   const author = comment.author;
   const uid = comment.uid;
+  const mayEdit = author.username === viewer;
   const mayDelete = [author.username, postAuthor].includes(viewer);
   return html`<div class="comment d-flex gap-2 mt-2" id="comment-${uid}" data-uid="${uid}">
     <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="32" height="32" alt=""></a>
@@ -128,7 +139,9 @@ function renderComment(comment, viewer, postAuthor) {
       <span class="comment-body" id="comment-body-${uid}">${richText(comment.body, comment.mentions)}</span>
       <div class="small text-body-secondary">
         <time datetime="${comment.created}" data-relative-time>${comment.created}</time>
+        ${renderEdited(comment)}
         ${renderLikeButton(comment, "comment", viewer)}
+        ${mayEdit ? renderEditButton(comment, "comment") : ""}
         ${mayDelete ? renderDeleteButton(comment, "comment") : ""}
       </div>
       <div class="action-error small" role="alert"></div>
@@ -160,9 +173,10 @@ function renderPost(post, viewer, maxLength, shownInGroup = null) {
         <p class="post-body mb-1" id="post-body-${uid}">${richText(post.body, post.mentions)}</p>
         <div class="post-meta small text-body-secondary">
           <time datetime="${post.created}" data-relative-time>${post.created}</time>
+          ${renderEdited(post)}
           ${renderLikeButton(post, "post", viewer)}
           <button type="button" class="btn btn-link btn-sm comment-toggle" aria-expanded="false" aria-controls="comment-form-${uid}">Comment<span class="visually-hidden"> on ${author.username}'s post</span></button>
-          ${viewer === author.username ? renderDeleteButton(post, "post") : ""}
+          ${viewer === author.username ? html`${renderEditButton(post, "post")} ${renderDeleteButton(post, "post")}` : ""}
         </div>
         <div class="action-error small" role="alert"></div>
         ${renderLikes(post)}
@@ -180,13 +194,14 @@ function renderPost(post, viewer, maxLength, shownInGroup = null) {
 
 // ---- Two Tab stops per post ----------------------------------------------------
 //
-// A post holds many controls (its author, Like, Comment, Delete, and those
-// of each comment): with a Tab stop each, the way down the feed takes dozens
-// of presses. So each post is two stops: the post itself (the feed's
+// A post holds many controls (its author, Like, Comment, Edit, Delete, and
+// those of each comment): with a Tab stop each, the way down the feed takes
+// dozens of presses. So each post is two stops: the post itself (the feed's
 // article), then one of its controls, at first the first. The arrow keys
 // move among the others, and the one last used keeps the stop (a roving
-// tabindex). A comment being written keeps its box and Send button in the
-// Tab order. Without script every control is a stop, as the markup has it.
+// tabindex). A comment or an edit being written keeps its box and buttons
+// in the Tab order. Without script every control is a stop, as the markup
+// has it.
 
 const ARROW_STEPS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
 
@@ -194,7 +209,7 @@ const ARROW_STEPS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
 // out of the Tab order already: their name beside them is the same link).
 const rovingControls = (article) =>
   [...article.querySelectorAll('a[href]:not([aria-hidden]), button:not([hidden])')].filter(
-    (control) => !control.closest(".comment-form"),
+    (control) => !control.closest(".comment-form, .edit-form"),
   );
 
 // `current` (else the one that has the stop, else the first) keeps it.
@@ -260,6 +275,9 @@ function refreshTimes(root = document) {
     const date = new Date(time.getAttribute("datetime"));
     time.textContent = timeAgo(date);
     time.title = date.toLocaleString();
+  }
+  for (const time of root.querySelectorAll("time[data-edited-time]")) {
+    time.title = `Edited ${new Date(time.getAttribute("datetime")).toLocaleString()}`;
   }
 }
 
@@ -425,6 +443,22 @@ function showLikes(item, likers, rise) {
   if (rise) raise(item);
 }
 
+// The element that shows the text of a post or a comment (`item`).
+const bodyOf = (item) =>
+  document.getElementById(`${item.matches(".comment") ? "comment" : "post"}-body-${item.dataset.uid}`);
+
+// An edited post or comment (`item`: null when it is not on the page) shows
+// its new text in place, marked edited; it neither moves nor rises.
+function showEdit(item, edit) {
+  if (!item) return;
+  bodyOf(item).innerHTML = richText(edit.body, edit.mentions).text;
+  document.getElementById(`edited-${item.dataset.uid}`)?.remove();
+  // Its own time comes first: a post's is before its comments' times.
+  const written = item.querySelector("time[data-relative-time]");
+  written.insertAdjacentHTML("afterend", renderEdited({ ...edit, uid: item.dataset.uid }).text);
+  refreshTimes(written.parentElement);
+}
+
 // Where the focus goes when what holds it is deleted, rather than back to
 // the top of the page: from a comment to its post; from a post to the next
 // one, else the one before, else the list.
@@ -585,6 +619,7 @@ const EVENT_HANDLERS = {
   like: (data) => showLikes(eventItem(data), data.likers, data.comment_uid === null),
   unlike: (data) => showLikes(eventItem(data), data.likers, false),
   delete: (data) => removeItem(eventItem(data)),
+  edit: (data) => showEdit(eventItem(data), data),
 };
 
 // ---- The bell and the notifications page ---------------------------------------
@@ -633,6 +668,8 @@ const NOTICES = {
   follow: (data) => ({ kind: "follow", actor: data.user }),
   like: (data) => ({ kind: "like", actor: data.by, post: data.post_uid, comment: data.comment_uid }),
   post: (data) => ({ kind: "mention", actor: data.post.author, post: data.post.uid }),
+  // An edit notifies only the people it mentions who were not mentioned before.
+  edit: (data) => ({ kind: "mention", actor: data.author, post: data.post_uid, comment: data.comment_uid }),
   // One comment notifies the post's author, the people it mentions and the
   // others who commented, each once, in that order (feed.models).
   comment: (data) => {
@@ -844,6 +881,15 @@ function fieldByKey(key) {
   return element?.querySelector("[data-max-length]");
 }
 
+// An edit that was open comes back open (without taking the focus), if
+// its post or comment is still there: its form is "edit-form-<uid>".
+function reopenEditForm(key) {
+  const uid = key.match(/^edit-form-(.+)$/)?.[1];
+  const item = uid && (postElement(uid) ?? commentElement(uid));
+  const button = item && editButtonOf(item);
+  return button ? openEditForm(button, false) : null;
+}
+
 // A comment box that was open comes back open (without taking the focus).
 function openCommentForm(form) {
   form.classList.remove("d-none");
@@ -855,7 +901,7 @@ function restoreTypedText() {
   sessionStorage.removeItem(typedTextKey());
   if (!saved) return;
   for (const [key, text] of Object.entries(saved.texts)) {
-    const field = fieldByKey(key);
+    const field = fieldByKey(key) ?? reopenEditForm(key);
     if (!field) continue; // its post was deleted meanwhile
     field.value = text;
     const commentForm = field.closest(".comment-form");
@@ -1238,14 +1284,82 @@ async function deleteItem(question) {
   }
 }
 
+// ---- Editing ----------------------------------------------------------------
+
+// The text of a post or a comment as its author wrote it, from its markup:
+// the link of an address shows it cut short, and holds it whole.
+function writtenText(body) {
+  const copy = body.cloneNode(true);
+  for (const link of copy.querySelectorAll("a:not(.mention)")) {
+    link.replaceWith(link.getAttribute("href"));
+  }
+  return copy.textContent;
+}
+
+const editButtonOf = (item) =>
+  item.querySelector(`.edit-button[aria-describedby="${bodyOf(item).id}"]`);
+
+// Edit puts a form in place of the text, holding it as written, named after
+// what it edits, with the focus in it (unless `focus` is false). The limit
+// is the comment box's, which every post has.
+function openEditForm(button, focus = true) {
+  const item = itemOf(button);
+  const body = bodyOf(item);
+  const commentBox = button.closest("article.post").querySelector("[data-max-length]");
+  const maxLength = commentBox.dataset.maxLength;
+  const form = html`<form class="edit-form mt-1" id="edit-form-${item.dataset.uid}">
+    <textarea class="form-control form-control-sm" name="text" rows="3" data-max-length="${maxLength}" aria-label="${button.textContent}" required>${writtenText(body)}</textarea>
+    <button type="submit" class="btn btn-primary btn-sm mt-1">Save</button>
+    <button type="button" class="btn btn-link btn-sm mt-1 edit-cancel">Cancel</button>
+  </form>`;
+  body.hidden = true;
+  button.hidden = true;
+  body.insertAdjacentHTML("afterend", form.text);
+  const field = body.nextElementSibling.querySelector("textarea");
+  if (focus) field.focus();
+  return field;
+}
+
+// The form goes, the text (new or not) shows again, and the focus goes back
+// to Edit.
+function closeEditForm(form) {
+  const item = itemOf(form);
+  const button = editButtonOf(item);
+  form.remove();
+  bodyOf(item).hidden = false;
+  button.hidden = false;
+  button.focus();
+}
+
+async function saveEdit(form) {
+  const item = itemOf(form);
+  const error = failureRegionOf(item);
+  try {
+    const edit = await sendJSON(endpointURL("edit"), {
+      post_uid: item.dataset.uid,
+      post: form.elements.text.value,
+    });
+    showEdit(item, edit);
+    closeEditForm(form);
+    showFailure(error, null);
+  } catch (failure) {
+    showFailure(error, failure); // the new text stays in the box
+  }
+}
+
 // What a click on each kind of button (by its class) does.
 const BUTTON_ACTIONS = {
   "like-button": toggleLike,
   "comment-toggle": toggleCommentForm,
+  "edit-button": openEditForm,
+  "edit-cancel": (button) => closeEditForm(button.closest(".edit-form")),
   "delete-button": askToDelete,
   "delete-yes": (button) => deleteItem(button.closest(".delete-question")),
   "delete-no": (button) => closeDeleteQuestion(button.closest(".delete-question")),
 };
+
+// What submitting each kind of form in a post (by its class) does.
+const FORM_ACTIONS = { "comment-form": sendComment, "edit-form": saveEdit };
 
 function setUpPostActions() {
   document.addEventListener("click", (event) => {
@@ -1254,9 +1368,16 @@ function setUpPostActions() {
     if (action) BUTTON_ACTIONS[action](button);
   });
   document.addEventListener("submit", (event) => {
-    if (!event.target.classList.contains("comment-form")) return;
+    const form = event.target;
+    const action = Object.keys(FORM_ACTIONS).find((name) => form.classList.contains(name));
+    if (!action) return;
     event.preventDefault();
-    sendComment(event.target);
+    FORM_ACTIONS[action](form);
+  });
+  // Escape leaves an edit as it was.
+  document.addEventListener("keydown", (event) => {
+    const form = event.target.closest?.(".edit-form");
+    if (event.key === "Escape" && form) closeEditForm(form);
   });
   document.addEventListener("input", (event) => {
     if (event.target.dataset.maxLength) checkLength(event.target);

@@ -389,7 +389,7 @@ async def test_a_reset_reloads_the_page_and_keeps_what_was_being_typed(people, s
     bob, alice, _, _ = await a_world_for_bob(people, server)
     await alice.post("Something to answer")
     # bob's home page comes from another epoch, and its stream waits until
-    # bob has typed a post and a comment.
+    # bob has typed an edit of his post, a post and a comment.
     typed = asyncio.Event()
 
     async def hold_the_stream(route: Route) -> None:
@@ -399,6 +399,10 @@ async def test_a_reset_reloads_the_page_and_keeps_what_was_being_typed(people, s
     await bob.page.route("**/sse?*", hold_the_stream)
     await rendering("/", from_another_epoch)(bob.page)
     await bob.open_home()
+    await bob.write_post("Mine to fix")
+    await bob.post("Mine to fix").get_by_role("button", name="Edit bob's post").click()
+    edit_box = bob.page.get_by_role("textbox", name="Edit bob's post")
+    await edit_box.fill("Mine, half fixed")
     post_box = bob.page.get_by_label(re.compile(r"^What's new"))
     await post_box.fill("Half a thought")
     await bob.post("Something to answer").get_by_role("button", name="Comment").click()
@@ -413,6 +417,7 @@ async def test_a_reset_reloads_the_page_and_keeps_what_was_being_typed(people, s
     await expect(bob.page.locator("#post-chars")).to_have_text(re.compile(r"^\d+ characters left"))
     await expect(comment_box).to_have_value("Half an answer")
     await expect(comment_box).to_be_focused()
+    await expect(edit_box).to_have_value("Mine, half fixed")
     await alice.post("After the reset")
     await expect(bob.post("After the reset")).to_have_count(1)
     await expect(post_box).to_have_value("Half a thought")
