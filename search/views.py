@@ -22,7 +22,7 @@ search_app = Blueprint("search", __name__)
 MAX_SEARCH_LENGTH = 200
 POSTS, PEOPLE, GROUPS = "posts", "people", "groups"
 # The page's tabs, in order: ?section= and what each is called.
-SECTIONS = {POSTS: "Posts and comments", PEOPLE: "People", GROUPS: "Groups"}
+SECTIONS = {POSTS: "Posts", PEOPLE: "People", GROUPS: "Groups"}
 # Text no one types into a search box: controls (NUL, line breaks, tabs…)
 # and the halves of a character that UTF-8 cannot encode.
 UNTYPABLE_CATEGORIES = ("Cc", "Cs")
