@@ -120,22 +120,35 @@ def fts5_query(words: list[str]) -> str:
     return " ".join('"{}"'.format(word.replace('"', '""')) for word in words)
 
 
-def _readable_by_anyone() -> tuple[sa.ColumnElement[bool], ...]:
-    # A comment's group_id is its post's: comments in groups stay out too.
-    return NOT_DELETED, post_table.c.group_id.is_(None)
+def _matching(score: sa.ColumnElement, *conditions: sa.ColumnElement[bool]) -> sa.Select:
+    """The ids of the posts and comments that meet `conditions` and that
+    anyone may read, with their `score` (higher is better), best first and
+    newest first among equals."""
+    return (
+        sa.select(post_table.c.id, score.label("score"))
+        .where(
+            *conditions, NOT_DELETED, post_table.c.group_id.is_(None)
+        )  # a comment's is its post's
+        .order_by(score.desc(), post_table.c.id.desc())
+    )
 
 
-def _found_posts_query() -> sa.Select:
-    """Posts and comments with their authors and, for a comment, its post's
-    uid (where its result links to)."""
+def _described(page: sa.Subquery) -> sa.Select:
+    """The posts and comments of a page of `_matching` ids, in its order,
+    with their authors and, for a comment, its post's uid (its link).
+
+    Found first, described after: the joins and the mentions' subquery are
+    paid for the rows of the page only, not for every row that matched (the
+    database would otherwise join ten thousand rows to show twenty).
+    """
     return (
         sa.select(*POST_COLUMNS, parent_table.c.uid.label("parent_uid"))
         .select_from(
-            post_table.join(user_table, user_table.c.id == post_table.c.user_id).outerjoin(
-                parent_table, parent_table.c.id == post_table.c.parent_post_id
-            )
+            page.join(post_table, post_table.c.id == page.c.id)
+            .join(user_table, user_table.c.id == post_table.c.user_id)
+            .outerjoin(parent_table, parent_table.c.id == post_table.c.parent_post_id)
         )
-        .where(*_readable_by_anyone())
+        .order_by(page.c.score.desc(), page.c.id.desc())
     )
 
 
@@ -144,8 +157,8 @@ def _holding(terms: list[Term]) -> list[sa.ColumnElement[bool]]:
     return [post_table.c.body.like(containing(term.written), escape=ESCAPE) for term in terms]
 
 
-def _found_on_mysql(terms: list[Term]) -> sa.Select:
-    """Ranked by InnoDB's relevance, newest first among equals.
+def _matching_on_mysql(terms: list[Term]) -> sa.Select:
+    """Ranked by InnoDB's relevance.
 
     The words the index leaves out, and hashtags (the index keeps "#ducks"
     as "ducks"), are looked for in the text of what the indexed words found.
@@ -153,47 +166,39 @@ def _found_on_mysql(terms: list[Term]) -> sa.Select:
     indexed = [term.word for term in terms if mysql_indexes(term.word)]
     in_text = [term for term in terms if term.hashtag or not mysql_indexes(term.word)]
     if not indexed:
-        return _found_by_text(in_text)
+        return _matching_by_text(in_text)
     relevance = match(post_table.c.body, against=mysql_boolean_query(indexed)).in_boolean_mode()
-    return (
-        _found_posts_query()
-        .where(relevance, *_holding(in_text))
-        .order_by(relevance.desc(), post_table.c.id.desc())
-    )
+    return _matching(relevance, relevance, *_holding(in_text))
 
 
-def _found_by_text(terms: list[Term]) -> sa.Select:
+def _matching_by_text(terms: list[Term]) -> sa.Select:
     """A search of nothing but words InnoDB does not index ("is", "go"):
-    the newest RECENT_POSTS_SCANNED posts and comments that hold them, newest
-    first.
+    among the newest RECENT_POSTS_SCANNED posts and comments, those that
+    hold them, newest first.
 
     Not a prefix search ("go*"), which finds "gone" and "goal" but never
     "go" itself, the word typed; and not every post: LIKE '%go%' reads each
     row it looks at, a scan that grows with the table (bench/search.py
-    measures one), while the newest ten thousand, read by the primary key,
-    stay a few milliseconds. Recent posts are what a short word most likely
-    looks for.
+    measures one), while the newest ten thousand, read along the primary
+    key, cost a bounded few milliseconds. Recent posts are what a short
+    word most likely looks for.
     """
-    newest_id = sa.select(sa.func.max(post_table.c.id)).correlate(None).scalar_subquery()
-    return (
-        _found_posts_query()
-        .where(post_table.c.id > newest_id - RECENT_POSTS_SCANNED, *_holding(terms))
-        .order_by(post_table.c.id.desc())
-    )
+    newest_id = sa.select(sa.func.max(post_table.c.id)).scalar_subquery()
+    recent = post_table.c.id > newest_id - RECENT_POSTS_SCANNED
+    return _matching(post_table.c.id, recent, *_holding(terms))  # scored by newness alone
 
 
-def _found_on_sqlite(terms: list[Term]) -> sa.Select:
-    """Ranked by FTS5's bm25 (`rank`, lowest best), newest first among equals.
+def _matching_on_sqlite(terms: list[Term]) -> sa.Select:
+    """Ranked by FTS5's bm25 (`rank`, lowest best, hence negated).
 
     FTS5 indexes every word; only a hashtag is also looked for in the text.
     """
     words = fts5_query([term.word for term in terms])
-    return (
-        _found_posts_query()
-        .join(search_table, search_table.c.rowid == post_table.c.id)
-        .where(search_table.c[SEARCH_TABLE].op("MATCH")(words))
-        .where(*_holding([term for term in terms if term.hashtag]))
-        .order_by(search_table.c.rank, post_table.c.id.desc())
+    return _matching(
+        -search_table.c.rank,
+        search_table.c.rowid == post_table.c.id,
+        search_table.c[SEARCH_TABLE].op("MATCH")(words),
+        *_holding([term for term in terms if term.hashtag]),
     )
 
 
@@ -201,7 +206,9 @@ async def found_posts(
     database: Database, terms: list[Term], limit: int, offset: int = 0
 ) -> list[Record]:
     """The posts and comments that hold every term (at least one), best
-    first: rows of POST_COLUMNS and `parent_uid`."""
+    first and newest first among equals: rows of POST_COLUMNS and
+    `parent_uid`."""
     on_mysql = database.url.dialect == "mysql"
-    query = _found_on_mysql(terms) if on_mysql else _found_on_sqlite(terms)
-    return await database.fetch_all(query.limit(limit).offset(offset))
+    matching = _matching_on_mysql(terms) if on_mysql else _matching_on_sqlite(terms)
+    page = matching.limit(limit).offset(offset).subquery("page")
+    return await database.fetch_all(_described(page))
