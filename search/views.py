@@ -3,6 +3,7 @@ names, groups by their names and descriptions, a section at a time, in
 pages. Anyone may search, as anyone may read what it finds."""
 
 import unicodedata
+from dataclasses import replace
 from functools import partial
 
 from quart import Blueprint, abort, g, render_template, request
@@ -70,8 +71,7 @@ async def found_in(section: str, text: str, number: int) -> Page:
         viewer_id = g.user["id"] if g.user else None
         return await fetch_page(partial(groups_about, database, viewer_id, text), number)
     found = await fetch_page(partial(found_posts, database, search_terms(text)), number)
-    found.items = [found_item(row, get_feed().present) for row in found.items]
-    return found
+    return replace(found, items=[found_item(row, get_feed().present) for row in found.items])
 
 
 async def followed_ids(found: Page) -> set[int]:

@@ -60,6 +60,12 @@ async def test_words_are_found_best_match_first_and_newest_among_equals(client, 
     assert await found(client, "ducks geese") == []
 
 
+async def test_case_and_accents_do_not_matter(client, database, author):
+    (cafe,) = await write(database, author, "Café au lait")
+    assert await found(client, "CAFE") == [cafe]
+    assert await found(client, "café") == [cafe]
+
+
 async def test_a_comment_is_found_and_links_to_its_place_on_its_post(client, database, author):
     (post,) = await write(database, author, "a quiet post")
     (comment,) = await write(
