@@ -21,6 +21,8 @@ from utilities.ratelimit import rate_limit
 search_app = Blueprint("search", __name__)
 
 MAX_SEARCH_LENGTH = 200
+# The navbar's box, on every page, and the search page's take it from here.
+search_app.add_app_template_global(MAX_SEARCH_LENGTH, "MAX_SEARCH_LENGTH")
 POSTS, PEOPLE, GROUPS = "posts", "people", "groups"
 # The page's tabs, in order: ?section= and what each is called.
 SECTIONS = {POSTS: "Posts", PEOPLE: "People", GROUPS: "Groups"}
@@ -87,7 +89,6 @@ async def render_search(text: str, section: str, **context):
         text=text,
         section=section,
         sections=SECTIONS,
-        max_length=MAX_SEARCH_LENGTH,
         **context,
     )
 
