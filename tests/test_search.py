@@ -105,6 +105,15 @@ async def test_deleted_posts_and_posts_in_groups_are_not_found(client, database,
     assert await found(client, "mallard") == [public]
 
 
+async def test_the_index_follows_a_changed_text(client, database, author):
+    """SQLite's triggers (0015_search.py) take the old words out and put the new ones in."""
+    (uid,) = await write(database, author, "a grey heron")
+    post = sa.table("post", sa.column("uid"), sa.column("body"))
+    await database.execute(post.update().where(post.c.uid == uid).values(body="a white egret"))
+    assert await found(client, "heron") == []
+    assert await found(client, "egret") == [uid]
+
+
 async def test_people_are_found_by_any_part_of_their_name(client, database):
     await create_users(database, ["joanna", "annabel", "bob", "ann_lee", "annal"])
     assert await found(client, "ANN", FOUND_PERSON, section="people") == [
