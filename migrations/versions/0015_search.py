@@ -17,7 +17,8 @@ keeps both out of autogenerate's comparisons.
 
 A later revision that rebuilds `post` on SQLite (batch mode copies the
 table, drops it and renames the copy) drops these triggers with it, and must
-create them again (`create_sqlite_triggers`).
+create them again as this one does (TRIGGERS); tests/test_search.py fails
+when an index no longer follows a post's text.
 
 Revision ID: 0015
 Revises: 0014
