@@ -23,6 +23,7 @@ from notification.views import notification_app
 from post.present import Presenter
 from post.views import post_app
 from relationship.views import relationship_app
+from search.views import search_app
 from user.views import user_app
 from utilities import (
     assets,
@@ -88,6 +89,7 @@ def create_app(overrides: dict | None = None) -> Quart:
     app.register_blueprint(relationship_app)
     app.register_blueprint(group_app)
     app.register_blueprint(notification_app)
+    app.register_blueprint(search_app)
     imaging.init_app(app)  # serves MEDIA_ROOT at MEDIA_URL
     health.init_app(app)
 

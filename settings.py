@@ -164,6 +164,9 @@ RATE_LIMITS = {
     "EDIT_LIMIT_PER_USER": "30/60",  # posts and comments edited
     "MUTE_LIMIT_PER_USER": "60/60",  # groups muted and unmuted
     "GROUP_LIMIT_PER_USER": "10/3600",  # groups started
+    # Searches: each reads an index, or the text of the newest posts.
+    "SEARCH_LIMIT_PER_USER": "60/60",
+    "SEARCH_LIMIT_PER_ADDRESS": "300/60",  # visitors, who have no account to count
     # Streams opened: a browser opens one, and again as tabs come and go.
     "STREAM_LIMIT_PER_USER": "120/60",
 }

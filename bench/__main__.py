@@ -18,6 +18,7 @@ from bench import (
     logins,
     plot,
     replays,
+    search,
     tabs,
     targets,
     throughput,
@@ -49,6 +50,7 @@ def main(quick: bool) -> None:
     images.main()
     tabs.main(3 if quick else 5)
     replays.main(storms=1 if quick else 3)
+    search.main(repeats=5 if quick else 20)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from db import (
     utc_now,
 )
 from user.models import channel_counter_table, public_user_columns, user_table
-from utilities.like import ESCAPE, containing, starting_with
+from utilities.like import ESCAPE, any_contains, starting_with
 
 MAX_NAME_LENGTH = 50
 MAX_DESCRIPTION_LENGTH = 280
@@ -308,23 +308,33 @@ async def group_by_slug(database: Database, slug: str, viewer_id: int | None) ->
     return await database.fetch_one(query)
 
 
-async def list_groups(
-    database: Database, viewer_id: int | None, limit: int, offset: int = 0, search: str = ""
-) -> list[Record]:
-    """Groups whose name contains `search` (all when empty): the viewer's own
-    first, then the largest, then the newest.
-
-    LIKE ignores case on both databases: MySQL by its collation, SQLite for
-    ASCII letters.
-    """
+def _groups_in_list_order(viewer_id: int | None) -> sa.Select:
+    """Groups with their viewer's role: the viewer's own first, then the
+    largest, then the newest."""
     viewer_role = _membership_of(viewer_id, group_table.c.id).label("viewer_role")
-    query = sa.select(*GROUP_COLUMNS, viewer_role).order_by(
+    return sa.select(*GROUP_COLUMNS, viewer_role).order_by(
         viewer_role.is_(None),  # false (0) for the viewer's groups: they come first
         MEMBER_COUNT.desc(),
         group_table.c.id.desc(),
     )
+
+
+async def list_groups(
+    database: Database, viewer_id: int | None, limit: int, offset: int = 0, search: str = ""
+) -> list[Record]:
+    """Groups whose name contains `search` (all when empty), in list order."""
+    query = _groups_in_list_order(viewer_id)
     if search:
-        query = query.where(group_table.c.name.like(containing(search), escape=ESCAPE))
+        query = query.where(any_contains((group_table.c.name,), search))
+    return await database.fetch_all(query.limit(limit).offset(offset))
+
+
+async def groups_about(
+    database: Database, viewer_id: int | None, text: str, limit: int, offset: int = 0
+) -> list[Record]:
+    """Groups whose name or description contains `text`, in list order."""
+    described = (group_table.c.name, group_table.c.description)
+    query = _groups_in_list_order(viewer_id).where(any_contains(described, text))
     return await database.fetch_all(query.limit(limit).offset(offset))
 
 

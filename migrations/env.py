@@ -19,6 +19,7 @@ from feed import models as _feed_models  # noqa: F401
 from group import models as _group_models  # noqa: F401
 from post import models as _post_models  # noqa: F401
 from relationship import models as _relationship_models  # noqa: F401
+from search.models import is_search_index
 from user import models as _user_models  # noqa: F401
 
 config = context.config
@@ -30,9 +31,20 @@ def database_url() -> str:
     return config.get_main_option("sqlalchemy.url") or settings.load_or_exit()["DATABASE_URL"]
 
 
+def outside_search_index(name, type_, parent_names) -> bool:
+    """Autogenerate compares everything but the index of words, which each
+    database keeps in its own way, outside the metadata (0015_search.py)."""
+    return not is_search_index(name)
+
+
 def run_offline() -> None:
     """Print the SQL instead of running it (`alembic upgrade head --sql`)."""
-    context.configure(url=database_url(), target_metadata=metadata, literal_binds=True)
+    context.configure(
+        url=database_url(),
+        target_metadata=metadata,
+        literal_binds=True,
+        include_name=outside_search_index,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -43,6 +55,7 @@ def _run_with(connection) -> None:
         connection=connection,
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
+        include_name=outside_search_index,
     )
     with context.begin_transaction():
         context.run_migrations()

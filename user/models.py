@@ -11,7 +11,7 @@ from databases.interfaces import Record
 from passlib.context import CryptContext
 
 from db import AppDatabase, ExactString, Prepared, Timestamp, metadata, one_transaction, utc_now
-from utilities.like import ESCAPE, starting_with
+from utilities.like import ESCAPE, any_contains, starting_with
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,15}")
 USERNAME_RULE = "Usernames are 1 to 15 letters, digits or underscores"
@@ -239,6 +239,25 @@ async def newest_users(
         key_prefix = starting_with(username_key(prefix))
         query = query.where(user_table.c.username_key.like(key_prefix, escape=ESCAPE))
     query = query.order_by(user_table.c.created.desc(), user_table.c.id.desc())
+    return await database.fetch_all(query.limit(limit).offset(offset))
+
+
+# The names a person is found by (`people_named_like`), any part of any of
+# them: the place to add a display name, once people have one.
+SEARCHED_NAMES = (user_table.c.username,)
+
+
+async def people_named_like(
+    database: Database, text: str, limit: int, offset: int = 0
+) -> list[Record]:
+    """People with `text` in one of their SEARCHED_NAMES, in alphabetical
+    order of their usernames, those whose username starts with it first."""
+    starts_with_text = user_table.c.username.like(starting_with(text), escape=ESCAPE)
+    query = (
+        sa.select(*public_user_columns())
+        .where(any_contains(SEARCHED_NAMES, text))
+        .order_by(starts_with_text.desc(), user_table.c.username_key)
+    )
     return await database.fetch_all(query.limit(limit).offset(offset))
 
 

@@ -9,6 +9,8 @@ mistakes for a parameter.
     column.like(starting_with(text), escape=ESCAPE)
 """
 
+import sqlalchemy as sa
+
 ESCAPE = "/"
 
 
@@ -24,3 +26,13 @@ def starting_with(text: str) -> str:
 
 def containing(text: str) -> str:
     return "%" + _literal(text) + "%"
+
+
+def any_contains(columns: tuple[sa.Column, ...], text: str) -> sa.ColumnElement[bool]:
+    """Whether any of `columns` contains `text`.
+
+    LIKE ignores case on both databases: MySQL by its collation, SQLite for
+    ASCII letters.
+    """
+    pattern = containing(text)
+    return sa.or_(*(column.like(pattern, escape=ESCAPE) for column in columns))

@@ -3,7 +3,7 @@
 NULL for what was never edited. Pages show "edited", with this time.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-03
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from db import Timestamp
 
 revision: str = "0016"
-down_revision: str | None = "0014"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -25,5 +25,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("post") as batch:
-        batch.drop_column("edited")
+    # SQLite (3.35 and later) drops a column in place; a batch operation
+    # would copy the table and lose the search triggers of 0015 with it.
+    op.drop_column("post", "edited")
