@@ -106,7 +106,7 @@ function renderLikes(item) {
   return html`<div class="likes small text-body-secondary">${summary}</div>`;
 }
 
-// A post's or a comment's (`kind`) buttons, as in templates/post/_buttons.html.
+// A post's or a comment's (`kind`) buttons, as in templates/post/_items.html.
 function renderLikeButton(item, kind, viewer) {
   const liked = item.likers.includes(viewer);
   return html`<button type="button" class="btn btn-link btn-sm like-button" aria-pressed="${liked}" aria-describedby="${kind}-body-${item.uid}">Like<span class="visually-hidden"> ${item.author.username}'s ${kind}</span></button>`;
