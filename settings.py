@@ -162,6 +162,9 @@ RATE_LIMITS = {
     "COMMENT_LIMIT_PER_USER": "60/60",
     "LIKE_LIMIT_PER_USER": "120/60",  # liking and unliking together
     "GROUP_LIMIT_PER_USER": "10/3600",  # groups started
+    # Settings saved, passwords changed, accounts deleted: the last two
+    # are guesses at the password too.
+    "SETTINGS_LIMIT_PER_USER": "10/300",
     # Streams opened: a browser opens one, and again as tabs come and go.
     "STREAM_LIMIT_PER_USER": "120/60",
 }

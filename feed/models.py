@@ -31,6 +31,7 @@ from db import (
     BigId,
     Timestamp,
     current_epoch,
+    delete_batch,
     json_rows,
     metadata,
     one_transaction,
@@ -47,10 +48,13 @@ from post.models import (
     add_like,
     add_mentions,
     comments_and_likers,
-    delete_post,
+    delete_posts,
     insert_post,
+    like_table,
     likers_of,
     lock_live_post,
+    lock_live_posts_by,
+    mention_table,
     post_table,
     posts_with_authors,
     remove_like,
@@ -74,6 +78,8 @@ event_table = sa.Table(
     # is deleted: its text must not outlive it.
     sa.Column("data", sa.Text, nullable=True),
     sa.Index("ix_event_post_id", "post_id"),
+    # Everything someone did, forgotten when they delete their account.
+    sa.Index("ix_event_fm_user_id", "fm_user_id"),
 )
 
 # A person's home channel: one row per (reader, action), fanned out on write.
@@ -313,6 +319,9 @@ def _owners(channels: list[Channel]) -> sa.Subquery:
 FOLLOWERS = "followers"  # an author and their followers
 MEMBERS = "members"  # a group's members
 HOLDERS = "holders"  # everyone who has a post in their feed
+# The followers of someone deleting their account: each follow ends as its
+# follower is told (see `_Fanout.next_batch`).
+FOLLOWERS_LEFT = "left"
 
 
 # Index hints, which SQLite has no need of.
@@ -356,7 +365,10 @@ class Audience:
         return await database.fetch_val(sa.select(sa.func.max(readers.selected_columns[0]))) or 0
 
     def _others(self) -> sa.Select:
-        """The members of a group, or the holders of a post."""
+        """The members of a group, the holders of a post, or the followers
+        of someone who left."""
+        if self.kind == FOLLOWERS_LEFT:
+            return _followers_in_order(self.key)
         if self.kind == MEMBERS:
             return sa.select(membership_table.c.user_id).where(
                 membership_table.c.group_id == self.key
@@ -369,11 +381,8 @@ class Audience:
         self, reader_id: int, size: int, through: int | None
     ) -> sa.Subquery:
         follower = relationship_table.c.fm_user_id
-        in_order = sa.select(follower.label("reader_id"))
-        for dialect in MYSQL_DIALECTS:
-            in_order = in_order.with_hint(relationship_table, FOLLOWERS_IN_ORDER, dialect)
         followers = (
-            in_order.where(relationship_table.c.to_user_id == self.key)
+            _followers_in_order(self.key)
             .where(*_between(follower, reader_id, through))
             .order_by(follower)
             .limit(size)
@@ -387,6 +396,14 @@ class Audience:
         return (
             sa.select(both.c.reader_id).order_by(both.c.reader_id).limit(size).subquery("readers")
         )
+
+
+def _followers_in_order(user_id: int) -> sa.Select:
+    """The followers of `user_id`, as `reader_id`, read in the order of the index."""
+    in_order = sa.select(relationship_table.c.fm_user_id.label("reader_id"))
+    for dialect in MYSQL_DIALECTS:
+        in_order = in_order.with_hint(relationship_table, FOLLOWERS_IN_ORDER, dialect)
+    return in_order.where(relationship_table.c.to_user_id == user_id)
 
 
 def _between(reader: sa.ColumnElement, after: int, through: int | None) -> list:
@@ -415,9 +432,10 @@ async def _tell(
     happening: Happening,
     payload: dict,
     raises: bool = False,
+    channels: list[Channel] | None = None,
 ) -> Written:
     """Store the action's event and give it to the thread's other channels
-    (profile, group) and to the home channels of `audience`, in eight
+    (profile, group: or `channels`) and to the home channels of `audience`, in eight
     statements: the first batch of readers here, the rest through a fan-out
     (`fanout`) when there are more, or when an earlier fan-out in the same
     thread is still under way (its readers must hear of this after it).
@@ -430,7 +448,7 @@ async def _tell(
     if is_new_thread or not await _fanning_out_in(database, thread.post_id):
         told = await fan_out.next_batch(database, after=0)
         fanning_out = len(told) == FANOUT_BATCH  # there may be more
-    owners = _owners(thread.channels())
+    owners = _owners(channels or thread.channels())
     told |= await _append(database, CHANNEL_LOG, owners, happening, event_id)
     if fanning_out:
         reached = max((channel.key for channel in told if channel.kind == HOME), default=0)
@@ -507,6 +525,8 @@ class _Fanout:
         return whom it told."""
         readers = self.audience.batch_after(after, FANOUT_BATCH, through)
         told = await _append(database, HOME_LOG, readers, self.happening, self.event_id)
+        if self.audience.kind == FOLLOWERS_LEFT and told:
+            await _end_follows_of(database, self.audience.key, [channel.key for channel in told])
         if self.raises and told:
             reached = feed_table.c.to_user_id.between(after + 1, max(c.key for c in told))
             await _bump(database, self.thread_id, self.happening.now, reached)
@@ -611,7 +631,11 @@ async def _forget_events_about(database: AppDatabase, deleted_ids: list[int]) ->
     searched the index itself would lock the gaps around them too, and
     deadlock with writers adding other events there."""
     about_them = sa.select(event_table.c.id).where(event_table.c.post_id.in_(deleted_ids))
-    event_ids = [row[0] for row in await database.fetch_all(about_them)]
+    await _forget_events(database, [row[0] for row in await database.fetch_all(about_them)])
+
+
+async def _forget_events(database: AppDatabase, event_ids: list[int]) -> None:
+    """Drop the data of these events, and stop their fan-outs still under way."""
     if event_ids:
         forgotten = event_table.update().where(event_table.c.id.in_(event_ids))
         await database.execute(forgotten.values(data=None))
@@ -820,7 +844,7 @@ async def write_like(
         notice = Notice(user_id, post_id, thread.post_id)
         written = await _notify(database, written, happening, author, sa.literal(LIKE), notice)
         return likers, written
-    await notifications.forget(database, notifications.like_by(user_id, post_id))
+    await notifications.forget(database, notifications.like_by(user_id, [post_id]))
     return likers, await _tell_notices(database, written, happening, author)
 
 
@@ -831,7 +855,7 @@ async def write_delete(
     """Delete a post (with its comments and likes) or a comment, forget what
     its events said, and tell everyone who has the post."""
     await _check_thread(database, thread, post_id)
-    deleted_ids = await delete_post(database, post_id, now)
+    deleted_ids = await delete_posts(database, [post_id], now)
     await _forget_events_about(database, deleted_ids)
     happening = Happening("delete", user_id, post_id, now)
     written = await _tell(database, thread.audience(), thread, happening, payload)
@@ -840,6 +864,116 @@ async def write_delete(
     written = await _tell_notices(database, written, happening, told)
     await notifications.forget(database, notifications.about(deleted_ids))
     return written
+
+
+# --- An account deleted: what its owner wrote goes, a batch per transaction. -
+
+# Rows of one kind (posts and comments, likes, follows, events, …) that
+# deleting an account forgets per transaction: each holds its locks for a
+# few milliseconds, however much the person wrote.
+ACCOUNT_BATCH = 200
+
+
+@one_transaction
+async def forget_posts_by(
+    database: AppDatabase, user_id: int, after_id: int, now: datetime
+) -> int | None:
+    """Delete the next batch of a person's posts and comments after post
+    `after_id`, each post with its thread (`delete_posts`), forget what
+    their events said and the notifications about them. The id of the
+    last one, to go on after, or None when none is left."""
+    post_ids = await lock_live_posts_by(database, user_id, after_id, ACCOUNT_BATCH)
+    if not post_ids:
+        return None
+    deleted_ids = await delete_posts(database, post_ids, now)
+    await _forget_events_about(database, deleted_ids)
+    await notifications.forget(database, notifications.about(deleted_ids))
+    return post_ids[-1]
+
+
+@one_transaction
+async def forget_likes_by(database: AppDatabase, user_id: int) -> int:
+    """Take back a batch of a person's likes, and their notifications; how
+    many (0: none was left)."""
+    likes = await delete_batch(
+        database, like_table, like_table.c.user_id == user_id, ACCOUNT_BATCH, like_table.c.post_id
+    )
+    if likes:
+        liked = [like["post_id"] for like in likes]
+        await notifications.forget(database, notifications.like_by(user_id, liked))
+    return len(likes)
+
+
+@one_transaction
+async def forget_follows_by(database: AppDatabase, user_id: int) -> int:
+    """End a batch of the follows a person made, and their notifications;
+    how many (0: none was left)."""
+    follows = relationship_table.c
+    ended = await delete_batch(
+        database,
+        relationship_table,
+        follows.fm_user_id == user_id,
+        ACCOUNT_BATCH,
+        follows.to_user_id,
+    )
+    if ended:
+        followed = [follow["to_user_id"] for follow in ended]
+        await notifications.forget(database, notifications.follow_by(user_id, followed))
+    return len(ended)
+
+
+async def _end_follows_of(database: AppDatabase, user_id: int, follower_ids: list[int]) -> None:
+    """End the follows of `user_id` by these followers."""
+    follows = relationship_table.c
+    of_them = sa.and_(follows.to_user_id == user_id, follows.fm_user_id.in_(follower_ids))
+    await delete_batch(database, relationship_table, of_them, len(follower_ids))
+
+
+@one_transaction
+async def forget_mentions_and_notices_of(database: AppDatabase, user_id: int) -> int:
+    """Delete a batch of the mentions of a person (posts that name them
+    link to no one) and of their notifications; how many (0: none left)."""
+    mentions = await delete_batch(
+        database, mention_table, mention_table.c.user_id == user_id, ACCOUNT_BATCH
+    )
+    notices = await delete_batch(
+        database, notifications.notification_table, notifications.told_to(user_id), ACCOUNT_BATCH
+    )
+    return len(mentions) + len(notices)
+
+
+@one_transaction
+async def forget_events_by(database: AppDatabase, user_id: int, after_id: int) -> int | None:
+    """Forget what the next batch of a person's events after event
+    `after_id` said (their follows, likes, reads: their posts' are
+    forgotten with them): replays leave them out. The id of the last, or
+    None when none is left."""
+    theirs = (
+        sa.select(event_table.c.id)
+        .where(event_table.c.fm_user_id == user_id, event_table.c.id > after_id)
+        .where(event_table.c.data.is_not(None))
+        .order_by(event_table.c.id)
+        .limit(ACCOUNT_BATCH)
+    )
+    event_ids = [row[0] for row in await database.fetch_all(theirs)]
+    await _forget_events(database, event_ids)
+    return event_ids[-1] if event_ids else None
+
+
+@one_transaction
+async def write_farewell(
+    database: AppDatabase, user_id: int, group_ids: list[int], now: datetime, payload: dict
+) -> Written:
+    """The event that takes everything a person wrote off every open page
+    as their account goes (`payload`: a delete event naming them): told to
+    their profile's channel, the pages of their groups (`group_ids`), and
+    each of their followers, who follow them no more once told, a batch at
+    a time (FOLLOWERS_LEFT): one event per reader, not one per post."""
+    happening = Happening("delete", user_id, NO_POST, now)
+    channels = [Channel(PROFILE, user_id), *(Channel(GROUP, group_id) for group_id in group_ids)]
+    thread = Thread(NO_POST, user_id)
+    audience = Audience(FOLLOWERS_LEFT, user_id)
+    return await _tell(database, audience, thread, happening, payload, channels=channels)
 
 
 # --- Notifications: the notices channels, and the rows of each person's list. -
@@ -909,7 +1043,7 @@ async def write_unfollow(
     follow; None when not following. `payload` is the event's data."""
     if not await unfollow(database, follower_id, followed_id):
         return None
-    await notifications.forget(database, notifications.follow_by(follower_id, followed_id))
+    await notifications.forget(database, notifications.follow_by(follower_id, [followed_id]))
     happening = Happening("unfollow", follower_id, NO_POST, now)
     written = await _follow_event(database, happening, followed_id, payload)
     followed = notifications.people([followed_id], None)

@@ -22,13 +22,21 @@ from quart import current_app
 from db import AppDatabase, utc_now
 from feed import models
 from feed.channels import HOME, Channel, Cursor
-from feed.describe import comment_event, delete_event, follow_event, like_event, post_event
+from feed.describe import (
+    comment_event,
+    delete_event,
+    farewell_event,
+    follow_event,
+    like_event,
+    post_event,
+)
 from feed.events import Bus, FeedEvent, SessionEnded, session_key
 from feed.fanout import FanoutWorker
 from feed.sse import Start, event_stream, plan_start
+from group.models import hand_over_groups
 from post.models import comments_and_likers, post_with_author
 from post.present import Presenter
-from user.models import users_named
+from user.models import close_account, users_named
 from utilities.errors import BROKER_ERRORS
 from utilities.richtext import mentioned_names
 
@@ -52,6 +60,7 @@ def _written(uid: str, body: str, now: datetime, author: Record, mentioned: list
         "body": body,
         "created": now,
         "username": author["username"],
+        "display_name": author["display_name"],
         "image": author["image"],
         "mentions": ",".join(person["username"] for person in mentioned),
     }
@@ -113,7 +122,7 @@ class Feed:
 
     async def follow(self, follower: Record, followed: Record) -> FeedEvent | None:
         """Follow someone; None when already following."""
-        payload = follow_event(self.present.author(follower["username"], follower["image"]))
+        payload = follow_event(self.present.author_of(follower))
         written = await models.write_follow(
             self.database, follower["id"], followed["id"], utc_now(), payload
         )
@@ -121,7 +130,7 @@ class Feed:
 
     async def unfollow(self, follower: Record, followed: Record) -> FeedEvent | None:
         """Stop following someone; None when not following."""
-        payload = follow_event(self.present.author(follower["username"], follower["image"]))
+        payload = follow_event(self.present.author_of(follower))
         written = await models.write_unfollow(
             self.database, follower["id"], followed["id"], utc_now(), payload
         )
@@ -141,7 +150,7 @@ class Feed:
         thread, post_uid, comment_uid = thread_of(post)
 
         def describe(likers: list[str]) -> dict:
-            by = self.present.author(user["username"], user["image"])
+            by = self.present.author_of(user)
             return like_event(post_uid, comment_uid, by, likers)
 
         likers, written = await models.write_like(
@@ -160,6 +169,45 @@ class Feed:
             self.database, user["id"], post["id"], thread, utc_now(), payload
         )
         return self._event("delete", written)
+
+    async def close_account(self, user: Record) -> bool:
+        """Delete a person's account; False if it was deleted already.
+
+        Their sessions and streams end at once and their name is free; they
+        leave their groups, each one they own passing to its oldest member;
+        what they wrote, liked and followed goes, a batch per short
+        transaction; then one event naming them tells every page that may
+        show their posts or comments to take them off: their profile's,
+        their groups', and each follower's, through the fan-out. One event
+        per reader, however much they wrote."""
+        user_id, now = user["id"], utc_now()
+        ended = await close_account(self.database, user_id, now)
+        if ended is None:
+            return False
+        await self.end_sessions(user_id, ended)
+        group_ids = await hand_over_groups(self.database, user_id)
+        await self._forget_everything_by(user_id, now)
+        payload = farewell_event(user["username"])
+        written = await models.write_farewell(self.database, user_id, group_ids, now, payload)
+        await self._publish(self._event("delete", written))
+        return True
+
+    async def _forget_everything_by(self, user_id: int, now: datetime) -> None:
+        """What a deleted account wrote, liked, followed and was told, a
+        batch per transaction: posts first, whose events go with them,
+        then the rest, then what their other events said."""
+        database, post_id, event_id = self.database, 0, 0
+        while post_id is not None:
+            post_id = await models.forget_posts_by(database, user_id, post_id, now)
+        for forget in (
+            models.forget_likes_by,
+            models.forget_follows_by,
+            models.forget_mentions_and_notices_of,
+        ):
+            while await forget(database, user_id):
+                pass  # the next batch
+        while event_id is not None:
+            event_id = await models.forget_events_by(database, user_id, event_id)
 
     def _event(self, action: str, written: models.Written) -> FeedEvent:
         """The event that tells the readers a write has told; those it has
@@ -227,6 +275,11 @@ class Feed:
         revoked), in every process that holds one. Were the broker down, its
         loss ends them all anyway."""
         await self._publish(SessionEnded(user_id, session_key(session_id)))
+
+    async def end_sessions(self, user_id: int, session_ids: list[str]) -> None:
+        """End the open streams of these sessions of `user_id` (see `end_session`)."""
+        for session_id in session_ids:
+            await self.end_session(user_id, session_id)
 
     # --- Reading ------------------------------------------------------------
 

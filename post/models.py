@@ -80,6 +80,7 @@ POST_COLUMNS = (
     post_table.c.body,
     post_table.c.created,
     user_table.c.username,
+    user_table.c.display_name,
     user_table.c.image,
     MENTIONS,
 )
@@ -188,22 +189,38 @@ async def lock_live_post(database: Database, post_id: int) -> None:
         raise PostGone
 
 
-async def delete_post(database: Database, post_id: int, now: datetime) -> list[int]:
-    """Delete a post with its comments, or a comment: their text and their
+async def delete_posts(database: Database, post_ids: list[int], now: datetime) -> list[int]:
+    """Delete posts with their comments, or comments: their text and their
     likes. Returns the ids of what it deleted.
 
     Those are read first, then changed by id: a statement that searched with
     a subquery would lock every row it looked at, and deadlock with writers
-    elsewhere. None is added meanwhile: the caller holds the post's lock
-    (`lock_live_post`), which every writer to it takes first."""
-    thread = sa.or_(post_table.c.id == post_id, post_table.c.parent_post_id == post_id)
+    elsewhere. None is added meanwhile: the caller holds the posts' locks
+    (`lock_live_post`, `lock_live_posts_by`), which every writer to one
+    takes first."""
+    threads = sa.or_(post_table.c.id.in_(post_ids), post_table.c.parent_post_id.in_(post_ids))
     deleted_ids = [
-        row[0] for row in await database.fetch_all(sa.select(post_table.c.id).where(thread))
+        row[0] for row in await database.fetch_all(sa.select(post_table.c.id).where(threads))
     ]
     await database.execute(like_table.delete().where(like_table.c.post_id.in_(deleted_ids)))
     deleted = post_table.update().where(post_table.c.id.in_(deleted_ids))
     await database.execute(deleted.values(deleted=now, body=""))
     return deleted_ids
+
+
+async def lock_live_posts_by(
+    database: Database, user_id: int, after_id: int, limit: int
+) -> list[int]:
+    """Lock the next `limit` posts and comments of a person that are not
+    deleted, with ids above `after_id`, in the order of their ids (one
+    range of the index by author); their ids."""
+    query = (
+        sa.select(post_table.c.id)
+        .where(post_table.c.user_id == user_id, post_table.c.id > after_id, NOT_DELETED)
+        .order_by(post_table.c.id)
+        .limit(limit)
+    )
+    return [row[0] for row in await database.fetch_all(query.with_for_update())]
 
 
 async def add_like(database: Database, post_id: int, user_id: int, now: datetime) -> bool:

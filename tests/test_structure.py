@@ -10,7 +10,16 @@ import sys
 
 from tests.conftest import ROOT
 
-PACKAGES = ("user", "relationship", "post", "feed", "group", "notification", "utilities")
+PACKAGES = (
+    "user",
+    "relationship",
+    "post",
+    "feed",
+    "group",
+    "notification",
+    "account",
+    "utilities",
+)
 
 
 def project_modules() -> dict[str, ast.Module]:
