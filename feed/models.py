@@ -39,12 +39,12 @@ from db import (
 from feed.channels import GROUP, HOME, NOTICES, PROFILE, Channel
 from feed.describe import read_event
 from feed.wire import encode_data
-from group.models import check_member, group_table, membership_table
+from group.models import check_member, group_table, hand_over_groups, membership_table
 from notification import models as notifications
 from notification.models import COMMENT, FOLLOW, LIKE, MENTION, REPLY, Notice
 from post.models import (
-    NOT_DELETED,
     POST_COLUMNS,
+    SHOWN,
     add_like,
     add_mentions,
     comments_and_likers,
@@ -60,7 +60,7 @@ from post.models import (
     remove_like,
 )
 from relationship.models import follow, relationship_table, unfollow
-from user.models import channel_counter_table, feed_counter_table
+from user.models import channel_counter_table, close_account, feed_counter_table
 
 PAGE_SIZE = 10
 
@@ -150,6 +150,21 @@ fanout_table = sa.Table(
     sa.Column("created", Timestamp, nullable=False),
     sa.Index("ix_fanout_thread_id", "thread_id"),
     sa.Index("ix_fanout_event_id", "event_id"),
+)
+
+
+# The accounts closed whose rows are still to forget (another outbox): a
+# person's deletion closes the account and tells every reader in one short
+# transaction; the fan-out workers then forget what they wrote, liked and
+# followed, a batch per transaction, and delete the row when done. Their
+# followers' follows go last, once the farewell event (`event_id`) has
+# reached every follower, since its fan-out reads them.
+removal_table = sa.Table(
+    "removal",
+    metadata,
+    sa.Column("user_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
 )
 
 
@@ -319,9 +334,6 @@ def _owners(channels: list[Channel]) -> sa.Subquery:
 FOLLOWERS = "followers"  # an author and their followers
 MEMBERS = "members"  # a group's members
 HOLDERS = "holders"  # everyone who has a post in their feed
-# The followers of someone deleting their account: each follow ends as its
-# follower is told (see `_Fanout.next_batch`).
-FOLLOWERS_LEFT = "left"
 
 
 # Index hints, which SQLite has no need of.
@@ -365,10 +377,7 @@ class Audience:
         return await database.fetch_val(sa.select(sa.func.max(readers.selected_columns[0]))) or 0
 
     def _others(self) -> sa.Select:
-        """The members of a group, the holders of a post, or the followers
-        of someone who left."""
-        if self.kind == FOLLOWERS_LEFT:
-            return _followers_in_order(self.key)
+        """The members of a group, or the holders of a post."""
         if self.kind == MEMBERS:
             return sa.select(membership_table.c.user_id).where(
                 membership_table.c.group_id == self.key
@@ -381,8 +390,11 @@ class Audience:
         self, reader_id: int, size: int, through: int | None
     ) -> sa.Subquery:
         follower = relationship_table.c.fm_user_id
+        in_order = sa.select(follower.label("reader_id"))
+        for dialect in MYSQL_DIALECTS:
+            in_order = in_order.with_hint(relationship_table, FOLLOWERS_IN_ORDER, dialect)
         followers = (
-            _followers_in_order(self.key)
+            in_order.where(relationship_table.c.to_user_id == self.key)
             .where(*_between(follower, reader_id, through))
             .order_by(follower)
             .limit(size)
@@ -396,14 +408,6 @@ class Audience:
         return (
             sa.select(both.c.reader_id).order_by(both.c.reader_id).limit(size).subquery("readers")
         )
-
-
-def _followers_in_order(user_id: int) -> sa.Select:
-    """The followers of `user_id`, as `reader_id`, read in the order of the index."""
-    in_order = sa.select(relationship_table.c.fm_user_id.label("reader_id"))
-    for dialect in MYSQL_DIALECTS:
-        in_order = in_order.with_hint(relationship_table, FOLLOWERS_IN_ORDER, dialect)
-    return in_order.where(relationship_table.c.to_user_id == user_id)
 
 
 def _between(reader: sa.ColumnElement, after: int, through: int | None) -> list:
@@ -525,8 +529,6 @@ class _Fanout:
         return whom it told."""
         readers = self.audience.batch_after(after, FANOUT_BATCH, through)
         told = await _append(database, HOME_LOG, readers, self.happening, self.event_id)
-        if self.audience.kind == FOLLOWERS_LEFT and told:
-            await _end_follows_of(database, self.audience.key, [channel.key for channel in told])
         if self.raises and told:
             reached = feed_table.c.to_user_id.between(after + 1, max(c.key for c in told))
             await _bump(database, self.thread_id, self.happening.now, reached)
@@ -542,11 +544,15 @@ class Batch:
     told: dict[Channel, int]
 
 
-async def any_fanout_left(database: AppDatabase) -> bool:
-    """Whether a fan-out waits, read without a transaction: a worker that
-    finds none has locked nothing (on SQLite, a writing transaction would
-    hold the whole database for a moment)."""
-    return await database.fetch_val(sa.select(fanout_table.c.id).limit(1)) is not None
+async def any_work_left(database: AppDatabase) -> bool:
+    """Whether a fan-out or a closed account's removal waits, in one
+    statement read without a transaction: a worker that finds none has
+    locked nothing (on SQLite, a writing transaction would hold the whole
+    database for a moment)."""
+    waiting = sa.or_(
+        sa.exists(sa.select(fanout_table.c.id)), sa.exists(sa.select(removal_table.c.user_id))
+    )
+    return bool(await database.fetch_val(sa.select(waiting)))
 
 
 @one_transaction
@@ -922,13 +928,6 @@ async def forget_follows_by(database: AppDatabase, user_id: int) -> int:
     return len(ended)
 
 
-async def _end_follows_of(database: AppDatabase, user_id: int, follower_ids: list[int]) -> None:
-    """End the follows of `user_id` by these followers."""
-    follows = relationship_table.c
-    of_them = sa.and_(follows.to_user_id == user_id, follows.fm_user_id.in_(follower_ids))
-    await delete_batch(database, relationship_table, of_them, len(follower_ids))
-
-
 @one_transaction
 async def forget_mentions_and_notices_of(database: AppDatabase, user_id: int) -> int:
     """Delete a batch of the mentions of a person (posts that name them
@@ -943,16 +942,20 @@ async def forget_mentions_and_notices_of(database: AppDatabase, user_id: int) ->
 
 
 @one_transaction
-async def forget_events_by(database: AppDatabase, user_id: int, after_id: int) -> int | None:
+async def forget_events_by(
+    database: AppDatabase, user_id: int, after_id: int, farewell_id: int
+) -> int | None:
     """Forget what the next batch of a person's events after event
     `after_id` said (their follows, likes, reads: their posts' are
-    forgotten with them): replays leave them out. The id of the last, or
-    None when none is left."""
+    forgotten with them), up to their farewell (`write_account_closed`),
+    which replays must still send: replays leave them out. The id of the
+    last, or None when none is left."""
+    ids = event_table.c.id
     theirs = (
-        sa.select(event_table.c.id)
-        .where(event_table.c.fm_user_id == user_id, event_table.c.id > after_id)
+        sa.select(ids)
+        .where(event_table.c.fm_user_id == user_id, ids > after_id, ids < farewell_id)
         .where(event_table.c.data.is_not(None))
-        .order_by(event_table.c.id)
+        .order_by(ids)
         .limit(ACCOUNT_BATCH)
     )
     event_ids = [row[0] for row in await database.fetch_all(theirs)]
@@ -961,19 +964,61 @@ async def forget_events_by(database: AppDatabase, user_id: int, after_id: int) -
 
 
 @one_transaction
-async def write_farewell(
-    database: AppDatabase, user_id: int, group_ids: list[int], now: datetime, payload: dict
-) -> Written:
-    """The event that takes everything a person wrote off every open page
-    as their account goes (`payload`: a delete event naming them): told to
-    their profile's channel, the pages of their groups (`group_ids`), and
-    each of their followers, who follow them no more once told, a batch at
-    a time (FOLLOWERS_LEFT): one event per reader, not one per post."""
+async def forget_followers_of(database: AppDatabase, user_id: int) -> int:
+    """End a batch of the follows of a person; how many (0: none was left)."""
+    followed = relationship_table.c.to_user_id == user_id
+    return len(await delete_batch(database, relationship_table, followed, ACCOUNT_BATCH))
+
+
+@one_transaction
+async def write_account_closed(
+    database: AppDatabase, user_id: int, now: datetime, payload: dict
+) -> tuple[list[str], Written] | None:
+    """Close a person's account (`close_account`), take them out of their
+    groups (`hand_over_groups`) and tell every page that may show their
+    posts or comments to take them off (`payload`: a delete event naming
+    them): their profile's, their groups', and each follower's, through the
+    fan-out: one event per reader, however much they wrote. Their fan-outs
+    still under way stop, so none of their posts reaches a reader after it.
+
+    What they wrote and did is forgotten after, a batch at a time, by the
+    fan-out workers (`removal`); meanwhile every page and every write
+    leaves out the posts of a closed account (post.models.LIVE). Returns
+    the ids of the sessions it ended and the event, or None if the account
+    was closed already. One transaction: closed and told, or neither."""
+    ended = await close_account(database, user_id, now)
+    if ended is None:
+        return None
+    group_ids = await hand_over_groups(database, user_id)
+    theirs = sa.select(fanout_table.c.event_id).join(
+        event_table, event_table.c.id == fanout_table.c.event_id
+    )
+    under_way = await database.fetch_all(theirs.where(event_table.c.fm_user_id == user_id))
+    await _stop_fanouts(database, [row[0] for row in under_way])
     happening = Happening("delete", user_id, NO_POST, now)
     channels = [Channel(PROFILE, user_id), *(Channel(GROUP, group_id) for group_id in group_ids)]
+    audience = Audience(FOLLOWERS, user_id)
     thread = Thread(NO_POST, user_id)
-    audience = Audience(FOLLOWERS_LEFT, user_id)
-    return await _tell(database, audience, thread, happening, payload, channels=channels)
+    written = await _tell(database, audience, thread, happening, payload, channels=channels)
+    removal = {"user_id": user_id, "event_id": written.event_id, "created": now}
+    await database.execute(removal_table.insert().values(removal))
+    return ended, written
+
+
+async def removals(database: AppDatabase) -> list[Record]:
+    """The closed accounts whose rows are still to forget: (user_id, the
+    event_id of their farewell, created)."""
+    return await database.fetch_all(sa.select(removal_table).order_by(removal_table.c.user_id))
+
+
+async def is_fanning_out(database: AppDatabase, event_id: int) -> bool:
+    """Whether the fan-out of this event is still under way."""
+    query = sa.select(fanout_table.c.id).where(fanout_table.c.event_id == event_id).limit(1)
+    return await database.fetch_val(query) is not None
+
+
+async def removal_done(database: AppDatabase, user_id: int) -> None:
+    await database.execute(removal_table.delete().where(removal_table.c.user_id == user_id))
 
 
 # --- Notifications: the notices channels, and the rows of each person's list. -
@@ -1195,7 +1240,7 @@ async def home_page(database: AppDatabase, user_id: int, before: int | None = No
                 group_table, group_table.c.id == post_table.c.group_id
             )
         )
-        .where(feed_table.c.to_user_id == user_id, feed_table.c.action == "post", NOT_DELETED)
+        .where(feed_table.c.to_user_id == user_id, feed_table.c.action == "post", SHOWN)
         .order_by(feed_table.c.updated.desc(), feed_table.c.id.desc())
         .limit(PAGE_SIZE + 1)  # one more than shown tells whether there is a next page
     )
@@ -1234,7 +1279,7 @@ async def _latest_posts(
         .select_from(
             posts_with_authors.outerjoin(group_table, group_table.c.id == post_table.c.group_id)
         )
-        .where(condition, post_table.c.parent_post_id.is_(None), NOT_DELETED)
+        .where(condition, post_table.c.parent_post_id.is_(None), SHOWN)
         .order_by(post_table.c.id.desc())
         .limit(PAGE_SIZE + 1)
     )

@@ -11,6 +11,7 @@ not wait for each other; a channel's events may arrive out of order, and
 the stream puts them back in order (see `feed.sse`).
 """
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -33,10 +34,9 @@ from feed.describe import (
 from feed.events import Bus, FeedEvent, SessionEnded, session_key
 from feed.fanout import FanoutWorker
 from feed.sse import Start, event_stream, plan_start
-from group.models import hand_over_groups
 from post.models import comments_and_likers, post_with_author
 from post.present import Presenter
-from user.models import close_account, users_named
+from user.models import users_named
 from utilities.errors import BROKER_ERRORS
 from utilities.richtext import mentioned_names
 
@@ -75,6 +75,8 @@ class Feed:
     present: Presenter
     # Finishes the fan-outs too large for one transaction (`finish_fanouts`).
     fanout: FanoutWorker = field(default_factory=FanoutWorker)
+    # Held by the worker that removes closed accounts (`finish_removals`).
+    removing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # --- Writing: store and describe, and the event that tells the readers. --
 
@@ -173,32 +175,40 @@ class Feed:
     async def close_account(self, user: Record) -> bool:
         """Delete a person's account; False if it was deleted already.
 
-        Their sessions and streams end at once and their name is free; they
-        leave their groups, each one they own passing to its oldest member;
-        what they wrote, liked and followed goes, a batch per short
-        transaction; then one event naming them tells every page that may
-        show their posts or comments to take them off: their profile's,
-        their groups', and each follower's, through the fan-out. One event
-        per reader, however much they wrote."""
-        user_id, now = user["id"], utc_now()
-        ended = await close_account(self.database, user_id, now)
-        if ended is None:
-            return False
-        await self.end_sessions(user_id, ended)
-        group_ids = await hand_over_groups(self.database, user_id)
-        await self._forget_everything_by(user_id, now)
+        At once, in one transaction: their sessions end and their name is
+        free, they leave their groups (each one they own passing to its
+        oldest member), and one event naming them tells every page that may
+        show their posts or comments to take them off. Their streams end,
+        and the fan-out workers take over: the farewell's fan-out, then
+        what they wrote, liked and followed (`finish_removals`)."""
         payload = farewell_event(user["username"])
-        written = await models.write_farewell(self.database, user_id, group_ids, now, payload)
+        closed = await models.write_account_closed(self.database, user["id"], utc_now(), payload)
+        if closed is None:
+            return False
+        ended_sessions, written = closed
+        await self.end_sessions(user["id"], ended_sessions)
         await self._publish(self._event("delete", written))
+        self.fanout.wake()  # the removal, if the farewell left no fan-out to wake it
         return True
 
-    async def _forget_everything_by(self, user_id: int, now: datetime) -> None:
-        """What a deleted account wrote, liked, followed and was told, a
-        batch per transaction: posts first, whose events go with them,
-        then the rest, then what their other events said."""
-        database, post_id, event_id = self.database, 0, 0
+    async def finish_removals(self) -> None:
+        """Forget what each closed account wrote, liked, followed and was
+        told, a batch per transaction: posts first, whose events go with
+        them, then the rest, then what their other events said. Their
+        followers' follows go once the farewell has reached every follower
+        (its fan-out reads them); until then the removal waits for the
+        next sweep. One worker of the process at a time: the others wait
+        for it, then find nothing left."""
+        async with self.removing:
+            for removal in await models.removals(self.database):
+                await self._remove(removal)
+
+    async def _remove(self, removal: Record) -> None:
+        """One closed account's rows (see `finish_removals`)."""
+        database, user_id = self.database, removal["user_id"]
+        post_id, event_id = 0, 0
         while post_id is not None:
-            post_id = await models.forget_posts_by(database, user_id, post_id, now)
+            post_id = await models.forget_posts_by(database, user_id, post_id, removal["created"])
         for forget in (
             models.forget_likes_by,
             models.forget_follows_by,
@@ -207,7 +217,14 @@ class Feed:
             while await forget(database, user_id):
                 pass  # the next batch
         while event_id is not None:
-            event_id = await models.forget_events_by(database, user_id, event_id)
+            event_id = await models.forget_events_by(
+                database, user_id, event_id, removal["event_id"]
+            )
+        if await models.is_fanning_out(database, removal["event_id"]):
+            return  # the followers' turn comes at a later sweep
+        while await models.forget_followers_of(database, user_id):
+            pass
+        await models.removal_done(database, user_id)
 
     def _event(self, action: str, written: models.Written) -> FeedEvent:
         """The event that tells the readers a write has told; those it has
@@ -260,14 +277,16 @@ class Feed:
 
     async def finish_fanouts(self) -> int:
         """Hand out, batch after batch, every fan-out there is to do, each
-        batch committed and then published; return how many batches."""
+        batch committed and then published, then the removals of closed
+        accounts; return how many batches."""
         batches = 0
-        if not await models.any_fanout_left(self.database):
+        if not await models.any_work_left(self.database):
             return batches
         while (batch := await models.fan_out_next_batch(self.database)) is not None:
             batches += 1
             if batch.told:
                 await self._publish(FeedEvent(batch.action, batch.data, batch.told))
+        await self.finish_removals()
         return batches
 
     async def end_session(self, user_id: int, session_id: str) -> None:

@@ -216,12 +216,11 @@ async def leave_group(database: AppDatabase, group_id: int, user_id: int) -> boo
     return True
 
 
-@one_transaction
 async def hand_over_groups(database: AppDatabase, user_id: int) -> list[int]:
-    """Take someone out of every group they are in, as their account goes;
-    the ids of those groups. A group they own passes to its oldest other
-    member; one with no other member stays, with no owner, as when an owner
-    leaves alone (open to whoever joins). Each group's row is locked as
+    """Take someone out of every group they are in, as their account goes,
+    in the caller's transaction; the ids of those groups. A group they own
+    passes to its oldest other member; one with no other member stays, with
+    no owner, as when an owner leaves alone (open to whoever joins). Each group's row is locked as
     `leave_group` locks it, so no one joins between the choice and the change."""
     mine = sa.select(membership_table.c.id, membership_table.c.group_id, membership_table.c.role)
     memberships = await database.fetch_all(mine.where(membership_table.c.user_id == user_id))

@@ -269,7 +269,7 @@ async def notifications_page(
             .outerjoin(_thread, _thread.c.id == table.c.thread_id)
             .outerjoin(_thread_author, _thread_author.c.id == _thread.c.user_id)
         )
-        .where(table.c.user_id == user_id)
+        .where(table.c.user_id == user_id, _actor.c.deleted.is_(None))
         .order_by(table.c.seq.desc())
         .limit(PAGE_SIZE + 1)
     )

@@ -86,6 +86,11 @@ POST_COLUMNS = (
 )
 posts_with_authors = post_table.join(user_table, user_table.c.id == post_table.c.user_id)
 NOT_DELETED = post_table.c.deleted.is_(None)
+# What pages show, of rows joined with their authors: not deleted, by an
+# account that is not. A closed account's posts are hidden at once, and
+# deleted after, a batch at a time (feed.models.write_account_closed).
+OPEN_ACCOUNT = user_table.c.deleted.is_(None)
+SHOWN = sa.and_(NOT_DELETED, OPEN_ACCOUNT)
 parent_table = post_table.alias("parent")
 
 
@@ -165,7 +170,7 @@ async def post_by_uid(database: Database, uid: str) -> Record | None:
                 parent_table, parent_table.c.id == post_table.c.parent_post_id
             )
         )
-        .where(post_table.c.uid == uid, NOT_DELETED)
+        .where(post_table.c.uid == uid, SHOWN)
     )
     return await database.fetch_one(query)
 
@@ -248,7 +253,7 @@ async def likers_of(database: Database, post_ids: Iterable[int]) -> dict[int, li
     query = (
         sa.select(like_table.c.post_id, user_table.c.username)
         .join(user_table, user_table.c.id == like_table.c.user_id)
-        .where(like_table.c.post_id.in_(list(post_ids)))
+        .where(like_table.c.post_id.in_(list(post_ids)), OPEN_ACCOUNT)
         .order_by(like_table.c.id)
     )
     likers = defaultdict(list)
@@ -262,7 +267,7 @@ async def comments_of(database: Database, post_ids: Iterable[int]) -> dict[int, 
     query = (
         sa.select(*POST_COLUMNS)
         .select_from(posts_with_authors)
-        .where(post_table.c.parent_post_id.in_(list(post_ids)), NOT_DELETED)
+        .where(post_table.c.parent_post_id.in_(list(post_ids)), SHOWN)
         .order_by(post_table.c.id)
     )
     comments = defaultdict(list)
@@ -289,6 +294,6 @@ async def post_with_author(database: Database, uid: str) -> Record | None:
     query = (
         sa.select(*POST_COLUMNS)
         .select_from(posts_with_authors)
-        .where(post_table.c.uid == uid, post_table.c.parent_post_id.is_(None), NOT_DELETED)
+        .where(post_table.c.uid == uid, post_table.c.parent_post_id.is_(None), SHOWN)
     )
     return await database.fetch_one(query)

@@ -350,12 +350,12 @@ def closed_name(user_id: int) -> str:
     return f"~{user_id}"
 
 
-@one_transaction
 async def close_account(database: AppDatabase, user_id: int, now: datetime) -> list[str] | None:
     """Empty a person's row, free their name and end every session of
-    theirs; the ids of the sessions it ended, or None if it was closed
-    already. The row stays, emptied: deleted posts and the event logs
-    still name it, as they name deleted posts."""
+    theirs, in the caller's transaction (feed.models.write_account_closed);
+    the ids of the sessions it ended, or None if it was closed already.
+    The row stays, emptied: their posts, deleted, and the event logs still
+    name it, as they name deleted posts."""
     this_user = user_table.c.id == user_id
     open_account = sa.select(user_table.c.id).where(this_user, user_table.c.deleted.is_(None))
     if await database.fetch_val(open_account.with_for_update()) is None:

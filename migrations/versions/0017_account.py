@@ -7,6 +7,8 @@
   tell reconnecting pages what to remove; the event logs) need it.
 - An index of `event` by who did it: deleting an account forgets the data
   of every event the person wrote, found through it.
+- `removal`: the closed accounts whose rows the fan-out workers are still
+  forgetting, a batch at a time (an outbox, as `fanout` is).
 
 Revision ID: 0017
 Revises: 0014
@@ -36,9 +38,16 @@ def upgrade() -> None:
     op.add_column("user", sa.Column("bio", sa.String(MAX_BIO_LENGTH), nullable=True))
     op.add_column("user", sa.Column("deleted", Timestamp, nullable=True))
     op.create_index("ix_event_fm_user_id", "event", ["fm_user_id"])
+    op.create_table(
+        "removal",
+        sa.Column("user_id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("event_id", sa.BigInteger, nullable=False),
+        sa.Column("created", Timestamp, nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("removal")
     op.drop_index("ix_event_fm_user_id", table_name="event")
     with op.batch_alter_table("user") as batch:
         batch.drop_column("deleted")
