@@ -48,7 +48,6 @@ async def delete_account(client, password: str = PASSWORD):
     return await post_form(client, "/settings/delete", {"password": password}, "/settings")
 
 
-
 async def sent(client, path: str, payload: dict) -> dict:
     """What a JSON write answered."""
     return await (await post_json(client, path, payload)).get_json()
