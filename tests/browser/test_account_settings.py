@@ -21,12 +21,14 @@ async def fill_in_settings(visitor: Visitor, fields: dict[str, str], button: str
 
 
 async def test_a_deleted_accounts_posts_and_comments_leave_an_open_page(alice_and_bob):
-    alice, bob = alice_and_bob
+    alice, bob = alice_and_bob  # bob follows alice
+    await alice.follow(bob)
     await bob.write_post("Anyone for tea?")
-    await alice.write_post("Off to Wonderland")
-    await bob.show_new_posts()
     await alice.open_home()
     await alice.comment("Anyone for tea?", "Yes please")
+    await alice.write_post("Off to Wonderland")
+    await bob.show_new_posts()
+    await expect(bob.post_bodies).to_have_text(["Off to Wonderland", "Anyone for tea?"])
     await expect(bob.comments_on("Anyone for tea?")).to_have_text(["Yes please"])
 
     await fill_in_settings(alice, {"Your password": PASSWORD}, "Delete my account")
