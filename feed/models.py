@@ -269,6 +269,11 @@ def log_of(channel: Channel) -> EventLog:
 # finished by workers, batch after batch (see `fanout`), so that no
 # transaction holds more counters than this, however popular its author.
 FANOUT_BATCH = 1000
+# An account's farewell (`write_account_closed`), the one fan-out outside a
+# thread (NO_POST), goes in smaller batches: its event is a few bytes, and
+# its audience a whole following at once, so each of its transactions holds
+# its readers' counters a quarter as long, while others write to them.
+FAREWELL_BATCH = 250
 
 
 async def _append(
@@ -451,7 +456,7 @@ async def _tell(
     told, fanning_out = {}, True
     if is_new_thread or not await _fanning_out_in(database, thread.post_id):
         told = await fan_out.next_batch(database, after=0)
-        fanning_out = len(told) == FANOUT_BATCH  # there may be more
+        fanning_out = len(told) == fan_out.batch_size  # there may be more
     owners = _owners(channels or thread.channels())
     told |= await _append(database, CHANNEL_LOG, owners, happening, event_id)
     if fanning_out:
@@ -521,13 +526,18 @@ class _Fanout:
             "created": self.happening.now,
         }
 
+    @property
+    def batch_size(self) -> int:
+        """Readers told per transaction."""
+        return FAREWELL_BATCH if self.thread_id == NO_POST else FANOUT_BATCH
+
     async def next_batch(
         self, database: AppDatabase, after: int, through: int | None = None
     ) -> dict[Channel, int]:
-        """Tell the next FANOUT_BATCH readers after reader `after` (up to
+        """Tell the next `batch_size` readers after reader `after` (up to
         `through`), and raise the post in their feeds if the action does;
         return whom it told."""
-        readers = self.audience.batch_after(after, FANOUT_BATCH, through)
+        readers = self.audience.batch_after(after, self.batch_size, through)
         told = await _append(database, HOME_LOG, readers, self.happening, self.event_id)
         if self.raises and told:
             reached = feed_table.c.to_user_id.between(after + 1, max(c.key for c in told))
@@ -575,7 +585,7 @@ async def fan_out_next_batch(database: AppDatabase) -> Batch | None:
     audience = Audience(lane["audience"], lane["audience_id"])
     fan_out = _Fanout(lane["event_id"], lane["thread_id"], audience, lane["raises"], happening)
     told = await fan_out.next_batch(database, max(after, event["reached"] or after), through)
-    if len(told) < FANOUT_BATCH:  # that was the last batch
+    if len(told) < fan_out.batch_size:  # that was the last batch
         await database.execute(fanout_table.delete().where(fanout_table.c.id == lane["id"]))
     return Batch(event["action"], event["data"], told)
 
