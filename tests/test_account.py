@@ -6,7 +6,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from feed.models import event_table, feed_table
+from db import utc_now
+from feed import models as feed_models
+from feed.models import event_table, feed_table, removal_table, write_account_closed
 from group.models import create_group, group_by_slug, group_members, join_group
 from notification.models import notification_table
 from post.models import like_table, mention_table, post_by_uid, post_table
@@ -14,6 +16,7 @@ from relationship.models import follow, relationship_table
 from tests import test_sse
 from tests.helpers import (
     PASSWORD,
+    create_users,
     csrf_token_from,
     logged_in,
     login,
@@ -264,6 +267,45 @@ async def test_a_deleted_accounts_posts_leave_every_replay(app, database, feed):
     assert await rows(database, feed_table, feed_table.c.to_user_id == users["bob"]["id"]) == 2, (
         "the post's row stays, unreadable: the home page leaves deleted posts out"
     )
+
+
+async def test_pages_leave_a_closed_account_out_before_its_rows_go(app, database):
+    """Between the closing transaction and the workers' batches, nothing of
+    the person shows: not their post, their comment, their like or them."""
+    clients, users = await logged_in(app, database, ["alice", "bob"])
+    alice, bob = clients["alice"], clients["bob"]
+    await follow(database, users["bob"]["id"], users["alice"]["id"])
+    hers = await sent(alice, "/post", {"post": "soon gone"})
+    bobs = await sent(bob, "/post", {"post": "bob's"})
+    await post_json(alice, "/comment", {"post_uid": bobs["uid"], "comment": "hers, on bob's"})
+    await post_json(alice, "/like", {"post_uid": bobs["uid"]})
+    farewell = {"post_uid": None, "comment_uid": None, "author": "alice"}
+    await write_account_closed(database, users["alice"]["id"], utc_now(), farewell)
+
+    page = await text_of(await bob.get("/"))
+    assert "bob&#39;s" in page
+    assert not any(text in page for text in ("soon gone", "hers, on bob", "Liked by"))
+    assert (await bob.get(f"/posts/{hers['uid']}")).status_code == 404
+    assert "/user/alice" not in await text_of(await bob.get("/user/bob/following"))
+
+
+async def test_a_farewell_to_more_followers_than_a_batch(app, database, feed, monkeypatch):
+    """Each follower hears of it once, through the fan-out's batches, and
+    their follows go only once it has reached them all."""
+    monkeypatch.setattr(feed_models, "FAREWELL_BATCH", 2)
+    ids = await create_users(database, ["alice", *(f"fan{n}" for n in range(5))])
+    for n in range(5):
+        await follow(database, ids[f"fan{n}"], ids["alice"])
+    alice = await user_by_name(database, "alice")
+    assert await feed.close_account(alice)
+    await feed.finish_fanouts()  # beside the workers its write woke
+    farewell = ("delete", {"post_uid": None, "comment_uid": None, "author": "alice"})
+    for n in range(5):
+        replayed = await replayed_home(feed, ids[f"fan{n}"])
+        assert [(action, data) for _, action, data in replayed] == [farewell]
+    assert await rows(database, relationship_table, follows_with(ids["alice"])) == 0
+    assert await rows(database, removal_table) == 0
+    assert not await feed.close_account(alice)  # once is enough
 
 
 async def test_deleting_needs_the_form_of_this_session(app, database):
