@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from quart import Quart
 
 import settings
+from account.views import account_app
 from db import DATABASE_ERRORS, AppDatabase, epoch_table
 from feed.events import SHUTDOWN, Bus, channel_of, create_bus
 from feed.fanout import FanoutWorker
@@ -90,6 +91,7 @@ def create_app(overrides: dict | None = None) -> Quart:
     app.register_blueprint(group_app)
     app.register_blueprint(notification_app)
     app.register_blueprint(search_app)
+    app.register_blueprint(account_app)
     imaging.init_app(app)  # serves MEDIA_ROOT at MEDIA_URL
     health.init_app(app)
 

@@ -23,6 +23,7 @@ from databases.backends import sqlite as databases_sqlite
 from databases.backends.common.records import create_column_maps
 from databases.backends.sqlite import SQLiteConnection, SQLiteTransaction
 from databases.core import Connection
+from databases.interfaces import Record
 from quart import current_app
 from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import Dialect
@@ -488,6 +489,25 @@ def one_transaction(
             return await write(database, *args, **kwargs)
 
     return run
+
+
+async def delete_batch(
+    database: Database,
+    table: sa.Table,
+    condition: sa.ColumnElement[bool],
+    limit: int,
+    *returning: sa.Column,
+) -> list[Record]:
+    """Delete up to `limit` rows of `table` that meet `condition`, and return
+    their `returning` columns. The rows are found first, then deleted by id:
+    a DELETE that searched would lock the gaps around them too, and deadlock
+    with writers adding rows there. An empty list: none was left."""
+    found = await database.fetch_all(
+        sa.select(table.c.id, *returning).where(condition).limit(limit)
+    )
+    if found:
+        await database.execute(table.delete().where(table.c.id.in_([row["id"] for row in found])))
+    return found
 
 
 def get_database() -> AppDatabase:

@@ -167,6 +167,9 @@ RATE_LIMITS = {
     # Searches: each reads an index, or the text of the newest posts.
     "SEARCH_LIMIT_PER_USER": "60/60",
     "SEARCH_LIMIT_PER_ADDRESS": "300/60",  # visitors, who have no account to count
+    # Settings saved, passwords changed, accounts deleted: the last two
+    # are guesses at the password too.
+    "SETTINGS_LIMIT_PER_USER": "10/300",
     # Streams opened: a browser opens one, and again as tabs come and go.
     "STREAM_LIMIT_PER_USER": "120/60",
 }

@@ -10,6 +10,7 @@ import platform
 import subprocess
 
 from bench import (
+    account,
     delivery,
     fanout,
     home,
@@ -51,6 +52,7 @@ def main(quick: bool) -> None:
     tabs.main(3 if quick else 5)
     replays.main(storms=1 if quick else 3)
     search.main(repeats=5 if quick else 20)
+    account.main(*((1000, 10_000) if quick else (account.POSTS, account.FOLLOWERS)))
 
 
 if __name__ == "__main__":

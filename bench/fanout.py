@@ -56,7 +56,7 @@ async def measure(target: targets.Target, followers: int) -> list:
 def describing(author: dict, body: str, now: datetime) -> Callable[[str], dict]:
     """The `describe` callback `write_post` asks for: the new post's event
     data, as the feed service builds it (`feed.service.Feed.create_post`).
-    `author` has the author's username and image."""
+    `author` has the author's username, display name and image."""
     present = Presenter(targets.MEDIA_URL)
 
     def describe(uid: str) -> dict:
@@ -79,7 +79,7 @@ async def write_alone(followers: int, repeats: int = 10) -> list:
     database = AppDatabase(targets.DATABASE_URL, count_statements=True)
     await database.connect()
     row = await user_by_name(database, f"author{followers}")
-    author = {"username": row["username"], "image": row["image"]}
+    author = {key: row[key] for key in ("username", "display_name", "image")}
 
     async def write(body: str) -> None:
         now = utc_now()

@@ -13,11 +13,12 @@ carries `channel`, the name of the channel it was sent on (added by
 tests/test_event_payloads.py checks real events against these declarations.
 """
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 
 class Author(TypedDict):
     username: str
+    display_name: str | None  # the name they chose to show beside their username
     avatar: str
     url: str
 
@@ -72,10 +73,12 @@ class LikeEvent(TypedDict):
 
 
 class DeleteEvent(TypedDict):
-    """A post deleted (with its comments), or one of its comments."""
+    """A post deleted (with its comments), or one of its comments; or, with
+    `author`, everything one person wrote: they deleted their account."""
 
-    post_uid: str
+    post_uid: str | None  # None when `author` is given
     comment_uid: str | None
+    author: NotRequired[str]  # whose posts and comments go, all of them
 
 
 class EditEvent(TypedDict):
@@ -159,6 +162,10 @@ def edit_event(
         "mentions": mentions,
         "edited": edited,
     }
+
+
+def farewell_event(username: str) -> DeleteEvent:
+    return {"post_uid": None, "comment_uid": None, "author": username}
 
 
 def follow_event(user: Author) -> FollowEvent:

@@ -35,6 +35,7 @@ from db import (
     Prepared,
     Timestamp,
     current_epoch,
+    delete_batch,
     json_rows,
     metadata,
     one_transaction,
@@ -43,27 +44,30 @@ from db import (
 from feed.channels import GROUP, HOME, NOTICES, PROFILE, Channel
 from feed.describe import read_event
 from feed.wire import encode_data
-from group.models import check_member, group_table, membership_table
+from group.models import check_member, group_table, hand_over_groups, membership_table
 from notification import models as notifications
 from notification.models import COMMENT, FOLLOW, LIKE, MENTION, REPLY, Notice
 from post.models import (
-    NOT_DELETED,
     POST_COLUMNS,
+    SHOWN,
     add_like,
     add_mentions,
     add_new_mentions,
     comments_and_likers,
-    delete_post,
+    delete_posts,
     insert_post,
+    like_table,
     likers_of,
     lock_live_post,
+    lock_live_posts_by,
+    mention_table,
     post_table,
     posts_with_authors,
     remove_like,
     replace_body,
 )
 from relationship.models import follow, relationship_table, unfollow
-from user.models import channel_counter_table, feed_counter_table
+from user.models import channel_counter_table, close_account, feed_counter_table
 
 PAGE_SIZE = 10
 
@@ -82,6 +86,8 @@ event_table = sa.Table(
     # it (`write_edit`).
     sa.Column("data", sa.Text, nullable=True),
     sa.Index("ix_event_post_id", "post_id"),
+    # Everything someone did, forgotten when they delete their account.
+    sa.Index("ix_event_fm_user_id", "fm_user_id"),
 )
 
 # A person's home channel: one row per (reader, action), fanned out on write.
@@ -152,6 +158,21 @@ fanout_table = sa.Table(
     sa.Column("created", Timestamp, nullable=False),
     sa.Index("ix_fanout_thread_id", "thread_id"),
     sa.Index("ix_fanout_event_id", "event_id"),
+)
+
+
+# The accounts closed whose rows are still to forget (another outbox): a
+# person's deletion closes the account and tells every reader in one short
+# transaction; the fan-out workers then forget what they wrote, liked and
+# followed, a batch per transaction, and delete the row when done. Their
+# followers' follows go last, once the farewell event (`event_id`) has
+# reached every follower, since its fan-out reads them.
+removal_table = sa.Table(
+    "removal",
+    metadata,
+    sa.Column("user_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Column("created", Timestamp, nullable=False),
 )
 
 
@@ -275,6 +296,11 @@ def log_of(channel: Channel) -> EventLog:
 # finished by workers, batch after batch (see `fanout`), so that no
 # transaction holds more counters than this, however popular its author.
 FANOUT_BATCH = 1000
+# An account's farewell (`write_account_closed`), the one fan-out outside a
+# thread (NO_POST), goes in smaller batches: its event is a few bytes, and
+# its audience a whole following at once, so each of its transactions holds
+# its readers' counters a quarter as long, while others write to them.
+FAREWELL_BATCH = 250
 
 
 @dataclass(frozen=True)
@@ -515,9 +541,10 @@ async def _tell(
     happening: Happening,
     payload: dict,
     raises: bool = False,
+    channels: list[Channel] | None = None,
 ) -> Written:
     """Store the action's event and give it to the thread's other channels
-    (profile, group) and to the home channels of `audience`, in eight
+    (profile, group: or `channels`) and to the home channels of `audience`, in eight
     statements: the first batch of readers here, the rest through a fan-out
     (`fanout`) when there are more, or when an earlier fan-out in the same
     thread is still under way (its readers must hear of this after it).
@@ -529,8 +556,8 @@ async def _tell(
     told, fanning_out = {}, True
     if is_new_thread or not await _fanning_out_in(database, thread.post_id):
         told = await fan_out.next_batch(database, after=0)
-        fanning_out = len(told) == FANOUT_BATCH  # there may be more
-    owners = _owners(thread.channels())
+        fanning_out = len(told) == fan_out.batch_size  # there may be more
+    owners = _owners(channels or thread.channels())
     told |= await _append(database, CHANNEL_LOG, owners, happening, event_id)
     if fanning_out:
         reached = max((channel.key for channel in told if channel.kind == HOME), default=0)
@@ -602,13 +629,18 @@ class _Fanout:
             "created": self.happening.now,
         }
 
+    @property
+    def batch_size(self) -> int:
+        """Readers told per transaction."""
+        return FAREWELL_BATCH if self.thread_id == NO_POST else FANOUT_BATCH
+
     async def next_batch(
         self, database: AppDatabase, after: int, through: int | None = None
     ) -> dict[Channel, int]:
-        """Tell the next FANOUT_BATCH readers after reader `after` (up to
+        """Tell the next `batch_size` readers after reader `after` (up to
         `through`), and raise the post in their feeds if the action does;
         return whom it told."""
-        readers = self.audience.batch_after(after, FANOUT_BATCH, through)
+        readers = self.audience.batch_after(after, self.batch_size, through)
         told = await _append(database, HOME_LOG, readers, self.happening, self.event_id)
         if self.raises and told:
             reached = feed_table.c.to_user_id.between(after + 1, max(c.key for c in told))
@@ -625,11 +657,15 @@ class Batch:
     told: dict[Channel, int]
 
 
-async def any_fanout_left(database: AppDatabase) -> bool:
-    """Whether a fan-out waits, read without a transaction: a worker that
-    finds none has locked nothing (on SQLite, a writing transaction would
-    hold the whole database for a moment)."""
-    return await database.fetch_val(sa.select(fanout_table.c.id).limit(1)) is not None
+async def any_work_left(database: AppDatabase) -> bool:
+    """Whether a fan-out or a closed account's removal waits, in one
+    statement read without a transaction: a worker that finds none has
+    locked nothing (on SQLite, a writing transaction would hold the whole
+    database for a moment)."""
+    waiting = sa.or_(
+        sa.exists(sa.select(fanout_table.c.id)), sa.exists(sa.select(removal_table.c.user_id))
+    )
+    return bool(await database.fetch_val(sa.select(waiting)))
 
 
 @one_transaction
@@ -652,7 +688,7 @@ async def fan_out_next_batch(database: AppDatabase) -> Batch | None:
     audience = Audience(lane["audience"], lane["audience_id"])
     fan_out = _Fanout(lane["event_id"], lane["thread_id"], audience, lane["raises"], happening)
     told = await fan_out.next_batch(database, max(after, event["reached"] or after), through)
-    if len(told) < FANOUT_BATCH:  # that was the last batch
+    if len(told) < fan_out.batch_size:  # that was the last batch
         await database.execute(fanout_table.delete().where(fanout_table.c.id == lane["id"]))
     return Batch(event["action"], event["data"], told)
 
@@ -714,7 +750,11 @@ async def _forget_events_about(database: AppDatabase, deleted_ids: list[int]) ->
     searched the index itself would lock the gaps around them too, and
     deadlock with writers adding other events there."""
     about_them = sa.select(event_table.c.id).where(event_table.c.post_id.in_(deleted_ids))
-    event_ids = [row[0] for row in await database.fetch_all(about_them)]
+    await _forget_events(database, [row[0] for row in await database.fetch_all(about_them)])
+
+
+async def _forget_events(database: AppDatabase, event_ids: list[int]) -> None:
+    """Drop the data of these events, and stop their fan-outs still under way."""
     if event_ids:
         forgotten = event_table.update().where(event_table.c.id.in_(event_ids))
         await database.execute(forgotten.values(data=None))
@@ -1003,7 +1043,7 @@ async def write_like(
         notice = Notice(user_id, post_id, thread.post_id)
         written = await _notify(database, written, happening, author, sa.literal(LIKE), notice)
         return likers, written
-    await notifications.forget(database, notifications.like_by(user_id, post_id))
+    await notifications.forget(database, notifications.like_by(user_id, [post_id]))
     return likers, await _tell_notices(database, written, happening, author)
 
 
@@ -1014,7 +1054,7 @@ async def write_delete(
     """Delete a post (with its comments and likes) or a comment, forget what
     its events said, and tell everyone who has the post."""
     await _check_thread(database, thread, post_id)
-    deleted_ids = await delete_post(database, post_id, now)
+    deleted_ids = await delete_posts(database, [post_id], now)
     await _forget_events_about(database, deleted_ids)
     happening = Happening("delete", user_id, post_id, now)
     written = await _tell(database, thread.audience(), thread, happening, payload)
@@ -1023,6 +1063,155 @@ async def write_delete(
     written = await _tell_notices(database, written, happening, told)
     await notifications.forget(database, notifications.about(deleted_ids))
     return written
+
+
+# --- An account deleted: what its owner wrote goes, a batch per transaction. -
+
+# Rows of one kind (posts and comments, likes, follows, events, …) that
+# deleting an account forgets per transaction: each holds its locks for a
+# few milliseconds, however much the person wrote.
+ACCOUNT_BATCH = 200
+
+
+@one_transaction
+async def forget_posts_by(
+    database: AppDatabase, user_id: int, after_id: int, now: datetime
+) -> int | None:
+    """Delete the next batch of a person's posts and comments after post
+    `after_id`, each post with its thread (`delete_posts`), forget what
+    their events said and the notifications about them. The id of the
+    last one, to go on after, or None when none is left."""
+    post_ids = await lock_live_posts_by(database, user_id, after_id, ACCOUNT_BATCH)
+    if not post_ids:
+        return None
+    deleted_ids = await delete_posts(database, post_ids, now)
+    await _forget_events_about(database, deleted_ids)
+    await notifications.forget(database, notifications.about(deleted_ids))
+    return post_ids[-1]
+
+
+@one_transaction
+async def forget_likes_by(database: AppDatabase, user_id: int) -> int:
+    """Take back a batch of a person's likes, and their notifications; how
+    many (0: none was left)."""
+    likes = await delete_batch(
+        database, like_table, like_table.c.user_id == user_id, ACCOUNT_BATCH, like_table.c.post_id
+    )
+    if likes:
+        liked = [like["post_id"] for like in likes]
+        await notifications.forget(database, notifications.like_by(user_id, liked))
+    return len(likes)
+
+
+@one_transaction
+async def forget_follows_by(database: AppDatabase, user_id: int) -> int:
+    """End a batch of the follows a person made, and their notifications;
+    how many (0: none was left)."""
+    follows = relationship_table.c
+    ended = await delete_batch(
+        database,
+        relationship_table,
+        follows.fm_user_id == user_id,
+        ACCOUNT_BATCH,
+        follows.to_user_id,
+    )
+    if ended:
+        followed = [follow["to_user_id"] for follow in ended]
+        await notifications.forget(database, notifications.follow_by(user_id, followed))
+    return len(ended)
+
+
+@one_transaction
+async def forget_mentions_and_notices_of(database: AppDatabase, user_id: int) -> int:
+    """Delete a batch of the mentions of a person (posts that name them
+    link to no one) and of their notifications; how many (0: none left)."""
+    mentions = await delete_batch(
+        database, mention_table, mention_table.c.user_id == user_id, ACCOUNT_BATCH
+    )
+    notices = await delete_batch(
+        database, notifications.notification_table, notifications.told_to(user_id), ACCOUNT_BATCH
+    )
+    return len(mentions) + len(notices)
+
+
+@one_transaction
+async def forget_events_by(
+    database: AppDatabase, user_id: int, after_id: int, farewell_id: int
+) -> int | None:
+    """Forget what the next batch of a person's events after event
+    `after_id` said (their follows, likes, reads: their posts' are
+    forgotten with them), up to their farewell (`write_account_closed`),
+    which replays must still send: replays leave them out. The id of the
+    last, or None when none is left."""
+    ids = event_table.c.id
+    theirs = (
+        sa.select(ids)
+        .where(event_table.c.fm_user_id == user_id, ids > after_id, ids < farewell_id)
+        .where(event_table.c.data.is_not(None))
+        .order_by(ids)
+        .limit(ACCOUNT_BATCH)
+    )
+    event_ids = [row[0] for row in await database.fetch_all(theirs)]
+    await _forget_events(database, event_ids)
+    return event_ids[-1] if event_ids else None
+
+
+@one_transaction
+async def forget_followers_of(database: AppDatabase, user_id: int) -> int:
+    """End a batch of the follows of a person; how many (0: none was left)."""
+    followed = relationship_table.c.to_user_id == user_id
+    return len(await delete_batch(database, relationship_table, followed, ACCOUNT_BATCH))
+
+
+@one_transaction
+async def write_account_closed(
+    database: AppDatabase, user_id: int, now: datetime, payload: dict
+) -> tuple[list[str], Written] | None:
+    """Close a person's account (`close_account`), take them out of their
+    groups (`hand_over_groups`) and tell every page that may show their
+    posts or comments to take them off (`payload`: a delete event naming
+    them): their profile's, their groups', and each follower's, through the
+    fan-out: one event per reader, however much they wrote. Their fan-outs
+    still under way stop, so none of their posts reaches a reader after it.
+
+    What they wrote and did is forgotten after, a batch at a time, by the
+    fan-out workers (`removal`); meanwhile every page and every write
+    leaves out the posts of a closed account (post.models.LIVE). Returns
+    the ids of the sessions it ended and the event, or None if the account
+    was closed already. One transaction: closed and told, or neither."""
+    ended = await close_account(database, user_id, now)
+    if ended is None:
+        return None
+    group_ids = await hand_over_groups(database, user_id)
+    theirs = sa.select(fanout_table.c.event_id).join(
+        event_table, event_table.c.id == fanout_table.c.event_id
+    )
+    under_way = await database.fetch_all(theirs.where(event_table.c.fm_user_id == user_id))
+    await _stop_fanouts(database, [row[0] for row in under_way])
+    happening = Happening("delete", user_id, NO_POST, now)
+    channels = [Channel(PROFILE, user_id), *(Channel(GROUP, group_id) for group_id in group_ids)]
+    audience = Audience(FOLLOWERS, user_id)
+    thread = Thread(NO_POST, user_id)
+    written = await _tell(database, audience, thread, happening, payload, channels=channels)
+    removal = {"user_id": user_id, "event_id": written.event_id, "created": now}
+    await database.execute(removal_table.insert().values(removal))
+    return ended, written
+
+
+async def removals(database: AppDatabase) -> list[Record]:
+    """The closed accounts whose rows are still to forget: (user_id, the
+    event_id of their farewell, created)."""
+    return await database.fetch_all(sa.select(removal_table).order_by(removal_table.c.user_id))
+
+
+async def is_fanning_out(database: AppDatabase, event_id: int) -> bool:
+    """Whether the fan-out of this event is still under way."""
+    query = sa.select(fanout_table.c.id).where(fanout_table.c.event_id == event_id).limit(1)
+    return await database.fetch_val(query) is not None
+
+
+async def removal_done(database: AppDatabase, user_id: int) -> None:
+    await database.execute(removal_table.delete().where(removal_table.c.user_id == user_id))
 
 
 # --- Notifications: the notices channels, and the rows of each person's list. -
@@ -1093,7 +1282,7 @@ async def write_unfollow(
     follow; None when not following. `payload` is the event's data."""
     if not await unfollow(database, follower_id, followed_id):
         return None
-    await notifications.forget(database, notifications.follow_by(follower_id, followed_id))
+    await notifications.forget(database, notifications.follow_by(follower_id, [followed_id]))
     happening = Happening("unfollow", follower_id, NO_POST, now)
     written = await _follow_event(database, happening, followed_id, payload)
     followed = notifications.people([followed_id], None)
@@ -1245,7 +1434,7 @@ async def home_page(database: AppDatabase, user_id: int, before: int | None = No
                 group_table, group_table.c.id == post_table.c.group_id
             )
         )
-        .where(feed_table.c.to_user_id == user_id, feed_table.c.action == "post", NOT_DELETED)
+        .where(feed_table.c.to_user_id == user_id, feed_table.c.action == "post", SHOWN)
         .order_by(feed_table.c.updated.desc(), feed_table.c.id.desc())
         .limit(PAGE_SIZE + 1)  # one more than shown tells whether there is a next page
     )
@@ -1284,7 +1473,7 @@ async def _latest_posts(
         .select_from(
             posts_with_authors.outerjoin(group_table, group_table.c.id == post_table.c.group_id)
         )
-        .where(condition, post_table.c.parent_post_id.is_(None), NOT_DELETED)
+        .where(condition, post_table.c.parent_post_id.is_(None), SHOWN)
         .order_by(post_table.c.id.desc())
         .limit(PAGE_SIZE + 1)
     )

@@ -11,6 +11,7 @@ not wait for each other; a channel's events may arrive out of order, and
 the stream puts them back in order (see `feed.sse`).
 """
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from feed.describe import (
     comment_event,
     delete_event,
     edit_event,
+    farewell_event,
     follow_event,
     like_event,
     post_event,
@@ -60,6 +62,7 @@ def _written(uid: str, body: str, now: datetime, author: Record, mentioned: list
         "created": now,
         "edited": None,
         "username": author["username"],
+        "display_name": author["display_name"],
         "image": author["image"],
         "mentions": ",".join(person["username"] for person in mentioned),
     }
@@ -74,6 +77,8 @@ class Feed:
     present: Presenter
     # Finishes the fan-outs too large for one transaction (`finish_fanouts`).
     fanout: FanoutWorker = field(default_factory=FanoutWorker)
+    # Held by the worker that removes closed accounts (`finish_removals`).
+    removing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     # --- Writing: store and describe, and the event that tells the readers. --
 
@@ -121,7 +126,7 @@ class Feed:
 
     async def follow(self, follower: Record, followed: Record) -> FeedEvent | None:
         """Follow someone; None when already following."""
-        payload = follow_event(self.present.author(follower["username"], follower["image"]))
+        payload = follow_event(self.present.author_of(follower))
         written = await models.write_follow(
             self.database, follower["id"], followed["id"], utc_now(), payload
         )
@@ -129,7 +134,7 @@ class Feed:
 
     async def unfollow(self, follower: Record, followed: Record) -> FeedEvent | None:
         """Stop following someone; None when not following."""
-        payload = follow_event(self.present.author(follower["username"], follower["image"]))
+        payload = follow_event(self.present.author_of(follower))
         written = await models.write_unfollow(
             self.database, follower["id"], followed["id"], utc_now(), payload
         )
@@ -149,7 +154,7 @@ class Feed:
         thread, post_uid, comment_uid = thread_of(post)
 
         def describe(likers: list[str]) -> dict:
-            by = self.present.author(user["username"], user["image"])
+            by = self.present.author_of(user)
             return like_event(post_uid, comment_uid, by, likers)
 
         likers, written = await models.write_like(
@@ -179,7 +184,7 @@ class Feed:
         payload = edit_event(
             post_uid,
             comment_uid,
-            self.present.author(author["username"], author["image"]),
+            self.present.author_of(author),
             body,
             [self.present.person(person["username"]) for person in mentioned],
             isoformat(now),
@@ -189,6 +194,60 @@ class Feed:
             self.database, author["id"], post["id"], thread, body, now, payload, mentioned_ids
         )
         return payload, self._event("edit", written)
+
+    async def close_account(self, user: Record) -> bool:
+        """Delete a person's account; False if it was deleted already.
+
+        At once, in one transaction: their sessions end and their name is
+        free, they leave their groups (each one they own passing to its
+        oldest member), and one event naming them tells every page that may
+        show their posts or comments to take them off. Their streams end,
+        and the fan-out workers take over: the farewell's fan-out, then
+        what they wrote, liked and followed (`finish_removals`)."""
+        payload = farewell_event(user["username"])
+        closed = await models.write_account_closed(self.database, user["id"], utc_now(), payload)
+        if closed is None:
+            return False
+        ended_sessions, written = closed
+        await self.end_sessions(user["id"], ended_sessions)
+        await self._publish(self._event("delete", written))
+        self.fanout.wake()  # the removal, if the farewell left no fan-out to wake it
+        return True
+
+    async def finish_removals(self) -> None:
+        """Forget what each closed account wrote, liked, followed and was
+        told, a batch per transaction: posts first, whose events go with
+        them, then the rest, then what their other events said. Their
+        followers' follows go once the farewell has reached every follower
+        (its fan-out reads them); until then the removal waits for the
+        next sweep. One worker of the process at a time: the others wait
+        for it, then find nothing left."""
+        async with self.removing:
+            for removal in await models.removals(self.database):
+                await self._remove(removal)
+
+    async def _remove(self, removal: Record) -> None:
+        """One closed account's rows (see `finish_removals`)."""
+        database, user_id = self.database, removal["user_id"]
+        post_id, event_id = 0, 0
+        while post_id is not None:
+            post_id = await models.forget_posts_by(database, user_id, post_id, removal["created"])
+        for forget in (
+            models.forget_likes_by,
+            models.forget_follows_by,
+            models.forget_mentions_and_notices_of,
+        ):
+            while await forget(database, user_id):
+                pass  # the next batch
+        while event_id is not None:
+            event_id = await models.forget_events_by(
+                database, user_id, event_id, removal["event_id"]
+            )
+        if await models.is_fanning_out(database, removal["event_id"]):
+            return  # the followers' turn comes at a later sweep
+        while await models.forget_followers_of(database, user_id):
+            pass
+        await models.removal_done(database, user_id)
 
     def _event(self, action: str, written: models.Written) -> FeedEvent:
         """The event that tells the readers a write has told; those it has
@@ -246,14 +305,16 @@ class Feed:
 
     async def finish_fanouts(self) -> int:
         """Hand out, batch after batch, every fan-out there is to do, each
-        batch committed and then published; return how many batches."""
+        batch committed and then published, then the removals of closed
+        accounts; return how many batches."""
         batches = 0
-        if not await models.any_fanout_left(self.database):
+        if not await models.any_work_left(self.database):
             return batches
         while (batch := await models.fan_out_next_batch(self.database)) is not None:
             batches += 1
             if batch.told:
                 await self._publish(FeedEvent(batch.action, batch.data, batch.told))
+        await self.finish_removals()
         return batches
 
     async def end_session(self, user_id: int, session_id: str) -> None:
@@ -261,6 +322,11 @@ class Feed:
         revoked), in every process that holds one. Were the broker down, its
         loss ends them all anyway."""
         await self._publish(SessionEnded(user_id, session_key(session_id)))
+
+    async def end_sessions(self, user_id: int, session_ids: list[str]) -> None:
+        """End the open streams of these sessions of `user_id` (see `end_session`)."""
+        for session_id in session_ids:
+            await self.end_session(user_id, session_id)
 
     # --- Reading ------------------------------------------------------------
 

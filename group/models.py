@@ -228,6 +228,40 @@ async def set_muted(database: Database, group_id: int, user_id: int, muted: bool
     await database.execute(query.values(muted=muted))
 
 
+async def hand_over_groups(database: AppDatabase, user_id: int) -> list[int]:
+    """Take someone out of every group they are in, as their account goes,
+    in the caller's transaction; the ids of those groups. A group they own
+    passes to its oldest other member; one with no other member stays, with
+    no owner, as when an owner leaves alone (open to whoever joins). Each group's row is locked as
+    `leave_group` locks it, so no one joins between the choice and the change."""
+    mine = sa.select(membership_table.c.id, membership_table.c.group_id, membership_table.c.role)
+    memberships = await database.fetch_all(mine.where(membership_table.c.user_id == user_id))
+    for membership in memberships:
+        if membership["role"] == OWNER:
+            await _pass_ownership(database, membership["group_id"], user_id)
+    if memberships:
+        ids = [membership["id"] for membership in memberships]
+        await database.execute(membership_table.delete().where(membership_table.c.id.in_(ids)))
+    return [membership["group_id"] for membership in memberships]
+
+
+async def _pass_ownership(database: AppDatabase, group_id: int, owner_id: int) -> None:
+    """Make the oldest member of a group but its owner its owner, if there is one."""
+    await database.fetch_val(
+        sa.select(group_table.c.id).where(group_table.c.id == group_id).with_for_update()
+    )
+    oldest = (
+        sa.select(membership_table.c.id)
+        .where(membership_table.c.group_id == group_id, membership_table.c.user_id != owner_id)
+        .order_by(membership_table.c.id)
+        .limit(1)
+    )
+    heir = await database.fetch_val(oldest)
+    if heir is not None:
+        promoted = membership_table.update().where(membership_table.c.id == heir)
+        await database.execute(promoted.values(role=OWNER))
+
+
 class NotAMember(Exception):
     """Only members post, comment and like in a group."""
 

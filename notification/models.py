@@ -155,16 +155,23 @@ def about(post_ids: list[int]) -> sa.ColumnElement[bool]:
     return notification_table.c.post_id.in_(post_ids)
 
 
-def like_by(liker_id: int, post_id: int) -> sa.ColumnElement[bool]:
+def like_by(liker_id: int, post_ids: list[int]) -> sa.ColumnElement[bool]:
+    """The notifications of `liker_id`'s likes of these posts or comments."""
     table = notification_table.c
-    return sa.and_(table.post_id == post_id, table.actor_id == liker_id, table.kind == LIKE)
+    return sa.and_(table.post_id.in_(post_ids), table.actor_id == liker_id, table.kind == LIKE)
 
 
-def follow_by(follower_id: int, followed_id: int) -> sa.ColumnElement[bool]:
+def follow_by(follower_id: int, followed_ids: list[int]) -> sa.ColumnElement[bool]:
+    """The notifications of `follower_id`'s follows of these people."""
     table = notification_table.c
     return sa.and_(
-        table.user_id == followed_id, table.actor_id == follower_id, table.kind == FOLLOW
+        table.user_id.in_(followed_ids), table.actor_id == follower_id, table.kind == FOLLOW
     )
+
+
+def told_to(user_id: int) -> sa.ColumnElement[bool]:
+    """Every notification of one person."""
+    return notification_table.c.user_id == user_id
 
 
 # --- Read state ----------------------------------------------------------------
@@ -249,6 +256,7 @@ async def notifications_page(
             table.c.created,
             _actor.c.username.label("actor"),
             _actor.c.image.label("actor_image"),
+            _actor.c.display_name.label("actor_display_name"),
             _thread.c.uid.label("post_uid"),
             _thread_author.c.username.label("post_author"),
             sa.case((post_table.c.parent_post_id.is_not(None), post_table.c.uid)).label(
@@ -261,7 +269,7 @@ async def notifications_page(
             .outerjoin(_thread, _thread.c.id == table.c.thread_id)
             .outerjoin(_thread_author, _thread_author.c.id == _thread.c.user_id)
         )
-        .where(table.c.user_id == user_id)
+        .where(table.c.user_id == user_id, _actor.c.deleted.is_(None))
         .order_by(table.c.seq.desc())
         .limit(PAGE_SIZE + 1)
     )

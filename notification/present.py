@@ -33,7 +33,8 @@ def describe(row: Record, present: Presenter) -> dict:
     """One notification, as the page shows it."""
     subject = "comment" if row["comment_uid"] else "post"
     verb, thing = WORDS[row["kind"]]
-    url = present.author(row["actor"], row["actor_image"])["url"]
+    actor = present.author(row["actor"], row["actor_image"], row["actor_display_name"])
+    url = actor["url"]
     if row["post_uid"]:
         url = present.post_url(row["post_uid"], row["comment_uid"])
     return {
@@ -41,7 +42,7 @@ def describe(row: Record, present: Presenter) -> dict:
         "kind": row["kind"],
         "unread": bool(row["unread"]),
         "created": isoformat(row["created"]),
-        "actor": present.author(row["actor"], row["actor_image"]),
+        "actor": actor,
         "others": 0,
         "verb": verb,
         "thing": thing.format(subject=subject, post_author=row["post_author"]),

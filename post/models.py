@@ -83,11 +83,17 @@ POST_COLUMNS = (
     post_table.c.created,
     post_table.c.edited,
     user_table.c.username,
+    user_table.c.display_name,
     user_table.c.image,
     MENTIONS,
 )
 posts_with_authors = post_table.join(user_table, user_table.c.id == post_table.c.user_id)
 NOT_DELETED = post_table.c.deleted.is_(None)
+# What pages show, of rows joined with their authors: not deleted, by an
+# account that is not. A closed account's posts are hidden at once, and
+# deleted after, a batch at a time (feed.models.write_account_closed).
+OPEN_ACCOUNT = user_table.c.deleted.is_(None)
+SHOWN = sa.and_(NOT_DELETED, OPEN_ACCOUNT)
 parent_table = post_table.alias("parent")
 
 
@@ -190,7 +196,7 @@ async def post_by_uid(database: Database, uid: str) -> Record | None:
                 parent_table, parent_table.c.id == post_table.c.parent_post_id
             )
         )
-        .where(post_table.c.uid == uid, NOT_DELETED)
+        .where(post_table.c.uid == uid, SHOWN)
     )
     return await database.fetch_one(query)
 
@@ -214,22 +220,38 @@ async def lock_live_post(database: Database, post_id: int) -> None:
         raise PostGone
 
 
-async def delete_post(database: Database, post_id: int, now: datetime) -> list[int]:
-    """Delete a post with its comments, or a comment: their text and their
+async def delete_posts(database: Database, post_ids: list[int], now: datetime) -> list[int]:
+    """Delete posts with their comments, or comments: their text and their
     likes. Returns the ids of what it deleted.
 
     Those are read first, then changed by id: a statement that searched with
     a subquery would lock every row it looked at, and deadlock with writers
-    elsewhere. None is added meanwhile: the caller holds the post's lock
-    (`lock_live_post`), which every writer to it takes first."""
-    thread = sa.or_(post_table.c.id == post_id, post_table.c.parent_post_id == post_id)
+    elsewhere. None is added meanwhile: the caller holds the posts' locks
+    (`lock_live_post`, `lock_live_posts_by`), which every writer to one
+    takes first."""
+    threads = sa.or_(post_table.c.id.in_(post_ids), post_table.c.parent_post_id.in_(post_ids))
     deleted_ids = [
-        row[0] for row in await database.fetch_all(sa.select(post_table.c.id).where(thread))
+        row[0] for row in await database.fetch_all(sa.select(post_table.c.id).where(threads))
     ]
     await database.execute(like_table.delete().where(like_table.c.post_id.in_(deleted_ids)))
     deleted = post_table.update().where(post_table.c.id.in_(deleted_ids))
     await database.execute(deleted.values(deleted=now, body=""))
     return deleted_ids
+
+
+async def lock_live_posts_by(
+    database: Database, user_id: int, after_id: int, limit: int
+) -> list[int]:
+    """Lock the next `limit` posts and comments of a person that are not
+    deleted, with ids above `after_id`, in the order of their ids (one
+    range of the index by author); their ids."""
+    query = (
+        sa.select(post_table.c.id)
+        .where(post_table.c.user_id == user_id, post_table.c.id > after_id, NOT_DELETED)
+        .order_by(post_table.c.id)
+        .limit(limit)
+    )
+    return [row[0] for row in await database.fetch_all(query.with_for_update())]
 
 
 async def add_like(database: Database, post_id: int, user_id: int, now: datetime) -> bool:
@@ -257,7 +279,7 @@ async def likers_of(database: Database, post_ids: Iterable[int]) -> dict[int, li
     query = (
         sa.select(like_table.c.post_id, user_table.c.username)
         .join(user_table, user_table.c.id == like_table.c.user_id)
-        .where(like_table.c.post_id.in_(list(post_ids)))
+        .where(like_table.c.post_id.in_(list(post_ids)), OPEN_ACCOUNT)
         .order_by(like_table.c.id)
     )
     likers = defaultdict(list)
@@ -271,7 +293,7 @@ async def comments_of(database: Database, post_ids: Iterable[int]) -> dict[int, 
     query = (
         sa.select(*POST_COLUMNS)
         .select_from(posts_with_authors)
-        .where(post_table.c.parent_post_id.in_(list(post_ids)), NOT_DELETED)
+        .where(post_table.c.parent_post_id.in_(list(post_ids)), SHOWN)
         .order_by(post_table.c.id)
     )
     comments = defaultdict(list)
@@ -298,6 +320,6 @@ async def post_with_author(database: Database, uid: str) -> Record | None:
     query = (
         sa.select(*POST_COLUMNS)
         .select_from(posts_with_authors)
-        .where(post_table.c.uid == uid, post_table.c.parent_post_id.is_(None), NOT_DELETED)
+        .where(post_table.c.uid == uid, post_table.c.parent_post_id.is_(None), SHOWN)
     )
     return await database.fetch_one(query)

@@ -16,12 +16,20 @@ from utilities.avatars import avatar_url
 class Presenter:
     media_url: str
 
-    def author(self, username: str, image: str | None) -> dict:
+    def author(self, username: str, image: str | None, display_name: str | None) -> dict:
+        """Who wrote or did something: their @name, and the name they
+        chose to show beside it (None when they chose none)."""
         return {
             "username": username,
+            "display_name": display_name,
             "avatar": avatar_url(self.media_url, image, "sm"),
             "url": self.person(username)["url"],
         }
+
+    def author_of(self, row) -> dict:
+        """The author of a row with username, image and display_name (a user,
+        a post)."""
+        return self.author(row["username"], row["image"], row["display_name"])
 
     def person(self, username: str) -> dict:
         """Someone a post names, as its links need them."""
@@ -39,16 +47,16 @@ class Presenter:
 
     def comment(self, row, likers: list[str] = ()) -> dict:
         """A comment with its likes, from a row with uid, body, created,
-        edited (None if never), username, image and mentions (the names of
-        the people it mentions, "alice,bob", or None); a new comment has no
-        likes yet."""
+        edited (None if never), username, display_name, image and mentions
+        (the names of the people it mentions, "alice,bob", or None); a new
+        comment has no likes yet."""
         return {
             "uid": row["uid"],
             "body": row["body"],
             "mentions": self.mentions(row["mentions"]),
             "created": isoformat(row["created"]),
             "edited": row["edited"] and isoformat(row["edited"]),
-            "author": self.author(row["username"], row["image"]),
+            "author": self.author_of(row),
             "likes": len(likers),
             "likers": list(likers),
         }

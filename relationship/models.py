@@ -88,11 +88,12 @@ async def follow_counts(database: Database, user_id: int) -> tuple[int, int]:
 
 def _related_users(user_id: int, known_side: sa.Column, listed_side: sa.Column) -> sa.Select:
     """The users at `listed_side` of the relationships that have `user_id` at
-    `known_side`, most recent relationship first."""
+    `known_side`, most recent relationship first. A closed account is not
+    listed: its follows go a little after it (feed.models.removal_table)."""
     return (
         sa.select(*public_user_columns())
         .join(relationship_table, listed_side == user_table.c.id)
-        .where(known_side == user_id)
+        .where(known_side == user_id, user_table.c.deleted.is_(None))
         .order_by(relationship_table.c.id.desc())
     )
 

@@ -177,8 +177,9 @@ MUTANTS = [
         "deleted-posts-replayed",
         "deleting a post keeps what its events said: a stream that reconnects replays it",
         "feed/models.py",
+        "    deleted_ids = await delete_posts(database, [post_id], now)\n"
         "    await _forget_events_about(database, deleted_ids)\n",
-        "    pass\n",
+        "    deleted_ids = await delete_posts(database, [post_id], now)\n",
         ("tests/test_delete_and_comment_likes.py",),
     ),
     Mutant(

@@ -120,15 +120,20 @@ def fts5_query(words: list[str]) -> str:
     return " ".join('"{}"'.format(word.replace('"', '""')) for word in words)
 
 
+BY_CLOSED_ACCOUNT = sa.exists().where(
+    user_table.c.id == post_table.c.user_id, user_table.c.deleted.is_not(None)
+)
+
+
 def _matching(score: sa.ColumnElement, *conditions: sa.ColumnElement[bool]) -> sa.Select:
     """The ids of the posts and comments that meet `conditions` and that
     anyone may read, with their `score` (higher is better), best first and
     newest first among equals."""
     return (
         sa.select(post_table.c.id, score.label("score"))
-        .where(
-            *conditions, NOT_DELETED, post_table.c.group_id.is_(None)
-        )  # a comment's is its post's
+        # A comment's group is its post's; a closed account's posts are
+        # hidden from the moment it closes, before their rows are deleted.
+        .where(*conditions, NOT_DELETED, post_table.c.group_id.is_(None), ~BY_CLOSED_ACCOUNT)
         .order_by(score.desc(), post_table.c.id.desc())
     )
 

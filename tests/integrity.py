@@ -6,7 +6,7 @@ query for the rows that break it, and every query must find none.
 
 import sqlalchemy as sa
 
-from feed.models import channel_event_table, event_table, feed_table
+from feed.models import NO_POST, channel_event_table, event_table, feed_table
 from group.models import GROUP_CHANNEL, group_table
 from post.models import like_table, post_table
 from user.models import PROFILE_CHANNEL, channel_counter_table, feed_counter_table, user_table
@@ -63,7 +63,8 @@ def rows_of_no_actor_or_post(events: sa.Table, *others: sa.ColumnElement):
         sa.or_(
             *others,
             missing(events.c.fm_user_id, user_table),
-            missing(events.c.post_id, post_table),
+            # A follow, a read, an account's farewell are about no post.
+            sa.and_(events.c.post_id != NO_POST, missing(events.c.post_id, post_table)),
         )
     )
 

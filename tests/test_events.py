@@ -36,6 +36,7 @@ from post.present import Presenter
 from tests.conftest import REDIS_URL, bus_prefix, empty_tables, redis_available
 from tests.helpers import register_and_login
 from tests.live import EVENT_DEADLINE_S
+from user.models import MAX_DISPLAY_NAME_LENGTH
 
 
 def event_for(event_ids: dict[int, int], action: str = "post") -> FeedEvent:
@@ -206,6 +207,7 @@ def test_no_message_is_larger_than_max_message_bytes():
         "created": datetime.now(),
         "edited": datetime.now(),
         "username": "u" * 15,
+        "display_name": widest * MAX_DISPLAY_NAME_LENGTH,
         "image": "i" * 45,
         # As many people as a post can mention ("@" and 15 letters each),
         # as if the body held them too: more than any post can.

@@ -130,6 +130,9 @@ def as_header(text: str) -> str:
     return utf8(text).decode("latin-1")
 
 
+ENDS_SESSION = {"user.logout", "account.delete_account"}
+
+
 class BadRequests:
     """Malformed requests to the app's routes, a family of bad input at a time.
 
@@ -140,9 +143,10 @@ class BadRequests:
 
     def __init__(self, app, seed: int, known: dict[str, list[str]], csrf_token: str):
         self.rng = random.Random(seed)
-        # Logging out would end the session that the other requests need.
+        # Logging out (or deleting the account, whose password is known)
+        # would end the session that the other requests need.
         self.rules = sorted(
-            app.url_map.iter_rules(), key=lambda rule: (rule.endpoint == "user.logout", rule.rule)
+            app.url_map.iter_rules(), key=lambda rule: (rule.endpoint in ENDS_SESSION, rule.rule)
         )
         self.post_rules = [rule for rule in self.rules if "POST" in rule.methods]
         self.huge_rules = self.rng.sample(self.post_rules, HUGE_REQUESTS)

@@ -10,12 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from db import utc_now
+from feed.models import write_account_closed
 from group.models import create_group, group_by_slug
-from post.models import add_mentions, delete_post, insert_post
+from post.models import add_mentions, delete_posts, insert_post
 from relationship.models import follow
 from search.models import MYSQL_STOPWORDS, Term, search_terms
 from tests.helpers import create_users, register_and_login, text_of
-from user.models import user_by_name
+from user.models import update_user, user_by_name
 
 FOUND_POST = re.compile(r'class="card shadow-sm mb-2 found-post" data-uid="([^"]+)"')
 FOUND_PERSON = re.compile(r'class="list-group-item [^"]*" data-username="([^"]+)"')
@@ -103,8 +104,21 @@ async def test_deleted_posts_and_posts_in_groups_are_not_found(client, database,
         parent_post_id=await post_id(database, in_group),
         group_id=group["id"],
     )
-    await delete_post(database, await post_id(database, deleted), utc_now())
+    await delete_posts(database, [await post_id(database, deleted)], utc_now())
     assert await found(client, "mallard") == [public]
+
+
+async def test_a_closed_account_and_its_posts_are_not_found_before_their_rows_go(
+    client, database, author
+):
+    """Closing an account hides its posts at once; the workers delete them later."""
+    closing = (await create_users(database, ["mallardfan"]))["mallardfan"]
+    (kept,) = await write(database, author, "mallard stays")
+    await write(database, closing, "mallard goes")
+    farewell = {"post_uid": None, "comment_uid": None, "author": "mallardfan"}
+    await write_account_closed(database, closing, utc_now(), farewell)
+    assert await found(client, "mallard") == [kept]
+    assert await found(client, "mallard", FOUND_PERSON, section="people") == []
 
 
 async def test_the_index_follows_a_changed_text(client, database, author):
@@ -126,6 +140,13 @@ async def test_people_are_found_by_any_part_of_their_name(client, database):
     ]
     # "_" is no LIKE wildcard: "n_l" is not "nal".
     assert await found(client, "n_l", FOUND_PERSON, section="people") == ["ann_lee"]
+
+
+async def test_people_are_found_by_their_display_name_which_results_show(client, database, author):
+    await update_user(database, author, display_name="Quackers McDuck")
+    assert await found(client, "mcduck", FOUND_PERSON, section="people") == ["author"]
+    await write(database, author, "a mallard")
+    assert "Quackers McDuck" in await text_of(await search(client, "mallard"))
 
 
 async def test_groups_are_found_by_name_or_description(client, database, author):

@@ -88,6 +88,7 @@ def test_the_state_changing_routes_are_all_there():
     """The list above is read from the app: it holds at least the known routes."""
     known = {"/register", "/login", "/logout", "/post", "/comment", "/like", "/unlike"}
     known |= {"/add_friend/bob", "/remove_friend/bob", "/profile/edit"}
+    known |= {"/settings", "/settings/password", "/settings/delete"}
     assert known <= set(STATE_CHANGING_PATHS)
 
 

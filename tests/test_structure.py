@@ -10,7 +10,7 @@ import sys
 
 from tests.conftest import ROOT
 
-DOMAINS = ("user", "relationship", "post", "feed", "group", "notification", "search")
+DOMAINS = ("user", "relationship", "post", "feed", "group", "notification", "search", "account")
 PACKAGES = (*DOMAINS, "utilities")
 
 

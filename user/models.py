@@ -3,7 +3,7 @@
 import asyncio
 import re
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from databases import Database
@@ -15,6 +15,17 @@ from utilities.like import ESCAPE, any_contains, starting_with
 
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9_]{1,15}")
 USERNAME_RULE = "Usernames are 1 to 15 letters, digits or underscores"
+MIN_PASSWORD_LENGTH = 8  # NIST's minimum for a password people choose (SP 800-63B)
+MAX_PASSWORD_LENGTH = 1024  # hashing a megabyte-long password is a cheap denial of service
+MAX_DISPLAY_NAME_LENGTH = 50
+MAX_BIO_LENGTH = 160
+# What no name or bio may hold: control characters (a bio may break lines),
+# characters that turn the text after them around (embeddings, overrides,
+# isolates: what follows would read differently from what was typed), and
+# lone surrogates, which UTF-8 cannot store.
+DIRECTION_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+UNSHOWABLE_IN_NAME = re.compile(f"[\x00-\x1f\x7f-\x9f{DIRECTION_CONTROLS}\ud800-\udfff]")
+UNSHOWABLE_IN_BIO = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{DIRECTION_CONTROLS}\ud800-\udfff]")
 
 user_table = sa.Table(
     "user",
@@ -27,6 +38,11 @@ user_table = sa.Table(
     sa.Column("password", sa.String(128), nullable=False),
     sa.Column("image", sa.String(45), nullable=True),
     sa.Column("created", Timestamp, nullable=False),
+    # What people say of themselves (their settings page); NULL for nothing.
+    sa.Column("display_name", sa.String(MAX_DISPLAY_NAME_LENGTH), nullable=True),
+    sa.Column("bio", sa.String(MAX_BIO_LENGTH), nullable=True),
+    # When they deleted their account (see `close_account`).
+    sa.Column("deleted", Timestamp, nullable=True),
 )
 
 # Each person's feed counter: the event id of the newest row in their feed.
@@ -75,6 +91,18 @@ session_table = sa.Table(
 
 def is_valid_username(username: str) -> bool:
     return USERNAME_PATTERN.fullmatch(username) is not None
+
+
+def password_error(username: str, password: str) -> str | None:
+    """Why `username` may not have `password`, or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Passwords are at least {MIN_PASSWORD_LENGTH} characters"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"Passwords are at most {MAX_PASSWORD_LENGTH} characters"
+    # The first guess of anyone who knows the name.
+    if password.casefold() == username.casefold():
+        return "Your password cannot be your username"
+    return None
 
 
 def username_key(username: str) -> str:
@@ -226,15 +254,16 @@ async def username_taken(
 
 
 def public_user_columns() -> tuple[sa.Column, ...]:
-    """What lists of people show: everything but the password hash."""
-    return (user_table.c.id, user_table.c.username, user_table.c.image, user_table.c.created)
+    """What lists of people show: everything but the password hash and the bio."""
+    columns = user_table.c
+    return (columns.id, columns.username, columns.display_name, columns.image, columns.created)
 
 
 async def newest_users(
     database: Database, limit: int, offset: int = 0, prefix: str = ""
 ) -> list[Record]:
     """Users whose name starts with `prefix` (all users when empty), newest first."""
-    query = sa.select(*public_user_columns())
+    query = sa.select(*public_user_columns()).where(user_table.c.deleted.is_(None))
     if prefix:
         key_prefix = starting_with(username_key(prefix))
         query = query.where(user_table.c.username_key.like(key_prefix, escape=ESCAPE))
@@ -242,9 +271,8 @@ async def newest_users(
     return await database.fetch_all(query.limit(limit).offset(offset))
 
 
-# The names a person is found by (`people_named_like`), any part of any of
-# them: the place to add a display name, once people have one.
-SEARCHED_NAMES = (user_table.c.username,)
+# The names a person is found by (`people_named_like`), any part of any of them.
+SEARCHED_NAMES = (user_table.c.username, user_table.c.display_name)
 
 
 async def people_named_like(
@@ -255,13 +283,13 @@ async def people_named_like(
     starts_with_text = user_table.c.username.like(starting_with(text), escape=ESCAPE)
     query = (
         sa.select(*public_user_columns())
-        .where(any_contains(SEARCHED_NAMES, text))
+        .where(any_contains(SEARCHED_NAMES, text), user_table.c.deleted.is_(None))
         .order_by(starts_with_text.desc(), user_table.c.username_key)
     )
     return await database.fetch_all(query.limit(limit).offset(offset))
 
 
-async def update_user(database: Database, user_id: int, **changes: str) -> None:
+async def update_user(database: Database, user_id: int, **changes: str | None) -> None:
     """Set the given columns of one user, e.g. update_user(db, 7, username="bob")."""
     if "username" in changes:
         changes["username_key"] = username_key(changes["username"])
@@ -287,3 +315,81 @@ async def authenticate(database: Database, username: str, password: str) -> Reco
 
 
 _DUMMY_HASH = PASSWORDS.hash("not a real password")
+
+
+# --- Settings: what people say of themselves, their password, their account. -
+
+
+def _profile_text(text: str, longest: int, unshowable: re.Pattern, what: str) -> str | None:
+    """`text` trimmed, None when nothing is left; ValueError saying why
+    when it breaks the rule."""
+    text = text.replace("\r\n", "\n").strip()
+    if len(text) > longest:
+        raise ValueError(f"{what} is at most {longest} characters")
+    if unshowable.search(text):
+        raise ValueError(f"{what} cannot contain control characters")
+    return text or None
+
+
+def clean_display_name(text: str) -> str | None:
+    """A display name as it is stored (see `_profile_text`): one line."""
+    return _profile_text(text, MAX_DISPLAY_NAME_LENGTH, UNSHOWABLE_IN_NAME, "A display name")
+
+
+def clean_bio(text: str) -> str | None:
+    """A bio as it is stored (see `_profile_text`): plain text, its lines kept."""
+    return _profile_text(text, MAX_BIO_LENGTH, UNSHOWABLE_IN_BIO, "A bio")
+
+
+@one_transaction
+async def change_password(
+    database: AppDatabase, user_id: int, password_hash: str, kept_session_id: str
+) -> list[str]:
+    """Store a new password (hashed) and end every session of the person
+    but `kept_session_id`, the one that changed it: whoever knew the old
+    password is logged out. Returns the ids of the sessions it ended."""
+    await update_user(database, user_id, password=password_hash)
+    return await _end_sessions(database, user_id, session_table.c.id != kept_session_id)
+
+
+async def _end_sessions(
+    database: AppDatabase, user_id: int, *conditions: sa.ColumnElement[bool]
+) -> list[str]:
+    """End the sessions of `user_id` that meet `conditions`; their ids.
+    Found first, then deleted by id (see `notification.models.forget`)."""
+    sessions = sa.select(session_table.c.id).where(session_table.c.user_id == user_id, *conditions)
+    ended = [row[0] for row in await database.fetch_all(sessions)]
+    if ended:
+        await database.execute(session_table.delete().where(session_table.c.id.in_(ended)))
+    return ended
+
+
+# The password of a closed account: no hash, so nothing ever matches it.
+NO_PASSWORD = "!"
+
+
+def closed_name(user_id: int) -> str:
+    """The name left to a closed account: "~" and its id, which the rule
+    allows no one (lookups by name never find it), and which frees its
+    old name for someone else."""
+    return f"~{user_id}"
+
+
+async def close_account(database: AppDatabase, user_id: int, now: datetime) -> list[str] | None:
+    """Empty a person's row, free their name and end every session of
+    theirs, in the caller's transaction (feed.models.write_account_closed);
+    the ids of the sessions it ended, or None if it was closed already.
+    The row stays, emptied: their posts, deleted, and the event logs still
+    name it, as they name deleted posts."""
+    this_user = user_table.c.id == user_id
+    open_account = sa.select(user_table.c.id).where(this_user, user_table.c.deleted.is_(None))
+    if await database.fetch_val(open_account.with_for_update()) is None:
+        return None
+    gone = closed_name(user_id)
+    emptied = {"password": NO_PASSWORD, "image": None, "display_name": None, "bio": None}
+    await database.execute(
+        user_table.update()
+        .where(this_user)
+        .values(username=gone, username_key=gone, deleted=now, **emptied)
+    )
+    return await _end_sessions(database, user_id)

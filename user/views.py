@@ -23,12 +23,15 @@ from notification.models import bell_columns
 from relationship.models import follow_counts, is_following
 from user.decorators import login_required, user_or_404
 from user.models import (
+    MAX_PASSWORD_LENGTH,
+    MIN_PASSWORD_LENGTH,
     USERNAME_RULE,
     authenticate,
     create_session,
     create_user,
     end_session,
     is_valid_username,
+    password_error,
     session_user_query,
     update_user,
     user_by_session,
@@ -54,9 +57,6 @@ IMAGING_RETRY_AFTER_S = 60
 MISSING_FIELDS = "Please enter username and password"
 USERNAME_EXISTS = "Username already exists"
 BAD_CREDENTIALS = "Incorrect username or password"
-MIN_PASSWORD_LENGTH = 8  # NIST's minimum for a password people choose (SP 800-63B)
-MAX_PASSWORD_LENGTH = 1024  # hashing a megabyte-long password is a cheap denial of service
-PASSWORD_IS_USERNAME = "Your password cannot be your username"
 
 
 # Files need no one's identity: loading the user for each stylesheet, script
@@ -91,14 +91,7 @@ async def registration_error(username: str, password: str) -> str | None:
     """Why these credentials cannot make an account, or None."""
     if not username or not password:
         return MISSING_FIELDS
-    if len(password) < MIN_PASSWORD_LENGTH:
-        return f"Passwords are at least {MIN_PASSWORD_LENGTH} characters"
-    if len(password) > MAX_PASSWORD_LENGTH:
-        return f"Passwords are at most {MAX_PASSWORD_LENGTH} characters"
-    # The first guess of anyone who knows the name.
-    if password.casefold() == username.casefold():
-        return PASSWORD_IS_USERNAME
-    return await username_error(username)
+    return password_error(username, password) or await username_error(username)
 
 
 async def username_error(username: str, user_id: int | None = None) -> str | None:

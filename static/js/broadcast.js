@@ -126,16 +126,24 @@ function renderDeleteButton(item, kind) {
   return html`<button type="button" class="btn btn-link btn-sm delete-button" aria-describedby="${kind}-body-${item.uid}">Delete<span class="visually-hidden"> ${item.author.username}'s ${kind}</span></button>`;
 }
 
+// The name an author chose to show beside their @name, if any, as in
+// templates/user/_display_name.html.
+function renderDisplayName(author) {
+  return author.display_name
+    ? html` <span class="display-name text-body-secondary">${author.display_name}</span>`
+    : "";
+}
+
 // `postAuthor`: the username of the post it answers, who may delete it too.
 function renderComment(comment, viewer, postAuthor) {
   const author = comment.author;
   const uid = comment.uid;
   const mayEdit = author.username === viewer;
   const mayDelete = [author.username, postAuthor].includes(viewer);
-  return html`<div class="comment d-flex gap-2 mt-2" id="comment-${uid}" data-uid="${uid}">
+  return html`<div class="comment d-flex gap-2 mt-2" id="comment-${uid}" data-uid="${uid}" data-author="${author.username}">
     <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="32" height="32" alt=""></a>
     <div class="flex-grow-1">
-      <a class="fw-semibold" href="${author.url}">${author.username}</a>
+      <a class="fw-semibold" href="${author.url}">${author.username}</a>${renderDisplayName(author)}
       <span class="comment-body" id="comment-body-${uid}">${richText(comment.body, comment.mentions)}</span>
       <div class="small text-body-secondary">
         <time datetime="${comment.created}" data-relative-time>${comment.created}</time>
@@ -169,7 +177,7 @@ function renderPost(post, viewer, maxLength, shownInGroup = null) {
     <div class="card-body d-flex gap-3">
       <a href="${author.url}" tabindex="-1" aria-hidden="true"><img class="avatar" src="${author.avatar}" width="50" height="50" alt=""></a>
       <div class="flex-grow-1 post-main">
-        <a class="post-author fw-semibold" id="post-author-${uid}" href="${author.url}">${author.username}</a>${renderGroupLabel(post.group, shownInGroup)}
+        <a class="post-author fw-semibold" id="post-author-${uid}" href="${author.url}">${author.username}</a>${renderDisplayName(author)}${renderGroupLabel(post.group, shownInGroup)}
         <p class="post-body mb-1" id="post-body-${uid}">${richText(post.body, post.mentions)}</p>
         <div class="post-meta small text-body-secondary">
           <time datetime="${post.created}" data-relative-time>${post.created}</time>
@@ -486,6 +494,13 @@ function removeItem(item) {
   if (hadFocus) focusInPlace(successor);
 }
 
+// Takes every post and comment by `username` off the page, those waiting
+// behind the "N new posts" button too.
+function removeEverythingBy(username) {
+  const author = CSS.escape(username);
+  document.querySelectorAll(`.post[data-author="${author}"], .comment[data-author="${author}"]`).forEach(removeItem);
+}
+
 // ---- Keeping the reader's place ----------------------------------------------
 
 // What the person is on: the element with the focus if it is in view, else
@@ -618,7 +633,8 @@ const EVENT_HANDLERS = {
   // A like raises the post it is for, not the post of a comment it is for.
   like: (data) => showLikes(eventItem(data), data.likers, data.comment_uid === null),
   unlike: (data) => showLikes(eventItem(data), data.likers, false),
-  delete: (data) => removeItem(eventItem(data)),
+  // With `author`, someone deleted their account: everything of theirs goes.
+  delete: (data) => (data.author ? removeEverythingBy(data.author) : removeItem(eventItem(data))),
   edit: (data) => showEdit(eventItem(data), data),
 };
 
@@ -712,7 +728,7 @@ function renderNotification(notice) {
     : "";
   const fresh = notice.unread ? html` <span class="badge text-bg-primary">new</span>` : "";
   return html`<li class="list-group-item notification${notice.unread ? " unread" : ""}" data-seq="${notice.seq}">
-    <a class="fw-semibold" href="${notice.actor.url}">${notice.actor.username}</a>${others}
+    <a class="fw-semibold" href="${notice.actor.url}">${notice.actor.username}</a>${renderDisplayName(notice.actor)}${others}
     ${notice.verb} <a href="${notice.url}">${notice.thing}</a>${fresh}
     <time class="small text-body-secondary" datetime="${notice.created}" data-relative-time>${notice.created}</time>
   </li>`;

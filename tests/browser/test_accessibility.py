@@ -121,6 +121,7 @@ async def test_every_page_passes_axe_in_both_modes_and_fits_a_small_screen(peopl
             f"{profile}/following",
             "/people",
             "/profile/edit",
+            "/settings",
             "/groups",
             group,
             "/search?q=example",  # carol's long link
