@@ -129,14 +129,20 @@ async def show_post(uid: str):
     return redirect(f"{post_url}#comment-{uid}")
 
 
+def required_body(payload: dict, field: str) -> str:
+    """The text in `payload[field]`, cleaned; a 400 that says the rule if it breaks it."""
+    body = clean_body(payload.get(field))
+    if body is None:
+        abort(400, description=LENGTH_RULE)
+    return body
+
+
 @post_app.route("/comment", methods=["POST"])
 @login_required
 async def add_comment():
     await rate_limit("COMMENT_LIMIT_PER_USER", g.user["id"])
     payload = await read_payload()
-    body = clean_body(payload.get("comment"))
-    if body is None:
-        abort(400, description=LENGTH_RULE)
+    body = required_body(payload, "comment")
     parent = await find_post(payload)
     if parent["parent_post_id"] is not None:
         abort(400, description="Comments cannot be commented on; answer the post instead.")
@@ -169,9 +175,7 @@ async def edit():
     """Give a post or a comment new text: its author only."""
     await rate_limit("EDIT_LIMIT_PER_USER", g.user["id"])
     payload = await read_payload()
-    body = clean_body(payload.get("post"))
-    if body is None:
-        abort(400, description=LENGTH_RULE)
+    body = required_body(payload, "post")
     post = await find_post(payload)
     if post["user_id"] != g.user["id"]:
         abort(403, description="You can only edit what you wrote.")
