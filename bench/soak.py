@@ -50,7 +50,8 @@ OPENING_AT_ONCE = 25  # connections being opened at a time (see bench.client)
 # Bounds on every wait, so that the soak always finishes.
 DELIVERY_PATIENCE_S = 60
 CLOSE_TIMEOUT_S = 60
-CONNECT_TIMEOUT_S = 120
+CONNECT_TIMEOUT_S = 300
+TRACED_DATABASE_TIMEOUT_S = 60
 TRACE_WRITE_TIMEOUT_S = 300  # comparing two snapshots of a large heap takes a while
 EVENT_ID = re.compile(rb"^id: ([^\n]*)$", re.MULTILINE)
 TARGET_RATIO = 1.05  # RSS after the streams closed, at most 5 % above before
@@ -279,7 +280,12 @@ def server_for(trace: bool) -> Server:
         return targets.quartfeed_server(workers=0)
     TRACE_OUTPUT.unlink(missing_ok=True)  # an earlier run's must not pass for this one's
     return targets.quartfeed_server(
-        workers=0, app="bench.traced_app:create_app()", TRACEMALLOC_OUTPUT=str(TRACE_OUTPUT)
+        workers=0,
+        app="bench.traced_app:create_app()",
+        TRACEMALLOC_OUTPUT=str(TRACE_OUTPUT),
+        # Traced, every statement's work takes several times as long: a
+        # thousand streams opening at once would time out waiting for it.
+        DATABASE_TIMEOUT_S=str(TRACED_DATABASE_TIMEOUT_S),
     )
 
 
