@@ -18,6 +18,7 @@ from bench import (
     logins,
     plot,
     replays,
+    soak,
     tabs,
     targets,
     throughput,
@@ -49,6 +50,7 @@ def main(quick: bool) -> None:
     images.main()
     tabs.main(3 if quick else 5)
     replays.main(storms=1 if quick else 3)
+    soak.main(1000, 2 if quick else 30)  # last: the longest, by far
 
 
 if __name__ == "__main__":
