@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from bench import targets
-from bench.client import MARKER, open_stream
+from bench.client import MARKER, Stream, open_stream
 from bench.common import RESULTS, Server, prepare_client, print_table, wait_for_file
 from feed.wire import RETRY_MS
 from tests.live import expect_streams_on_the_server, streams_on_the_server
@@ -86,7 +86,7 @@ class Reader:
             if not soak.closing:
                 await asyncio.sleep(RECONNECT_S)
 
-    async def listen(self, stream) -> None:
+    async def listen(self, stream: Stream) -> None:
         """Read the stream until it ends, whoever ends it."""
         self._writer, self.connected, self._partial = stream.writer, True, b""
         self.take(stream.opening)
