@@ -379,6 +379,12 @@ class AppDatabase(Database):
         self.timeout_s = timeout_s
         self._connect_lock = asyncio.Lock()
         self._statements = CompiledStatements(self._backend._dialect)
+        # What compiles the statements `CompiledStatements` cannot keep: a
+        # backend connection of its own, never opened (compiling needs only
+        # its dialect). Each statement's connection borrows it: a method of
+        # that connection, stored on it, would make a reference cycle that
+        # only the garbage collector frees, one per statement.
+        self._compile_every_time = self._backend.connection()._compile
 
     async def ensure_connected(self) -> None:
         if self.is_connected:
@@ -392,19 +398,13 @@ class AppDatabase(Database):
         async with asyncio.timeout(self.timeout_s):
             await self.ensure_connected()
             connection = await stack.enter_async_context(self.connection())
-        self._compile_once(connection._connection)
+        # The backend connection compiles through `CompiledStatements` (it
+        # is made anew for each task's statements, see `databases`).
+        connection._connection._compile = self._compile_once
         return connection
 
-    def _compile_once(self, backend_connection) -> None:
-        """Have a connection of `databases` compile through `CompiledStatements`."""
-        if "_compile" in vars(backend_connection):
-            return  # done already
-        compile_every_time = backend_connection._compile
-
-        def compile_once(query: ClauseElement) -> tuple:
-            return self._statements.compile(query) or compile_every_time(query)
-
-        backend_connection._compile = compile_once
+    def _compile_once(self, query: ClauseElement) -> tuple:
+        return self._statements.compile(query) or self._compile_every_time(query)
 
     async def _bounded(self, step: Awaitable[T]) -> T:
         """Await one statement within the deadline.

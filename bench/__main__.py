@@ -20,6 +20,7 @@ from bench import (
     plot,
     replays,
     search,
+    soak,
     tabs,
     targets,
     throughput,
@@ -53,6 +54,7 @@ def main(quick: bool) -> None:
     replays.main(storms=1 if quick else 3)
     search.main(repeats=5 if quick else 20)
     account.main(*((1000, 10_000) if quick else (account.POSTS, account.FOLLOWERS)))
+    soak.main(1000, 2 if quick else 30)  # last: the longest, by far
 
 
 if __name__ == "__main__":

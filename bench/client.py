@@ -20,6 +20,7 @@ MARKER = re.compile(rb"bench-(\d+)")
 class Stream:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    opening: bytes = b""  # what came with the first frame: any replay, too
     received: list[tuple[int, float]] = field(default_factory=list)  # (marker, time)
 
     async def record(self) -> None:
@@ -32,19 +33,24 @@ class Stream:
         self.writer.close()
 
 
-async def open_stream(port: int, path: str, cookie: str | None) -> Stream:
+async def open_stream(
+    port: int, path: str, cookie: str | None, last_event_id: str | None = None
+) -> Stream:
     """Connect, send the request, and wait for the first frame: by then the
-    server has subscribed this stream, so no event sent afterwards is missed."""
+    server has subscribed this stream, so no event sent afterwards is missed.
+    With `last_event_id` it resumes there, as a browser that reconnects."""
     reader, writer = await asyncio.open_connection(HOST, port)
     headers = [f"GET {path} HTTP/1.1", f"Host: {HOST}:{port}", "Accept: text/event-stream"]
     if cookie:
         headers.append(f"Cookie: session={cookie}")
+    if last_event_id:
+        headers.append(f"Last-Event-ID: {last_event_id}")
     writer.write(("\r\n".join(headers) + "\r\n\r\n").encode())
     head = await reader.readuntil(b"\r\n\r\n")
     if not head.startswith(b"HTTP/1.1 200"):
         raise RuntimeError(f"stream refused: {head[:60]!r}")
-    await reader.read(65536)  # "retry: 3000" (and, for QuartFeed, any replay)
-    return Stream(reader, writer)
+    opening = await reader.read(65536)  # "retry: 3000" (and, for QuartFeed, any replay)
+    return Stream(reader, writer, opening)
 
 
 async def open_streams(

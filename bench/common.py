@@ -138,6 +138,15 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def wait_for_file(path: Path, timeout_s: float) -> None:
+    """Until a server has written `path` (whole: it writes, then renames)."""
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server wrote nothing to {path}")
+        time.sleep(0.1)
+
+
 def database_server_pid() -> int | None:
     """The local MariaDB or MySQL server's process, to read its CPU time."""
     for comm in Path("/proc").glob("[0-9]*/comm"):

@@ -17,13 +17,12 @@ per request is printed, measured as bench.writes and bench.home measure it
 import argparse
 import asyncio
 import signal
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from bench import home, targets, writes
-from bench.common import RESULTS, Load, Server, milliseconds
+from bench.common import RESULTS, Load, Server, milliseconds, wait_for_file
 
 WRITE_TIMEOUT_S = 60  # rendering a long profile takes a few seconds
 
@@ -34,15 +33,6 @@ def profiling(server: Server) -> Iterator[None]:
     server.process.send_signal(signal.SIGUSR1)
     yield
     server.process.send_signal(signal.SIGUSR2)
-
-
-def wait_for(output: Path) -> None:
-    """Until the server has written the profile: stopping it sooner would lose it."""
-    deadline = time.monotonic() + WRITE_TIMEOUT_S
-    while not output.exists():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the server wrote no profile to {output}")
-        time.sleep(0.1)
 
 
 def cpu_per_request(request: str, load: Load, server_cpu_s: float) -> str:
@@ -84,7 +74,7 @@ def main(load: str, seconds: float, posters: int) -> Path:
             summary = asyncio.run(profile_writes(server, seconds, posters))
         else:
             summary = asyncio.run(profile_home(server, seconds))
-        wait_for(output)
+        wait_for_file(output, WRITE_TIMEOUT_S)  # stopping the server sooner would lose it
     print(summary)
     print(f"Profile: {output} (and {output.with_suffix('.html').name})")
     return output

@@ -158,20 +158,17 @@ async def seed_posters(count: int) -> list[int]:
 
 async def ensure_home_page() -> None:
     """The home page's people and posts, unless `python -m bench` seeded them."""
-    database = AppDatabase(DATABASE_URL)
-    await database.connect()
-    seeded = await user_by_name(database, "homeowner") is not None
-    await database.disconnect()
-    if not seeded:
+    if await user_id("homeowner") is None:
         await seed_home_page()
 
 
-async def user_id(username: str) -> int:
+async def user_id(username: str) -> int | None:
+    """The id of the account `username`; None if there is none."""
     database = AppDatabase(DATABASE_URL)
     await database.connect()
     user = await user_by_name(database, username)
     await database.disconnect()
-    return user["id"]
+    return user and user["id"]
 
 
 # --- Sessions ----------------------------------------------------------------

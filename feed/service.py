@@ -405,11 +405,15 @@ class Feed:
 
     def stream(self, user: Record, session_id: str, start: Start) -> AsyncIterator[bytes]:
         """The bytes of a stream opened by `user` in a session (see `feed.sse`);
-        it ends when the session does."""
-        channels = list(start.positions)
+        it ends when the session does.
+
+        The stream keeps the person's id, not their row: a row holds the
+        description of the result it came from, a few KiB that each open
+        stream would keep for as long as it lasts."""
+        channels, user_id, key = list(start.positions), user["id"], session_key(session_id)
         expires_in_s = (user["session_expires"] - utc_now()).total_seconds()
         return event_stream(
-            lambda: self.bus.subscribe(channels, user["id"], session_key(session_id)),
+            lambda: self.bus.subscribe(channels, user_id, key),
             start,
             self.missed_events,
             expires_in_s,

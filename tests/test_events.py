@@ -4,11 +4,13 @@ through Redis)."""
 
 import asyncio
 import re
-from datetime import datetime
+import weakref
+from datetime import datetime, timedelta
 
 import pytest
 
 from application import create_app
+from db import utc_now
 from feed import sse
 from feed.channels import GROUP, HOME, PROFILE, Channel
 from feed.describe import post_event
@@ -28,7 +30,8 @@ from feed.events import (
     shard_of,
 )
 from feed.models import StoredEvent
-from feed.sse import InOrder
+from feed.service import Feed
+from feed.sse import InOrder, Start
 from feed.wire import encode_data, frame_tail
 from group.models import MAX_NAME_LENGTH, MAX_SLUG_LENGTH
 from post.models import MAX_BODY_LENGTH
@@ -497,3 +500,21 @@ def test_each_database_has_its_own_channel():
     second = channel_of("mysql+aiomysql://user:pw@db:3306/quartfeed_staging")
     assert first != second
     assert first == channel_of("mysql+aiomysql://other:secret@db:3306/quartfeed")
+
+
+class Row(dict):
+    """A row of the logged-in person, as the session's query gives it, that a
+    weak reference can watch."""
+
+
+async def test_an_open_stream_keeps_its_readers_id_not_their_row(bus):
+    """A row holds the description of the result it came from: kept by every
+    open stream, that is a few KiB each for as long as the stream lasts."""
+    user = Row(id=7, session_expires=utc_now() + timedelta(days=1))
+    row = weakref.ref(user)
+    start = Start("epoch", {home(7): 0}, [])
+    stream = Feed(None, bus, Presenter("/media")).stream(user, "session", start)
+    del user
+    assert row() is None
+    assert await anext(stream) == b"retry: 3000\n\nid: epoch/home=0\n\n"
+    await stream.aclose()

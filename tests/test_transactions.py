@@ -1,7 +1,10 @@
-"""db.py: transactions that MySQL chose to break a deadlock run again, and
-each statement shape is compiled once whatever its values."""
+"""db.py: transactions that MySQL chose to break a deadlock run again, each
+statement shape is compiled once whatever its values, and a statement
+leaves nothing behind for the garbage collector."""
 
 import asyncio
+import gc
+import weakref
 
 import pytest
 import sqlalchemy as sa
@@ -61,6 +64,24 @@ async def test_a_statement_shape_is_compiled_once_whatever_its_values(database):
     answers.append(await database.fetch_all(names_of([ids["cat"]])))
     assert [[row[0] for row in rows] for rows in answers] == [["ann"], ["ben", "cat"], ["cat"]]
     assert len(shapes) == known
+
+
+async def test_a_statements_connection_is_freed_as_soon_as_it_is_done(database):
+    """By reference counting alone: a reference cycle would keep it until a
+    full collection, which the app makes rare (TUNE_GC), and a thousand open
+    streams' statements would pile up meanwhile."""
+
+    async def one_statement() -> weakref.ref:
+        async with database.connection() as connection:
+            assert await database.fetch_val(sa.select(sa.literal(7))) == 7
+            return weakref.ref(connection._connection)
+
+    gc.disable()
+    try:
+        backend_connection = await one_statement()
+        assert backend_connection() is None
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
