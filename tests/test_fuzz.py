@@ -43,7 +43,7 @@ from user.models import create_user, user_by_name
 from utilities.pagination import MAX_ID
 
 SEED = 20260525
-RANDOM_PER_ROUTE = 4  # requests of each random family, for each route
+RANDOM_PER_ROUTE = 2  # requests of each random family, for each route
 HUGE_REQUESTS = 6  # to as many routes that take a POST: each takes a moment
 STREAM_DEADLINE = 0.05  # seconds: a stream still open this long after its headers works
 ANSWER_DEADLINE = 10  # seconds: a request unanswered this long has failed
