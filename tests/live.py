@@ -34,6 +34,11 @@ def server_environment(
         # file; with the suite loading both cores, a turn can come later
         # than the default 5 s allows.
         "DATABASE_TIMEOUT_S": "20",
+        # A test server's fan-out workers run when its own writes wake them:
+        # sweeping for work left by others, they would take the fan-outs of
+        # other tests on the same database (a worker's database outlives a
+        # module's server) while those tests look at them.
+        "FANOUT_SWEEP_S": "3600",
         **UNLIMITED,
     }
     if media_root is not None:
@@ -136,16 +141,18 @@ class EventStream:
         self.received: list[Event] = []
         self.cursor = ""  # the last id: line, as the browser would send it back
 
-    async def next(self, expected: str = "the next event") -> Event:
-        """The next event, or a failure naming the `expected` one if it does not come."""
+    async def next(
+        self, expected: str = "the next event", deadline_s: float = EVENT_DEADLINE_S
+    ) -> Event:
+        """The next event, or a failure naming the `expected` one if it does
+        not come within `deadline_s`."""
         try:
-            async with asyncio.timeout(EVENT_DEADLINE_S):
+            async with asyncio.timeout(deadline_s):
                 event = await self._read_event()
         except TimeoutError:
             seen = [(event.id, event.name) for event in self.received]
             raise AssertionError(
-                f"{expected} did not arrive within {EVENT_DEADLINE_S} s; "
-                f"the stream had sent {seen}"
+                f"{expected} did not arrive within {deadline_s} s; the stream had sent {seen}"
             ) from None
         self.received.append(event)
         return event
