@@ -166,3 +166,16 @@ def run_with_broadcast_js(script: str, payload: object) -> object:
         check=True,
     )
     return json.loads(result.stdout)
+
+
+async def sent(client, path: str, payload: dict) -> tuple[int, dict]:
+    """The status and JSON answer of a logged-in page's POST."""
+    response = await post_json(client, path, payload)
+    return response.status_code, await response.get_json()
+
+
+async def a_post_with_a_comment(clients, text: str = "a post") -> tuple[dict, dict]:
+    """alice's post (`text`), and bob's comment on it, as their pages send them."""
+    _, post = await sent(clients["alice"], "/post", {"post": text})
+    _, comment = await sent(clients["bob"], "/comment", {"post_uid": post["uid"], "comment": "hi"})
+    return post, comment

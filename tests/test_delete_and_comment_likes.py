@@ -5,7 +5,14 @@ import pytest
 
 from relationship.models import follow
 from tests import test_sse
-from tests.helpers import count_rows, logged_in, post_json, replayed_home
+from tests.helpers import (
+    a_post_with_a_comment,
+    count_rows,
+    logged_in,
+    post_json,
+    replayed_home,
+    sent,
+)
 from tests.test_group_streams import create_group
 from tests.test_sse import follows
 
@@ -23,34 +30,22 @@ async def three(app, database):
     return clients, users
 
 
-async def send(client, path: str, payload: dict) -> tuple[int, dict]:
-    response = await post_json(client, path, payload)
-    return response.status_code, await response.get_json()
-
-
-async def a_post_with_a_comment(clients) -> tuple[dict, dict]:
-    """alice's post, and bob's comment on it."""
-    _, post = await send(clients["alice"], "/post", {"post": "a post"})
-    _, comment = await send(clients["bob"], "/comment", {"post_uid": post["uid"], "comment": "hi"})
-    return post, comment
-
-
 async def test_a_comment_is_liked_and_unliked_once_whatever_the_clicks(three, feed):
     clients, users = three
     post, comment = await a_post_with_a_comment(clients)
-    answers = [await send(clients["carol"], "/like", {"post_uid": comment["uid"]}) for _ in "12"]
+    answers = [await sent(clients["carol"], "/like", {"post_uid": comment["uid"]}) for _ in "12"]
     assert answers == [(200, {"liked": True, "likes": 1, "likers": ["carol"]})] * 2
     page = await feed.home_page(users["alice"]["id"])
     assert page["posts"][0]["comments"][0]["likers"] == ["carol"]
     assert page["posts"][0]["likes"] == 0  # the post itself is not liked
-    answers = [await send(clients["carol"], "/unlike", {"post_uid": comment["uid"]}) for _ in "12"]
+    answers = [await sent(clients["carol"], "/unlike", {"post_uid": comment["uid"]}) for _ in "12"]
     assert answers == [(200, {"liked": False, "likes": 0, "likers": []})] * 2
 
 
 async def test_a_comment_like_reaches_everyone_who_has_the_post(three, feed):
     clients, users = three
     post, comment = await a_post_with_a_comment(clients)
-    await send(clients["alice"], "/like", {"post_uid": comment["uid"]})
+    await sent(clients["alice"], "/like", {"post_uid": comment["uid"]})
     for reader in ("alice", "bob", "carol"):
         *_, (_, action, data) = await replayed_home(feed, users[reader]["id"])
         assert action == "like"
@@ -61,8 +56,8 @@ async def test_a_comment_like_reaches_everyone_who_has_the_post(three, feed):
 async def test_a_liked_comment_does_not_raise_its_post(three, feed):
     clients, users = three
     older, comment = await a_post_with_a_comment(clients)
-    await send(clients["alice"], "/post", {"post": "newer"})
-    await send(clients["carol"], "/like", {"post_uid": comment["uid"]})
+    await sent(clients["alice"], "/post", {"post": "newer"})
+    await sent(clients["carol"], "/like", {"post_uid": comment["uid"]})
     page = await feed.home_page(users["carol"]["id"])
     assert [post["body"] for post in page["posts"]] == ["newer", "a post"]
 
@@ -70,9 +65,9 @@ async def test_a_liked_comment_does_not_raise_its_post(three, feed):
 async def test_deleting_a_post_removes_it_its_comments_and_likes(three, feed, database):
     clients, users = three
     post, comment = await a_post_with_a_comment(clients)
-    await send(clients["carol"], "/like", {"post_uid": post["uid"]})
-    await send(clients["carol"], "/like", {"post_uid": comment["uid"]})
-    assert await send(clients["alice"], "/delete", {"post_uid": post["uid"]}) == (
+    await sent(clients["carol"], "/like", {"post_uid": post["uid"]})
+    await sent(clients["carol"], "/like", {"post_uid": comment["uid"]})
+    assert await sent(clients["alice"], "/delete", {"post_uid": post["uid"]}) == (
         200,
         {"deleted": post["uid"]},
     )
@@ -91,7 +86,7 @@ async def test_deleting_a_post_removes_it_its_comments_and_likes(three, feed, da
 async def test_a_comment_is_deleted_by_its_author_or_the_post_author(three, feed, deleter):
     clients, users = three
     post, comment = await a_post_with_a_comment(clients)
-    status, _ = await send(clients[deleter], "/delete", {"post_uid": comment["uid"]})
+    status, _ = await sent(clients[deleter], "/delete", {"post_uid": comment["uid"]})
     assert status == 200
     page = await feed.home_page(users["carol"]["id"])
     assert page["posts"][0]["comments"] == []
@@ -103,12 +98,12 @@ async def test_only_the_author_may_delete(three, feed):
     clients, users = three
     post, comment = await a_post_with_a_comment(clients)
     for uid in (post["uid"], comment["uid"]):
-        status, answer = await send(clients["carol"], "/delete", {"post_uid": uid})
+        status, answer = await sent(clients["carol"], "/delete", {"post_uid": uid})
         assert (status, answer) == (
             403,
             {"error": "You can only delete what you wrote, or comments on your posts."},
         )
-    status, _ = await send(clients["bob"], "/delete", {"post_uid": post["uid"]})  # bob commented
+    status, _ = await sent(clients["bob"], "/delete", {"post_uid": post["uid"]})  # bob commented
     assert status == 403
     page = await feed.home_page(users["carol"]["id"])
     assert [len(post["comments"]) for post in page["posts"]] == [1]
@@ -117,7 +112,7 @@ async def test_only_the_author_may_delete(three, feed):
 async def test_what_does_not_exist_or_is_deleted_is_404(three):
     clients, _ = three
     post, comment = await a_post_with_a_comment(clients)
-    await send(clients["alice"], "/delete", {"post_uid": post["uid"]})
+    await sent(clients["alice"], "/delete", {"post_uid": post["uid"]})
     not_there = {"error": "That post does not exist."}
     for path, payload in [
         ("/delete", {"post_uid": "no-such-post"}),
@@ -126,7 +121,7 @@ async def test_what_does_not_exist_or_is_deleted_is_404(three):
         ("/like", {"post_uid": post["uid"]}),
         ("/comment", {"post_uid": post["uid"], "comment": "too late"}),
     ]:
-        assert await send(clients["bob"], path, payload) == (404, not_there)
+        assert await sent(clients["bob"], path, payload) == (404, not_there)
 
 
 async def test_a_logged_out_delete_deletes_nothing(three, app, feed):
@@ -155,10 +150,10 @@ async def test_an_open_page_hears_of_a_deletion(people, database):
 async def test_a_deleted_group_post_leaves_the_group_page(three):
     clients, _ = three
     slug = await create_group(clients["alice"], "Quiet")
-    status, post = await send(clients["alice"], "/post", {"post": "gone soon", "group": slug})
+    status, post = await sent(clients["alice"], "/post", {"post": "gone soon", "group": slug})
     assert status == 201
     page = await clients["bob"].get(f"/groups/{slug}")
     assert "gone soon" in (await page.get_data()).decode()
-    await send(clients["alice"], "/delete", {"post_uid": post["uid"]})
+    await sent(clients["alice"], "/delete", {"post_uid": post["uid"]})
     page = await clients["bob"].get(f"/groups/{slug}")
     assert "gone soon" not in (await page.get_data()).decode()

@@ -14,7 +14,14 @@ from group.models import group_by_slug
 from post.models import MAX_BODY_LENGTH, post_by_uid
 from relationship.models import follow
 from tests import test_sse
-from tests.helpers import create_users, logged_in, post_json, replayed_home
+from tests.helpers import (
+    a_post_with_a_comment,
+    create_users,
+    logged_in,
+    post_json,
+    replayed_home,
+    sent,
+)
 from tests.test_channels import assert_shape
 from tests.test_fanout import BATCH, audience, finish  # noqa: F401 (a fixture)
 from tests.test_group_streams import create_group, join
@@ -37,28 +44,16 @@ async def three(app, database):
     return clients, users
 
 
-async def send(client, path: str, payload: dict) -> tuple[int, dict]:
-    response = await post_json(client, path, payload)
-    return response.status_code, await response.get_json()
-
-
-async def a_post_with_a_comment(clients) -> tuple[dict, dict]:
-    """alice's post, and bob's comment on it."""
-    _, post = await send(clients["alice"], "/post", {"post": "a post with a tpyo"})
-    _, comment = await send(clients["bob"], "/comment", {"post_uid": post["uid"], "comment": "hi"})
-    return post, comment
-
-
 async def test_the_author_edits_and_every_page_shows_the_new_text_marked_edited(three, feed):
     clients, users = three
-    post, comment = await a_post_with_a_comment(clients)
-    status, edit = await send(
+    post, comment = await a_post_with_a_comment(clients, "a post with a tpyo")
+    status, edit = await sent(
         clients["alice"], "/edit", {"post_uid": post["uid"], "post": " typo "}
     )
     assert status == 200
     assert (edit["post_uid"], edit["comment_uid"], edit["body"]) == (post["uid"], None, "typo")
     assert_shape(edit, PAYLOADS["edit"])
-    status, _ = await send(clients["bob"], "/edit", {"post_uid": comment["uid"], "post": "hello"})
+    status, _ = await sent(clients["bob"], "/edit", {"post_uid": comment["uid"], "post": "hello"})
     assert status == 200
     (shown,) = (await feed.home_page(users["bob"]["id"]))["posts"]
     assert (shown["body"], shown["edited"]) == ("typo", edit["edited"])
@@ -70,27 +65,27 @@ async def test_the_author_edits_and_every_page_shows_the_new_text_marked_edited(
 
 async def test_only_the_author_edits(three, feed):
     clients, users = three
-    post, comment = await a_post_with_a_comment(clients)
+    post, comment = await a_post_with_a_comment(clients, "a post with a tpyo")
     refused = (403, {"error": "You can only edit what you wrote."})
     # alice may delete bob's comment on her post, but not put words in it.
     for editor, uid in [("carol", post["uid"]), ("bob", post["uid"]), ("alice", comment["uid"])]:
-        assert await send(clients[editor], "/edit", {"post_uid": uid, "post": "mine"}) == refused
+        assert await sent(clients[editor], "/edit", {"post_uid": uid, "post": "mine"}) == refused
     (shown,) = (await feed.home_page(users["bob"]["id"]))["posts"]
     assert (shown["body"], shown["comments"][0]["body"]) == ("a post with a tpyo", "hi")
 
 
 async def test_deleted_unknown_and_bad_edits_are_refused_with_the_rules_of_writing(three):
     clients, _ = three
-    post, comment = await a_post_with_a_comment(clients)
+    post, comment = await a_post_with_a_comment(clients, "a post with a tpyo")
     for body in ["", "   ", "x" * (MAX_BODY_LENGTH + 1), None, ["list"]]:
         payload = {"post_uid": post["uid"], "post": body}
-        assert await send(clients["alice"], "/edit", payload) == (400, LENGTH_RULE)
-    await send(clients["bob"], "/delete", {"post_uid": comment["uid"]})
-    await send(clients["alice"], "/delete", {"post_uid": post["uid"]})
+        assert await sent(clients["alice"], "/edit", payload) == (400, LENGTH_RULE)
+    await sent(clients["bob"], "/delete", {"post_uid": comment["uid"]})
+    await sent(clients["alice"], "/delete", {"post_uid": post["uid"]})
     not_there = (404, {"error": "That post does not exist."})
     for uid in [post["uid"], "no-such-post", 7]:
-        assert await send(clients["alice"], "/edit", {"post_uid": uid, "post": "x"}) == not_there
-    assert await send(clients["bob"], "/edit", {"post_uid": comment["uid"], "post": "x"}) == (
+        assert await sent(clients["alice"], "/edit", {"post_uid": uid, "post": "x"}) == not_there
+    assert await sent(clients["bob"], "/edit", {"post_uid": comment["uid"], "post": "x"}) == (
         not_there
     )
 
@@ -99,10 +94,10 @@ async def test_a_reconnecting_reader_gets_the_item_once_with_its_newest_text(thr
     """The event that brought the post is replayed with the new text; only
     the last of several edits is replayed, and what they replaced is gone."""
     clients, users = three
-    post, comment = await a_post_with_a_comment(clients)
+    post, comment = await a_post_with_a_comment(clients, "a post with a tpyo")
     for text in ("first fix", "second fix"):
-        await send(clients["alice"], "/edit", {"post_uid": post["uid"], "post": text})
-    await send(clients["bob"], "/edit", {"post_uid": comment["uid"], "post": "hi again"})
+        await sent(clients["alice"], "/edit", {"post_uid": post["uid"], "post": text})
+    await sent(clients["bob"], "/edit", {"post_uid": comment["uid"], "post": "hi again"})
     replayed = await replayed_home(feed, users["bob"]["id"])
     assert [action for _, action, _ in replayed] == ["post", "comment", "edit", "edit"]
     (_, _, created), (_, _, commented), (_, _, post_edit), (_, _, comment_edit) = replayed
@@ -119,10 +114,10 @@ def profile_of(user) -> Channel:
 
 async def test_a_mention_an_edit_adds_notifies_once_and_one_it_removes_stays(three, database):
     clients, users = three
-    _, post = await send(clients["alice"], "/post", {"post": "hello @bob"})
+    _, post = await sent(clients["alice"], "/post", {"post": "hello @bob"})
     edits = ["hello @bob and @carol", "hello @carol", "hello @carol and @bob"]
     for text in edits:
-        await send(clients["alice"], "/edit", {"post_uid": post["uid"], "post": text})
+        await sent(clients["alice"], "/edit", {"post_uid": post["uid"], "post": text})
     assert await told(database, users["bob"]) == [("mention", "alice")]
     assert await told(database, users["carol"]) == [("mention", "alice")]
 
@@ -202,8 +197,8 @@ async def test_in_a_group_an_edit_reaches_its_page_and_only_members_edit(three, 
     clients, users = three
     slug = await create_group(clients["alice"], "Editors")
     await join(clients["bob"], slug)
-    _, post = await send(clients["bob"], "/post", {"post": "draft", "group": slug})
-    await send(clients["bob"], "/edit", {"post_uid": post["uid"], "post": "final"})
+    _, post = await sent(clients["bob"], "/post", {"post": "draft", "group": slug})
+    await sent(clients["bob"], "/edit", {"post_uid": post["uid"], "post": "final"})
     group_id = (await group_by_slug(feed.database, slug, None))["id"]
     replayed = await feed.missed_events(Channel(GROUP, group_id), 0, 10)
     assert [(event.action, '"final"' in event.data) for event in replayed] == [
@@ -211,7 +206,7 @@ async def test_in_a_group_an_edit_reaches_its_page_and_only_members_edit(three, 
         ("edit", True),
     ]
     await post_json(clients["bob"], f"/groups/{slug}/leave", {}, token_page="/groups")
-    assert await send(clients["bob"], "/edit", {"post_uid": post["uid"], "post": "gone"}) == (
+    assert await sent(clients["bob"], "/edit", {"post_uid": post["uid"], "post": "gone"}) == (
         403,
         {"error": "Only members of the group can do that; join it first."},
     )
